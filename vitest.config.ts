@@ -1,0 +1,50 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Three layers (see DESIGN.md, "Testing layers"), selected by file name:
+ * - unit   `*.test.ts`        pure logic, no Redis, no processes;
+ * - redis  `*.redis.test.ts`  real Redis (REDIS_URL), a unique prefix per test, cleaned up after;
+ * - e2e    `*.e2e.test.ts`    real processes, Chromium and the WhatsApp Web simulator.
+ * `npm test` runs them in that order; `pnpm vitest --project unit` runs one.
+ */
+const sourceCondition = { resolve: { conditions: ['waq-source'] }, ssr: { resolve: { conditions: ['waq-source'] } } };
+const include = ['apps/*/src/**/*', 'packages/*/src/**/*', 'scripts/**/*', 'bench/**/*'];
+const glob = (suffix: string): string[] => include.map((dir) => `${dir}${suffix}`);
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        ...sourceCondition,
+        test: {
+          name: 'unit',
+          include: glob('.test.ts'),
+          exclude: [...glob('.redis.test.ts'), ...glob('.e2e.test.ts'), '**/node_modules/**'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        ...sourceCondition,
+        test: {
+          name: 'redis',
+          include: glob('.redis.test.ts'),
+          exclude: ['**/node_modules/**'],
+          testTimeout: 20_000,
+          hookTimeout: 20_000,
+        },
+      },
+      {
+        ...sourceCondition,
+        test: {
+          name: 'e2e',
+          include: glob('.e2e.test.ts'),
+          exclude: ['**/node_modules/**'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // Each E2E file drives real Chromium processes: two at once already fill this 2-core machine.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
