@@ -1,1 +1,13 @@
-export {};
+export * from './config.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './jobs.js';
+export * from './keys.js';
+export * from './logger.js';
+export * from './messages.js';
+export * from './producer.js';
+export * from './queues.js';
+export * from './recipient.js';
+export * from './redis.js';
+export * from './session-queues.js';
+export * from './state.js';

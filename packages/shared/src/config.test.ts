@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { configReference, configSchema, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('loadConfig', () => {
+  it('gives every variable its documented default', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      WAQ_PREFIX: 'waq',
+      SESSION_ID: 'default',
+      SESSION_DIR: './.wwebjs_auth',
+      API_PORT: 3000,
+      WORKER_PORT: 3001,
+      QR_WAIT_MS: 20_000,
+      WAQ_SANDBOX: false,
+    });
+    expect(config.API_KEY).toBeUndefined();
+    expect(config.CHROMIUM_PATH).toBeUndefined();
+  });
+
+  it('coerces numbers and booleans and ignores unrelated variables', () => {
+    const config = loadConfig({ API_PORT: '8080', WAQ_SANDBOX: 'yes', PATH: '/usr/bin', CHROMIUM_PATH: '' });
+    expect(config.API_PORT).toBe(8080);
+    expect(config.WAQ_SANDBOX).toBe(true);
+    expect(config.CHROMIUM_PATH).toBeUndefined();
+    expect(config).not.toHaveProperty('PATH');
+  });
+
+  it('names every bad variable, what is wrong and what it got', () => {
+    let error: unknown;
+    try {
+      loadConfig({ REDIS_URL: 'localhost:6379', API_PORT: '99999', WAQ_SANDBOX: 'maybe', SESSION_ID: 'a/b' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.problems.map((p) => p.variable).sort()).toEqual(['API_PORT', 'REDIS_URL', 'SESSION_ID', 'WAQ_SANDBOX']);
+    expect(configError.message).toMatch(/REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL.*\(got "localhost:6379"\)/);
+    expect(configError.message).toMatch(/README/);
+  });
+
+  it('never echoes the API key in its error', () => {
+    expect(() => loadConfig({ API_KEY: 'short-secret' })).toThrow(/API_KEY must be at least 16 characters long \(got a value\)/);
+    expect(() => loadConfig({ API_KEY: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+});
+
+describe('configReference', () => {
+  it('documents every variable of the schema', () => {
+    const rows = configReference();
+    expect(rows.map((r) => r.name)).toEqual(Object.keys(configSchema.shape));
+    for (const row of rows) expect(row.description.length).toBeGreaterThan(10);
+  });
+
+  it('matches the README configuration table', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    for (const row of configReference()) {
+      const line = readme.split('\n').find((l) => l.startsWith(`| \`${row.name}\``));
+      expect(line, `README has no row for ${row.name}`).toBeDefined();
+      expect(line).toContain(row.default === undefined ? '—' : `\`${row.default}\``);
+    }
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Configuration: one zod schema over environment variables, parsed once by each process's `main.ts`
+ * through `loadConfig()`. Nothing else in waq reads `process.env`.
+ *
+ * Every variable carries its meaning, unit and default in `.meta()`; `configReference()` turns that into
+ * the README's configuration table and `.env.example`, and a test keeps both in step with this file.
+ */
+import { z } from 'zod';
+
+import { ConfigError } from './errors.js';
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+/** "true/false/1/0/yes/no/on/off", case-insensitive. */
+const bool = (fallback: boolean) => z.stringbool().default(fallback);
+/** An unset or empty variable means "not set" (docker-compose passes `VAR=` for empty values). */
+const optionalString = () => z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const configSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
+    .default('redis://127.0.0.1:6379')
+    .meta({ description: 'Redis connection URL (`rediss://` for TLS). `npm start` starts an embedded Redis when unset.' }),
+  WAQ_PREFIX: z
+    .string()
+    .regex(ID, { error: 'may only contain letters, digits, "_" and "-" (1-64 characters)' })
+    .default('waq')
+    .meta({ description: 'Prefix of every Redis key and queue; run several independent installations on one Redis with different prefixes.' }),
+  SESSION_ID: z
+    .string()
+    .regex(ID, { error: 'may only contain letters, digits, "_" and "-" (1-64 characters)' })
+    .default('default')
+    .meta({ description: 'Id of the WhatsApp session this worker owns (its LocalAuth clientId and Redis hash tag).' }),
+  SESSION_DIR: z
+    .string()
+    .min(1)
+    .default('./.wwebjs_auth')
+    .meta({ description: 'Directory of the saved WhatsApp sessions (Chromium profiles). Back it up; losing it means pairing again.' }),
+  WWEBJS_CACHE_DIR: z
+    .string()
+    .min(1)
+    .default('./.wwebjs_cache')
+    .meta({ description: 'Directory where whatsapp-web.js caches WhatsApp Web versions.' }),
+  DATA_DIR: z
+    .string()
+    .min(1)
+    .default('./.data')
+    .meta({ description: 'Directory for local state: the generated API key, embedded Redis data.' }),
+  CHROMIUM_PATH: optionalString().meta({
+    description: 'Chromium executable. Default: `/usr/bin/chromium-headless-shell`, else `/usr/bin/chromium`.',
+  }),
+  API_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface the API listens on.' }),
+  API_PORT: port(3000).meta({ description: 'TCP port of the API, status page and Bull Board.' }),
+  API_KEY: optionalString()
+    .pipe(z.string().min(16, { error: 'must be at least 16 characters long' }).optional())
+    .meta({ description: 'API key for every route but /healthz and /readyz. When unset, one is generated on first start and stored in `DATA_DIR/api-key`.' }),
+  WORKER_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface of the worker health/metrics server.' }),
+  WORKER_PORT: port(3001).meta({ description: 'TCP port of the worker health/metrics server (/healthz, /readyz, /metrics).' }),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta({ description: 'Log level: fatal, error, warn, info, debug, trace or silent.' }),
+  LOG_FORMAT: z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .meta({ description: 'Log format: pretty on a terminal and JSON otherwise (`auto`), or forced.' }),
+  LEASE_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(2_000)
+    .default(15_000)
+    .meta({ description: 'Session lease time-to-live in ms: a standby worker takes over this long after the owner dies.' }),
+  QR_WAIT_MS: nonNegativeInt(20_000).meta({ description: 'How long a `connect` with wait blocks for a QR code or READY, in ms.' }),
+  QR_MAX_RETRIES: positiveInt(5).meta({ description: 'Unscanned QR codes before the client is stopped (state FAILED, reason given).' }),
+  RECONNECT_BASE_MS: positiveInt(1_000).meta({ description: 'First reconnect delay in ms; doubles per attempt, with jitter.' }),
+  RECONNECT_MAX_MS: positiveInt(60_000).meta({ description: 'Longest reconnect delay in ms.' }),
+  SEND_INTERVAL_MS: nonNegativeInt(1_000).meta({ description: 'Minimum pause between two sends of one session in ms (pacing; jobs wait, never fail).' }),
+  SEND_JITTER_MS: nonNegativeInt(500).meta({ description: 'Random extra pause of up to this many ms added to each send interval.' }),
+  SEND_MAX_ATTEMPTS: positiveInt(5).meta({ description: 'Attempts of a send before it fails (time held while not READY does not count).' }),
+  MESSAGE_RETENTION_S: positiveInt(86_400).meta({ description: 'How long sent messages, their records and idempotency keys are kept, in seconds.' }),
+  EVENTS_MAX_LEN: positiveInt(10_000).meta({ description: 'Approximate length of the session event stream (oldest events are trimmed).' }),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).meta({ description: 'Deadline for a graceful shutdown in ms; a second signal forces.' }),
+  WAQ_SANDBOX: bool(false).meta({ description: 'Run against the built-in WhatsApp Web simulator instead of WhatsApp (no phone needed).' }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigVariable = keyof Config;
+
+/**
+ * Parses `env` (default: `process.env`). Throws a `ConfigError` listing every bad variable, what is
+ * wrong with it and what it should look like.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const known: Record<string, string | undefined> = {};
+  for (const name of Object.keys(configSchema.shape)) known[name] = env[name];
+  const result = configSchema.safeParse(known);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    const value = env[name];
+    const shown = value === undefined ? 'unset' : name === 'API_KEY' ? 'a value' : JSON.stringify(value);
+    return { variable: name, message: `${name} ${issue.message} (got ${shown})` };
+  });
+  throw new ConfigError(problems);
+}
+
+export interface ConfigReferenceRow {
+  readonly name: ConfigVariable;
+  readonly default: string | undefined;
+  readonly description: string;
+}
+
+/** The documented variables, in schema order: the source of the README table and `.env.example`. */
+export function configReference(): ConfigReferenceRow[] {
+  const defaults = configSchema.parse({});
+  return (Object.keys(configSchema.shape) as ConfigVariable[]).map((name) => {
+    const description = configSchema.shape[name].meta()?.description;
+    if (typeof description !== 'string') throw new Error(`config variable ${name} has no description`);
+    const value = defaults[name];
+    return { name, default: value === undefined ? undefined : String(value), description };
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * Every Redis key waq uses, built in one place.
+ *
+ * Key grammar (`<p>` = WAQ_PREFIX, default `waq`; `<s>` = session id, default `default`):
+ *
+ *   <p>:{<s>}:state              string  JSON SessionState, written by the session owner only
+ *   <p>:{<s>}:lease              string  id of the owning worker; PX = lease TTL (SET NX, Lua renew)
+ *   <p>:{<s>}:events             stream  session events (XADD MAXLEN ~ EVENTS_MAX_LEN)
+ *   <p>:{<s>}:msg:<id>           hash    record of one outbound message (status, WA id, ack, error)
+ *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
+ *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
+ *
+ * `{<s>}` is a Redis Cluster hash tag: every key of one session lives in one slot, so the session's
+ * MULTI blocks, Lua scripts and BullMQ queues (whose scripts touch many keys) work on Redis Cluster.
+ */
+
+export interface KeyScope {
+  /** WAQ_PREFIX */
+  readonly prefix: string;
+  /** SESSION_ID */
+  readonly sessionId: string;
+}
+
+export interface SessionKeys {
+  /** BullMQ `prefix` option for this session's queues (`<p>:{<s>}`). */
+  readonly bullPrefix: string;
+  readonly state: string;
+  readonly lease: string;
+  readonly events: string;
+  message(id: string): string;
+}
+
+export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
+  const base = `${prefix}:{${sessionId}}`;
+  return {
+    bullPrefix: base,
+    state: `${base}:state`,
+    lease: `${base}:lease`,
+    events: `${base}:events`,
+    message: (id) => `${base}:msg:${id}`,
+  };
+}

@@ -1,0 +1,53 @@
+import { Writable } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import { createLogger, scrubPhoneNumbers } from './logger.js';
+
+function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const text = () => chunks.join('');
+  return { stream, text, lines: () => text().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+describe('createLogger', () => {
+  it('writes JSON with service and version when not on a terminal', () => {
+    const out = capture();
+    createLogger({ service: 'api', version: '1.2.3', destination: out.stream }).info({ jobId: 'j1' }, 'hello');
+    expect(out.lines()[0]).toMatchObject({ service: 'api', version: '1.2.3', jobId: 'j1', msg: 'hello', level: 30 });
+  });
+
+  it('masks phone numbers and redacts bodies, QR values, keys and auth headers', () => {
+    const out = capture();
+    const logger = createLogger({ service: 'worker', version: '0', destination: out.stream });
+    logger.info({ to: '4915123456789@c.us', text: 'my PIN is 4711', qr: '2@secretqr', apiKey: 'k3y-k3y-k3y-k3y-k3y' }, 'sending');
+    logger.info({ job: { data: { to: '+4915123456789', body: 'hello' } } }, 'nested');
+    logger.info({ req: { headers: { authorization: 'Bearer k3y', 'x-api-key': 'k3y' } } }, 'request');
+    logger.warn({ err: new Error('Evaluation failed: 4915123456789@c.us is not a user; call +49 151 23456789') }, 'library error');
+    const text = out.text();
+    for (const secret of ['4915123456789', 'my PIN', '2@secretqr', 'k3y', 'hello', '+49 151 23456789']) expect(text).not.toContain(secret);
+    const [first, nested] = out.lines();
+    expect(first).toMatchObject({ to: '49*********89@c.us', text: '[redacted]', qr: '[redacted]', apiKey: '[redacted]' });
+    expect(nested).toMatchObject({ job: { data: { to: '+49*********89', body: '[redacted]' } } });
+    expect(text).toContain('49*********89@c.us is not a user');
+  });
+
+  it('is silent at level silent', () => {
+    const out = capture();
+    createLogger({ service: 'api', version: '0', level: 'silent', destination: out.stream }).error('nope');
+    expect(out.text()).toBe('');
+  });
+});
+
+describe('scrubPhoneNumbers', () => {
+  it('keeps timestamps, ports and ids that are not phone numbers', () => {
+    const line = '{"time":1764041981000,"port":6379,"jobId":"550e8400-e29b-41d4","msg":"ok"}';
+    expect(scrubPhoneNumbers(line)).toBe(line);
+  });
+});

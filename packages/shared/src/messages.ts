@@ -1,0 +1,51 @@
+/**
+ * The record of one outbound message (`keys.message(id)`, a hash written by the session owner), and
+ * the status a reader reports for it, combined from the BullMQ job and the record.
+ */
+import { z } from 'zod';
+
+import { ackNameSchema } from './events.js';
+
+export const messageRecordSchema = z.object({
+  /** sending: the side effect may have happened (a marker written before `sendMessage`). */
+  phase: z.enum(['sending', 'sent']),
+  /** When the current (or last) send attempt started: the crash-dedupe looks for copies after it. */
+  attemptStartedAt: z.iso.datetime(),
+  waMessageId: z.string().optional(),
+  sentAt: z.iso.datetime().optional(),
+  ack: ackNameSchema.optional(),
+  ackAt: z.iso.datetime().optional(),
+});
+export type MessageRecord = z.infer<typeof messageRecordSchema>;
+
+/** Reads a record from HGETALL output; an empty or corrupt hash reads as no record. */
+export function decodeMessageRecord(hash: Record<string, string>): MessageRecord | null {
+  if (Object.keys(hash).length === 0) return null;
+  const result = messageRecordSchema.safeParse(hash);
+  return result.success ? result.data : null;
+}
+
+/**
+ * - `queued`: waiting its turn while the session is READY;
+ * - `held`: accepted while the session is not READY; goes out, in order, once it is;
+ * - `delayed`: waiting for a retry after a transient failure;
+ * - `sending`: being sent now;
+ * - `sent`: WhatsApp accepted it (see `ack` for delivered/read);
+ * - `failed`: will not be sent (see `error`).
+ */
+export const MESSAGE_STATUSES = ['queued', 'held', 'delayed', 'sending', 'sent', 'failed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export interface MessageView {
+  readonly id: string;
+  readonly status: MessageStatus;
+  readonly to: string;
+  /** Attempts made so far (time held while the session is not READY does not count). */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly acceptedAt: string;
+  readonly waMessageId?: string;
+  readonly sentAt?: string;
+  readonly ack?: z.infer<typeof ackNameSchema>;
+  readonly error?: { readonly code: string; readonly message: string };
+}

@@ -1,0 +1,215 @@
+/**
+ * The producer SDK: how the API and other services push jobs to a waq session and read its state.
+ *
+ * ```ts
+ * import { createProducer } from '@waq/shared';
+ * const waq = createProducer({ redis: 'redis://127.0.0.1:6379' });
+ * const { id } = await waq.send({ to: '+49 151 23456789', text: 'Your code is 1234', idempotencyKey: 'otp-8812' });
+ * const message = await waq.waitForMessage(id, { timeoutMs: 60_000 });
+ * await waq.close();
+ * ```
+ *
+ * Sends are accepted whatever the session state: while it is not READY they are held, in order, and
+ * go out once it is. The idempotency key (generated when absent) is the message id: sending again with
+ * the same key returns the same message instead of a second one, for as long as MESSAGE_RETENTION_S.
+ */
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
+import { decodeEvent } from './events.js';
+import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
+import type { Logger } from './logger.js';
+import { decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
+import { createRedis, redisOptions } from './redis.js';
+import { createSessionQueues, enqueue, newMessageId, parseJobId, sendFingerprint, type SessionQueues } from './session-queues.js';
+import { decodeState, reportState, type ReportedSessionState } from './state.js';
+
+export interface ProducerOptions {
+  /** A connection to share (not closed by `close()`), or a URL to connect to (closed by `close()`). */
+  readonly redis: Redis | string;
+  /** WAQ_PREFIX of the gateway. @defaultValue 'waq' */
+  readonly prefix?: string;
+  /** SESSION_ID of the gateway. @defaultValue 'default' */
+  readonly sessionId?: string;
+  /** SEND_MAX_ATTEMPTS @defaultValue 5 */
+  readonly sendMaxAttempts?: number;
+  /** MESSAGE_RETENTION_S @defaultValue 86400 */
+  readonly retentionSeconds?: number;
+  readonly logger?: Logger;
+}
+
+export type SendInput = JobInput<'send'> & {
+  /** Makes the send happen at most once: the same key returns the same message. Becomes its id. */
+  readonly idempotencyKey?: string;
+};
+
+export interface Accepted {
+  /** Message id (= idempotency key). */
+  readonly id: string;
+  /** `held` when the session was not READY at acceptance: it goes out once it is. */
+  readonly status: MessageStatus;
+  /** True when this key had already been accepted: nothing new was enqueued. */
+  readonly duplicate: boolean;
+}
+
+export interface WaitOptions {
+  /** @defaultValue 60000 */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface Producer {
+  readonly queues: SessionQueues;
+  send(input: SendInput): Promise<Accepted>;
+  connect(requestedBy?: string): Promise<{ id: string }>;
+  logout(requestedBy?: string): Promise<{ id: string }>;
+  restart(requestedBy?: string): Promise<{ id: string }>;
+  getState(): Promise<ReportedSessionState>;
+  /** The message's status, or null when the id is unknown (never accepted, or past retention). */
+  getMessage(id: string): Promise<MessageView | null>;
+  /** Resolves when the message is `sent` or `failed`; rejects on timeout or abort. */
+  waitForMessage(id: string, options?: WaitOptions): Promise<MessageView>;
+  /** Closes the queues (and the connection when the producer opened it). Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createProducer(options: ProducerOptions): Producer {
+  const { prefix = 'waq', sessionId = 'default', logger } = options;
+  const ownsConnection = typeof options.redis === 'string';
+  const redis = typeof options.redis === 'string' ? createRedis({ url: options.redis, role: 'producer', name: 'waq-producer', logger }) : options.redis;
+  const queues = createSessionQueues(redis, { prefix, sessionId }, logger);
+  const jobConfig: JobOptionsConfig = {
+    sendMaxAttempts: options.sendMaxAttempts ?? 5,
+    retentionSeconds: options.retentionSeconds ?? 86_400,
+  };
+  const { keys } = queues;
+
+  async function sessionStatus(): Promise<ReportedSessionState> {
+    const [state, lease] = await redis.mget(keys.state, keys.lease);
+    return reportState(sessionId, decodeState(state ?? null), lease ?? null);
+  }
+
+  async function control(name: Exclude<JobName, 'send'>, requestedBy?: string): Promise<{ id: string }> {
+    const input: JobInput<typeof name> = requestedBy === undefined ? {} : { requestedBy };
+    const job = await enqueue(queues, jobConfig, name, input);
+    return { id: String(job.id) };
+  }
+
+  async function describe(job: Job, sessionReady: boolean): Promise<MessageView> {
+    const id = String(job.id);
+    const [state, hash] = await Promise.all([job.getState(), redis.hgetall(keys.message(id))]);
+    const record = decodeMessageRecord(hash);
+    const data = job.data as { to?: unknown; acceptedAt?: unknown };
+    const status: MessageStatus =
+      state === 'completed' ? 'sent'
+      : state === 'failed' ? 'failed'
+      : state === 'active' ? 'sending'
+      : state === 'delayed' ? 'delayed'
+      : sessionReady ? 'queued'
+      : 'held';
+    return {
+      id,
+      status,
+      to: typeof data.to === 'string' ? data.to : '',
+      attempts: job.attemptsMade,
+      maxAttempts: job.opts.attempts ?? 1,
+      acceptedAt: typeof data.acceptedAt === 'string' ? data.acceptedAt : new Date(job.timestamp).toISOString(),
+      ...(record?.waMessageId === undefined ? {} : { waMessageId: record.waMessageId }),
+      ...(record?.sentAt === undefined ? {} : { sentAt: record.sentAt }),
+      ...(record?.ack === undefined ? {} : { ack: record.ack }),
+      ...(status === 'failed' ? { error: { code: failureCode(job.failedReason), message: job.failedReason ?? 'failed' } } : {}),
+    };
+  }
+
+  async function getMessage(id: string): Promise<MessageView | null> {
+    const job = await queues.outbox.getJob(id);
+    if (job === undefined || job.name !== 'send') return null;
+    const state = await sessionStatus();
+    return describe(job, state.status === 'READY');
+  }
+
+  const producer: Producer = {
+    queues,
+
+    async send(input) {
+      if (typeof input !== 'object' || input === null) throw new InvalidPayloadError([{ path: '', message: 'must be an object' }], 'message');
+      const { idempotencyKey, ...rest } = input;
+      const id = idempotencyKey === undefined ? newMessageId() : parseJobId(idempotencyKey);
+      const parsed = jobCatalog.send.schema.safeParse(rest);
+      if (!parsed.success) throw new InvalidPayloadError(toFieldProblems(parsed.error), 'message');
+      const payload = { ...parsed.data, acceptedAt: parsed.data.acceptedAt ?? new Date().toISOString() };
+      const fingerprint = sendFingerprint(payload);
+      const recordKey = keys.message(id);
+      // Claim the key first: one round trip tells a new message from a repeat, and a repeat with
+      // a different message from a legitimate retry of the same one.
+      const claim = await redis
+        .multi()
+        .hsetnx(recordKey, 'fingerprint', fingerprint)
+        .expire(recordKey, jobConfig.retentionSeconds * 8, 'NX')
+        .hget(recordKey, 'fingerprint')
+        .exec();
+      const claimed = claim?.[0]?.[1] === 1;
+      const stored = claim?.[2]?.[1];
+      if (!claimed && stored !== fingerprint) throw new IdempotencyConflictError(id);
+      const state = await sessionStatus();
+      const status: MessageStatus = state.status === 'READY' ? 'queued' : 'held';
+      if (!claimed && (await queues.outbox.getJob(id)) !== undefined) return { id, status, duplicate: true };
+      await enqueue(queues, jobConfig, 'send', payload, { jobId: id });
+      logger?.debug({ jobId: id, to: payload.to, held: status === 'held' }, 'send accepted');
+      return { id, status, duplicate: !claimed };
+    },
+
+    connect: (requestedBy) => control('connect', requestedBy),
+    logout: (requestedBy) => control('logout', requestedBy),
+    restart: (requestedBy) => control('restart', requestedBy),
+    getState: sessionStatus,
+    getMessage,
+
+    async waitForMessage(id, { timeoutMs = 60_000, signal } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      // A dedicated connection: XREAD BLOCK would stall every other command on a shared one.
+      const reader = redis.duplicate({ ...redisOptions('consumer', 'waq-producer-wait'), enableOfflineQueue: true });
+      reader.on('error', () => undefined);
+      try {
+        const last = await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+        let cursor = last[0]?.[0] ?? '0-0';
+        let recheck = true;
+        for (;;) {
+          if (recheck) {
+            const view = await getMessage(id);
+            if (view === null) throw new Error(`message ${JSON.stringify(id)} is unknown: it was never accepted or is past its retention`);
+            if (view.status === 'sent' || view.status === 'failed') return view;
+          }
+          signal?.throwIfAborted();
+          const left = deadline - Date.now();
+          if (left <= 0) throw new Error(`message ${id} was not sent or failed within ${timeoutMs} ms`);
+          const batch = await reader.xread('COUNT', 100, 'BLOCK', Math.min(left, 1_000), 'STREAMS', keys.events, cursor);
+          // Re-read the message on an event about it, and once a second in case an event was trimmed.
+          recheck = batch === null;
+          for (const [, entries] of batch ?? []) {
+            for (const [entryId, fields] of entries) {
+              cursor = entryId;
+              const stored = decodeEvent(entryId, fields);
+              if (stored !== null && 'id' in stored.event && stored.event.id === id) recheck = true;
+            }
+          }
+        }
+      } finally {
+        reader.disconnect();
+      }
+    },
+
+    async close() {
+      await queues.close();
+      if (ownsConnection && redis.status !== 'end') await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+  return producer;
+}
+
+/** Failure codes are carried as a `code: message` prefix of BullMQ's `failedReason`. */
+function failureCode(reason: string | undefined): string {
+  const match = /^([a-z_]+): /.exec(reason ?? '');
+  return match?.[1] ?? 'send_failed';
+}

@@ -1,0 +1,80 @@
+/**
+ * The BullMQ queues of one session, and the typed `enqueue()` every producer goes through.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { idempotencyKeySchema, jobCatalog, parseJobPayload, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig, type JobPayload } from './jobs.js';
+import { InvalidPayloadError } from './errors.js';
+import { sessionKeys, type KeyScope, type SessionKeys } from './keys.js';
+import type { Logger } from './logger.js';
+import { QUEUE_NAMES, type QueueKind } from './queues.js';
+
+export interface SessionQueues {
+  readonly keys: SessionKeys;
+  readonly control: Queue;
+  readonly outbox: Queue;
+  /** Closes both queues; safe to call twice. Does not close the shared Redis connection. */
+  close(): Promise<void>;
+}
+
+export function createSessionQueues(connection: Redis, scope: KeyScope, logger?: Logger): SessionQueues {
+  const keys = sessionKeys(scope);
+  const make = (kind: QueueKind): Queue => {
+    const queue = new Queue(QUEUE_NAMES[kind], { connection, prefix: keys.bullPrefix });
+    queue.on('error', (error: Error) => logger?.warn({ err: error, queue: kind }, 'queue error'));
+    return queue;
+  };
+  const control = make('control');
+  const outbox = make('outbox');
+  let closing: Promise<void> | undefined;
+  return {
+    keys,
+    control,
+    outbox,
+    close() {
+      closing ??= Promise.allSettled([control.close(), outbox.close()]).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+export interface EnqueueOptions {
+  /** BullMQ job id; for sends, the idempotency key. Generated when absent. */
+  readonly jobId?: string;
+}
+
+/**
+ * Validates `input` against the catalog schema (throws `InvalidPayloadError` naming the field) and
+ * adds it to the job's queue with the catalog's default options. Nothing invalid reaches Redis.
+ */
+export async function enqueue<K extends JobName>(
+  queues: SessionQueues,
+  config: JobOptionsConfig,
+  name: K,
+  input: JobInput<K>,
+  { jobId }: EnqueueOptions = {},
+): Promise<Job<JobPayload<K>>> {
+  const payload = parseJobPayload(name, input);
+  const entry = jobCatalog[name];
+  const queue = queues[entry.queue];
+  const id = jobId === undefined ? undefined : parseJobId(jobId);
+  return (await queue.add(name, payload, { ...entry.options(config), ...(id === undefined ? {} : { jobId: id }) })) as Job<JobPayload<K>>;
+}
+
+export function parseJobId(id: string, field = 'idempotencyKey'): string {
+  const result = idempotencyKeySchema.safeParse(id);
+  if (!result.success) throw new InvalidPayloadError(toFieldProblems(result.error, [field]), field);
+  return result.data;
+}
+
+export function newMessageId(): string {
+  return randomUUID();
+}
+
+/** A stable digest of what makes two sends "the same message" for idempotency purposes. */
+export function sendFingerprint(payload: Pick<JobPayload<'send'>, 'to' | 'text'>): string {
+  return createHash('sha256').update(JSON.stringify([payload.to, payload.text])).digest('base64url');
+}
