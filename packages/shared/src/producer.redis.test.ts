@@ -1,0 +1,170 @@
+import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { Worker } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
+import { encodeEvent } from './events.js';
+import { sessionKeys } from './keys.js';
+import { createProducer, type Producer } from './producer.js';
+import { createRedis } from './redis.js';
+import type { SessionState } from './state.js';
+
+let fixture: RedisFixture;
+let producer: Producer;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeEach(async () => {
+  fixture = await createRedisFixture();
+  producer = createProducer({ redis: fixture.url, prefix: fixture.prefix });
+  await producer.queues.outbox.waitUntilReady();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await producer.close();
+  await fixture.cleanup();
+});
+
+function keys() {
+  return sessionKeys({ prefix: fixture.prefix, sessionId: 'default' });
+}
+
+async function publishState(status: SessionState['status'], workerId: string | null = 'w1'): Promise<void> {
+  const state: SessionState = { sessionId: 'default', status, since: new Date().toISOString() };
+  await fixture.redis.set(keys().state, JSON.stringify(state));
+  if (workerId === null) await fixture.redis.del(keys().lease);
+  else await fixture.redis.set(keys().lease, workerId, 'PX', 10_000);
+}
+
+/** A stand-in for the worker's send handler, so the producer's read side can be observed. */
+function startFakeSender(outcome: (data: { to: string; text: string }) => Promise<void> | void): void {
+  const worker = new Worker(
+    'outbox',
+    async (job) => {
+      await outcome(job.data as { to: string; text: string });
+      const id = String(job.id);
+      await fixture.redis.hset(keys().message(id), { phase: 'sent', attemptStartedAt: new Date().toISOString(), waMessageId: `true_${id}`, sentAt: new Date().toISOString() });
+      await fixture.redis.xadd(keys().events, '*', ...encodeEvent({ type: 'message.sent', at: new Date().toISOString(), id, waMessageId: `true_${id}` }));
+    },
+    { connection: createRedis({ url: fixture.url, role: 'consumer', name: 'test-sender' }), prefix: keys().bullPrefix },
+  );
+  cleanups.push(() => worker.close());
+}
+
+describe('producer.send', () => {
+  it('enqueues a normalised send job whose id is the idempotency key', async () => {
+    await publishState('READY');
+    const accepted = await producer.send({ to: '+49 151 23456789', text: 'hello', idempotencyKey: 'order-1' });
+    expect(accepted).toEqual({ id: 'order-1', status: 'queued', duplicate: false });
+    const job = await producer.queues.outbox.getJob('order-1');
+    expect(job?.name).toBe('send');
+    expect(job?.data).toMatchObject({ to: '4915123456789@c.us', text: 'hello' });
+    expect(job?.opts.attempts).toBe(5);
+  });
+
+  it('generates an id when no key is given', async () => {
+    const a = await producer.send({ to: '+4915123456789', text: 'a' });
+    const b = await producer.send({ to: '+4915123456789', text: 'a' });
+    expect(a.id).not.toBe(b.id);
+    expect(await producer.queues.outbox.getWaitingCount()).toBe(2);
+  });
+
+  it('accepts a repeat of the same key once, and refuses the key for a different message', async () => {
+    await producer.send({ to: '+4915123456789', text: 'hello', idempotencyKey: 'k-1' });
+    expect(await producer.send({ to: '4915123456789@c.us', text: 'hello', idempotencyKey: 'k-1' })).toMatchObject({ id: 'k-1', duplicate: true });
+    await expect(producer.send({ to: '+4915123456789', text: 'other', idempotencyKey: 'k-1' })).rejects.toBeInstanceOf(IdempotencyConflictError);
+    expect(await producer.queues.outbox.getWaitingCount()).toBe(1);
+  });
+
+  it('keeps a message once under concurrent repeats of its key', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => producer.send({ to: '+4915123456789', text: 'once', idempotencyKey: 'race-1' })));
+    expect(new Set(results.map((r) => r.id))).toEqual(new Set(['race-1']));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(await producer.queues.outbox.getWaitingCount()).toBe(1);
+  });
+
+  it('reports sends accepted while the session is not READY as held', async () => {
+    await publishState('QR');
+    expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
+    await publishState('READY', null);
+    expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
+  });
+
+  it('lets nothing invalid reach Redis', async () => {
+    await expect(producer.send({ to: '0151 2345678', text: 'x' })).rejects.toThrow(/to: phone number has no country code/);
+    await expect(producer.send({ to: '+4915123456789', text: '' })).rejects.toBeInstanceOf(InvalidPayloadError);
+    await expect(producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'a:b' })).rejects.toThrow(/idempotencyKey/);
+    await expect(producer.send(null as never)).rejects.toBeInstanceOf(InvalidPayloadError);
+    // Only the queues' own metadata (written when a Queue is created) may exist.
+    expect((await fixture.redis.keys(`${fixture.prefix}:*`)).filter((key) => !key.endsWith(':meta'))).toEqual([]);
+  });
+});
+
+describe('producer control jobs', () => {
+  it('enqueues connect, logout and restart on the control queue, collapsing repeats while waiting', async () => {
+    const first = await producer.connect('test');
+    const second = await producer.connect('test');
+    await producer.logout();
+    await producer.restart();
+    expect(second.id).toBe(first.id);
+    const jobs = await producer.queues.control.getJobs(['waiting']);
+    expect(jobs.map((j) => j.name).sort()).toEqual(['connect', 'logout', 'restart']);
+    expect(jobs.find((j) => j.name === 'connect')?.data).toEqual({ requestedBy: 'test' });
+  });
+});
+
+describe('producer.getState', () => {
+  it('reports WORKER_OFFLINE without a lease and the published state with one', async () => {
+    expect((await producer.getState()).status).toBe('WORKER_OFFLINE');
+    await publishState('READY');
+    expect((await producer.getState()).status).toBe('READY');
+    await fixture.redis.del(keys().lease);
+    expect(await producer.getState()).toMatchObject({ status: 'WORKER_OFFLINE', lastPublishedStatus: 'READY' });
+  });
+});
+
+describe('producer.getMessage and waitForMessage', () => {
+  it('returns null for an unknown id', async () => {
+    expect(await producer.getMessage('nope')).toBeNull();
+    await expect(producer.waitForMessage('nope', { timeoutMs: 1_000 })).rejects.toThrow(/unknown/);
+  });
+
+  it('follows a message from held to sent', async () => {
+    const { id } = await producer.send({ to: '+4915123456789', text: 'x' });
+    expect(await producer.getMessage(id)).toMatchObject({ id, status: 'held', to: '4915123456789@c.us', attempts: 0, maxAttempts: 5 });
+    await publishState('READY');
+    expect((await producer.getMessage(id))?.status).toBe('queued');
+    startFakeSender(() => undefined);
+    const sent = await producer.waitForMessage(id, { timeoutMs: 10_000 });
+    expect(sent).toMatchObject({ id, status: 'sent', waMessageId: `true_${id}` });
+    expect(sent.sentAt).toBeDefined();
+  });
+
+  it('reports a failure with its code and reason', async () => {
+    await publishState('READY');
+    const { id } = await producer.send({ to: '+4915123456789', text: 'x' });
+    const worker = new Worker(
+      'outbox',
+      () => Promise.reject(Object.assign(new Error('recipient_not_on_whatsapp: not registered'), { name: 'UnrecoverableError' })),
+      { connection: createRedis({ url: fixture.url, role: 'consumer', name: 'test-failer' }), prefix: keys().bullPrefix },
+    );
+    cleanups.push(() => worker.close());
+    const failed = await producer.waitForMessage(id, { timeoutMs: 10_000 });
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'recipient_not_on_whatsapp', message: 'recipient_not_on_whatsapp: not registered' } });
+  });
+
+  it('times out with the status it last saw', async () => {
+    const { id } = await producer.send({ to: '+4915123456789', text: 'x' });
+    await expect(producer.waitForMessage(id, { timeoutMs: 300 })).rejects.toThrow(/not sent or failed within 300 ms/);
+  });
+});
+
+describe('producer connection policy', () => {
+  it('fails fast when Redis is unreachable instead of hanging', async () => {
+    const offline = createProducer({ redis: 'redis://127.0.0.1:1', prefix: fixture.prefix });
+    const started = Date.now();
+    await expect(offline.send({ to: '+4915123456789', text: 'x' })).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await offline.close();
+  });
+});
