@@ -11,3 +11,5 @@ export * from './recipient.js';
 export * from './redis.js';
 export * from './session-queues.js';
 export * from './state.js';
+export * from './shutdown.js';
+export * from './version.js';

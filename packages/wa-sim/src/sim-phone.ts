@@ -1,0 +1,369 @@
+/**
+ * The simulated phone and WhatsApp's servers for one account: linked devices, pending QR refs, the
+ * messages the gateway sent (WA id, time, order, ack level) and the messages the phone "received" for it.
+ * Transport-free: a page connection is a {@link PageLink}, so this is unit-tested without sockets.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { NoQrOnScreenError } from './errors.js';
+import { defaultIsRegistered, normalizeNumber, toJid } from './numbers.js';
+import { pageMessageSchema, type PageMessage, type ServerMessage, type WireMessage } from './protocol.js';
+
+/** One connected page (one Chromium tab running the simulated WhatsApp Web). */
+export interface PageLink {
+  send(message: ServerMessage): void;
+  /** Drop the connection (the page sees a network loss and reconnects). */
+  close(code: number, reason: string): void;
+}
+
+export interface SimPhoneOptions {
+  /** The account's own number. @defaultValue `'15550100001'` */
+  me?: string;
+  /** Push name shown as `client.info.pushname`. @defaultValue `'waq sandbox'` */
+  pushname?: string;
+  /** Delay between the acks sent → delivered → read, in ms. @defaultValue 300 */
+  ackDelayMs?: number;
+  /** How often an unscanned QR ref rotates, in ms (WhatsApp: about 20 s). @defaultValue 20_000 */
+  qrRefreshMs?: number;
+  /** Whether a number is on WhatsApp. @defaultValue every number not starting with `999` */
+  isRegistered?: (number: string) => boolean;
+  /** How many recent messages the page receives when it (re)connects. @defaultValue 200 */
+  historyLimit?: number;
+}
+
+/** A message the gateway sent, as the phone server recorded it. */
+export interface SentRecord {
+  /** WA message id (`msg.id.id` in whatsapp-web.js). */
+  id: string;
+  /** `msg.id._serialized` in whatsapp-web.js: `true_<to>@c.us_<id>`. */
+  serialized: string;
+  to: string;
+  body: string;
+  /** Unix seconds set by the page when the gateway sent it. */
+  t: number;
+  /** When the phone server received it (ms since epoch). */
+  receivedAt: number;
+  /** 1-based arrival order across all recipients. */
+  order: number;
+  /** 1 sent (server), 2 delivered (device), 3 read. */
+  ack: number;
+}
+
+export interface IncomingRecord {
+  id: string;
+  from: string;
+  body: string;
+  t: number;
+  /** The page handed it to whatsapp-web.js (until then it is re-delivered on every reconnect). */
+  delivered: boolean;
+}
+
+interface LinkState {
+  deviceId: string | null;
+  ref: string | null;
+  refIssuedAt: number;
+  refTimer: NodeJS.Timeout | null;
+}
+
+interface Device {
+  id: string;
+  linkedAt: number;
+}
+
+export interface PhoneSnapshot {
+  me: string;
+  pushname: string;
+  online: boolean;
+  linked: boolean;
+  devices: { id: string; linkedAt: number; connected: boolean }[];
+  /** The QR ref on screen (the most recent unpaired page), or null. */
+  qr: { ref: string; issuedAt: number } | null;
+  ackDelayMs: number;
+  sentCount: number;
+  incomingCount: number;
+}
+
+/** WebSocket close codes the page treats as a plain network loss. */
+export const CLOSE_OFFLINE = 4000;
+export const CLOSE_RESET = 4001;
+
+export class SimPhone {
+  readonly me: string;
+  readonly pushname: string;
+  readonly ackDelayMs: number;
+  private readonly lid: string;
+  private readonly qrRefreshMs: number;
+  private readonly isRegistered: (number: string) => boolean;
+  private readonly historyLimit: number;
+  private readonly links = new Map<PageLink, LinkState>();
+  private readonly devices = new Map<string, Device>();
+  private sent: SentRecord[] = [];
+  private incoming: IncomingRecord[] = [];
+  private online = true;
+  private order = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(options: SimPhoneOptions = {}) {
+    this.me = options.me ?? '15550100001';
+    this.pushname = options.pushname ?? 'waq sandbox';
+    this.ackDelayMs = options.ackDelayMs ?? 300;
+    this.qrRefreshMs = options.qrRefreshMs ?? 20_000;
+    this.isRegistered = options.isRegistered ?? defaultIsRegistered;
+    this.historyLimit = options.historyLimit ?? 200;
+    this.lid = `${BigInt(`0x${randomBytes(6).toString('hex')}`)}`.padStart(15, '1');
+  }
+
+  // ------------------------------------------------------------------ page connections
+
+  attach(link: PageLink): void {
+    if (!this.online) {
+      link.close(CLOSE_OFFLINE, 'phone offline');
+      return;
+    }
+    this.links.set(link, { deviceId: null, ref: null, refIssuedAt: 0, refTimer: null });
+  }
+
+  detach(link: PageLink): void {
+    const state = this.links.get(link);
+    if (state?.refTimer) clearInterval(state.refTimer);
+    this.links.delete(link);
+  }
+
+  /** Handle one raw (already JSON-parsed) message from a page; invalid ones are ignored and reported. */
+  receive(link: PageLink, raw: unknown): { ok: true } | { ok: false; error: string } {
+    const state = this.links.get(link);
+    if (!state) return { ok: false, error: 'unknown link' };
+    const parsed = pageMessageSchema.safeParse(raw);
+    if (!parsed.success) return { ok: false, error: parsed.error.message };
+    this.handle(link, state, parsed.data);
+    return { ok: true };
+  }
+
+  private handle(link: PageLink, state: LinkState, msg: PageMessage): void {
+    switch (msg.type) {
+      case 'hello':
+        if (msg.deviceId !== null && this.devices.has(msg.deviceId)) this.welcome(link, state, msg.deviceId);
+        else this.showQr(link, state, 'unpaired');
+        return;
+      case 'send':
+        this.recordSend(link, msg.msg);
+        return;
+      case 'received': {
+        const rec = this.incoming.find((m) => m.id === msg.id);
+        if (rec) rec.delivered = true;
+        return;
+      }
+      case 'query': {
+        const number = normalizeNumber(msg.jid);
+        link.send({ type: 'result', reqId: msg.reqId, ok: true, value: number !== null && this.isRegistered(number) });
+        return;
+      }
+      case 'unlink':
+        if (state.deviceId) this.devices.delete(state.deviceId);
+        state.deviceId = null;
+        link.send({ type: 'result', reqId: msg.reqId, ok: true, value: true });
+        return;
+      case 'refresh-qr':
+        if (!state.deviceId) this.showQr(link, state, 'ref');
+        return;
+      case 'chatstate':
+        return;
+    }
+  }
+
+  private showQr(link: PageLink, state: LinkState, kind: 'unpaired' | 'ref'): void {
+    state.deviceId = null;
+    state.ref = newRef();
+    state.refIssuedAt = Date.now();
+    link.send({ type: kind, ref: state.ref });
+    if (state.refTimer) clearInterval(state.refTimer);
+    // Rotate Conn.ref instead of ever showing UNPAIRED_IDLE: whatsapp-web.js 1.34.7's own
+    // UNPAIRED_IDLE handler calls window.require in Node and throws (Client.js onAuthAppStateChangedEvent).
+    state.refTimer = setInterval(() => {
+      state.ref = newRef();
+      state.refIssuedAt = Date.now();
+      link.send({ type: 'ref', ref: state.ref });
+    }, this.qrRefreshMs);
+    state.refTimer.unref();
+  }
+
+  private welcome(link: PageLink, state: LinkState, deviceId: string): void {
+    if (state.refTimer) clearInterval(state.refTimer);
+    state.refTimer = null;
+    state.ref = null;
+    state.deviceId = deviceId;
+    const history: WireMessage[] = [
+      ...this.sent.map((m) => ({ id: m.id, chat: toJid(m.to), fromMe: true, body: m.body, t: m.t, ack: m.ack })),
+      ...this.incoming
+        .filter((m) => m.delivered)
+        .map((m) => ({ id: m.id, chat: toJid(m.from), fromMe: false, body: m.body, t: m.t, ack: 3 })),
+    ]
+      .sort((a, b) => a.t - b.t)
+      .slice(-this.historyLimit);
+    const pending = this.incoming.filter((m) => !m.delivered).map(incomingWire);
+    link.send({ type: 'welcome', deviceId, me: toJid(this.me), lid: `${this.lid}@lid`, pushname: this.pushname, history, pending });
+  }
+
+  private recordSend(link: PageLink, msg: { id: string; to: string; body: string; t: number }): void {
+    const to = normalizeNumber(msg.to);
+    const existing = this.sent.find((m) => m.id === msg.id);
+    if (existing) {
+      // A re-send after a reconnect: WhatsApp dedupes by message id, and so do we.
+      link.send({ type: 'ack', id: existing.id, ack: existing.ack });
+      return;
+    }
+    if (to === null || !this.isRegistered(to)) {
+      link.send({ type: 'ack', id: msg.id, ack: -1 });
+      return;
+    }
+    const record: SentRecord = {
+      id: msg.id,
+      serialized: `true_${toJid(to)}_${msg.id}`,
+      to,
+      body: msg.body,
+      t: msg.t,
+      receivedAt: Date.now(),
+      order: ++this.order,
+      ack: 1,
+    };
+    this.sent.push(record);
+    this.broadcast({ type: 'ack', id: record.id, ack: 1 });
+    this.later(this.ackDelayMs, () => this.setAck(record, 2));
+    this.later(this.ackDelayMs * 2, () => this.setAck(record, 3));
+  }
+
+  private setAck(record: SentRecord, ack: number): void {
+    if (!this.sent.includes(record) || record.ack >= ack) return;
+    record.ack = ack;
+    // Pages that are offline now get the level with the history sync when they reconnect.
+    this.broadcast({ type: 'ack', id: record.id, ack });
+  }
+
+  private broadcast(message: ServerMessage): void {
+    for (const [link, state] of this.links) if (state.deviceId !== null) link.send(message);
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  // ------------------------------------------------------------------ the phone API
+
+  snapshot(): PhoneSnapshot {
+    const connected = new Set([...this.links.values()].map((s) => s.deviceId));
+    let qr: PhoneSnapshot['qr'] = null;
+    for (const s of this.links.values()) {
+      if (s.ref !== null && (qr === null || s.refIssuedAt >= qr.issuedAt)) qr = { ref: s.ref, issuedAt: s.refIssuedAt };
+    }
+    return {
+      me: this.me,
+      pushname: this.pushname,
+      online: this.online,
+      linked: this.devices.size > 0,
+      devices: [...this.devices.values()].map((d) => ({ ...d, connected: connected.has(d.id) })),
+      qr,
+      ackDelayMs: this.ackDelayMs,
+      sentCount: this.sent.length,
+      incomingCount: this.incoming.length,
+    };
+  }
+
+  /** The phone scans a QR code: the ref given, or the one on screen. Links a new device. */
+  scan(ref?: string): { deviceId: string } {
+    let target: [PageLink, LinkState] | undefined;
+    for (const entry of this.links) {
+      const s = entry[1];
+      if (s.ref === null) continue;
+      if (ref !== undefined ? s.ref === ref : target === undefined || s.refIssuedAt >= target[1].refIssuedAt) target = entry;
+    }
+    if (!target) throw new NoQrOnScreenError(ref);
+    const [link, state] = target;
+    if (state.refTimer) clearInterval(state.refTimer);
+    state.refTimer = null;
+    state.ref = null;
+    const device: Device = { id: randomUUID(), linkedAt: Date.now() };
+    this.devices.set(device.id, device);
+    // The page persists the pairing, then says hello with the device id and gets the welcome.
+    link.send({ type: 'paired', deviceId: device.id, me: toJid(this.me), lid: `${this.lid}@lid`, pushname: this.pushname });
+    return { deviceId: device.id };
+  }
+
+  /** Unlink every device ("Log out" from the phone's Linked devices screen). */
+  logout(): { unlinked: number } {
+    const unlinked = this.devices.size;
+    this.devices.clear();
+    for (const [link, state] of this.links) {
+      if (state.deviceId === null) continue;
+      state.deviceId = null;
+      link.send({ type: 'logout' });
+    }
+    return { unlinked };
+  }
+
+  /** Drop every page connection and refuse new ones until {@link setOnline}(true). */
+  setOnline(online: boolean): { online: boolean } {
+    this.online = online;
+    if (!online) for (const link of [...this.links.keys()]) this.dropLink(link, CLOSE_OFFLINE, 'phone offline');
+    return { online };
+  }
+
+  /** A contact sends the account a message; the page gets it now or when it reconnects. */
+  addIncoming(from: string, body: string): IncomingRecord {
+    const record: IncomingRecord = {
+      // 32 hex digits: the shape of an Android sender's id (whatsapp-web.js reports deviceType 'android').
+      id: randomBytes(16).toString('hex').toUpperCase(),
+      from,
+      body,
+      t: Math.floor(Date.now() / 1000),
+      delivered: false,
+    };
+    this.incoming.push(record);
+    this.broadcast({ type: 'incoming', msg: incomingWire(record) });
+    return record;
+  }
+
+  /** What the gateway sent, in arrival order; optionally only to one number. */
+  messages(to?: string): SentRecord[] {
+    return this.sent.filter((m) => to === undefined || m.to === to).map((m) => ({ ...m }));
+  }
+
+  incomingMessages(): IncomingRecord[] {
+    return this.incoming.map((m) => ({ ...m }));
+  }
+
+  /** Forget devices and messages, go online, drop every page (they reconnect unpaired → QR). */
+  reset(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.devices.clear();
+    this.sent = [];
+    this.incoming = [];
+    this.order = 0;
+    this.online = true;
+    for (const link of [...this.links.keys()]) this.dropLink(link, CLOSE_RESET, 'phone reset');
+  }
+
+  /** Stop timers and drop pages; idempotent. */
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const link of [...this.links.keys()]) this.dropLink(link, CLOSE_RESET, 'phone server closing');
+  }
+
+  private dropLink(link: PageLink, code: number, reason: string): void {
+    this.detach(link);
+    link.close(code, reason);
+  }
+}
+
+function newRef(): string {
+  // Real refs look like "2@<base64>"; the library only concatenates it into the QR string.
+  return `2@${randomBytes(24).toString('base64')}`;
+}
+
+function incomingWire(m: IncomingRecord): WireMessage {
+  return { id: m.id, chat: toJid(m.from), fromMe: false, body: m.body, t: m.t, ack: 3 };
+}
