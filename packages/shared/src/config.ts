@@ -123,3 +123,9 @@ export function configReference(): ConfigReferenceRow[] {
     return { name, default: value === undefined ? undefined : String(value), description };
   });
 }
+
+/** The README's configuration table (between `<!-- config:start -->` and `<!-- config:end -->`). */
+export function renderConfigTable(): string {
+  const rows = configReference().map((row) => `| \`${row.name}\` | ${row.default === undefined ? '—' : `\`${row.default}\``} | ${row.description.replaceAll('|', '\\|')} |`);
+  return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}

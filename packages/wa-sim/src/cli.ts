@@ -1,0 +1,58 @@
+/**
+ * The phone server as its own process, so it outlives gateway crashes:
+ *   node --conditions=waq-source --import tsx packages/wa-sim/src/cli.ts --port 4100 [--ack-delay-ms 300]
+ *     [--qr-refresh-ms 20000] [--me 15550100001] [--pushname "waq sandbox"] [--unregistered 4915...,...]
+ * Prints one JSON line when listening: {"event":"wa-sim-ready","url":"http://127.0.0.1:4100","port":4100}.
+ * SIGTERM/SIGINT: close, exit 128+signo.
+ */
+import { parseArgs } from 'node:util';
+import { defaultIsRegistered, normalizeNumber } from './numbers.js';
+import { startPhoneServer } from './phone-server.js';
+
+function intOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'ack-delay-ms': { type: 'string' },
+      'qr-refresh-ms': { type: 'string' },
+      me: { type: 'string' },
+      pushname: { type: 'string' },
+      unregistered: { type: 'string' },
+    },
+    strict: true,
+  });
+  const unregistered = new Set((values.unregistered ?? '').split(',').filter(Boolean).map((n) => normalizeNumber(n) ?? n));
+  const port = intOption('port', values.port);
+  const ackDelayMs = intOption('ack-delay-ms', values['ack-delay-ms']);
+  const qrRefreshMs = intOption('qr-refresh-ms', values['qr-refresh-ms']);
+  const server = await startPhoneServer({
+    ...(port !== undefined ? { port } : {}),
+    ...(values.host ? { host: values.host } : {}),
+    ...(ackDelayMs !== undefined ? { ackDelayMs } : {}),
+    ...(qrRefreshMs !== undefined ? { qrRefreshMs } : {}),
+    ...(values.me ? { me: normalizeNumber(values.me) ?? values.me } : {}),
+    ...(values.pushname ? { pushname: values.pushname } : {}),
+    isRegistered: (n) => defaultIsRegistered(n) && !unregistered.has(n),
+  });
+  process.stdout.write(`${JSON.stringify({ event: 'wa-sim-ready', url: server.url, port: server.port })}\n`);
+
+  const signals = { SIGINT: 2, SIGTERM: 15 } as const;
+  for (const [signal, signo] of Object.entries(signals)) {
+    process.once(signal, () => {
+      void server.close().finally(() => process.exit(128 + signo));
+    });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`wa-sim: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * `npm test [-- <vitest args>]`: the same bootstrap as `npm start`, then, in order:
+ *   type-check (`tsc -b`, tests included) → import cycles (`pnpm run check:cycles`) →
+ *   vitest `--project unit` → `--project redis` → `--project e2e`.
+ * Extra arguments go to each vitest run (e.g. `npm test -- packages/shared`); a layer without matching
+ * test files passes.
+ *
+ * Failure policy: a failed bootstrap (pnpm, install, Chromium, Redis) stops at once — nothing after it
+ * could run meaningfully. Every later step runs even when an earlier one failed (vitest does not need
+ * the type-check to pass, and one run shows every problem); the exit code is 1 when any step failed.
+ * Ctrl+C / SIGTERM: the running step is interrupted, later ones are skipped, exit 128+signo.
+ *
+ * Redis for the redis/e2e layers (passed to vitest as `REDIS_URL`): `REDIS_URL` when set; else
+ * `redis://127.0.0.1:6379` when it answers PING; else a throwaway `redis-server` (no persistence, temp
+ * dir, free port) for the duration of the run. `WAQ_TEST_REDIS_PROBE_URL` replaces the 6379 URL that is
+ * probed (to exercise the throwaway path on a machine whose 6379 answers).
+ */
+import fs from 'node:fs';
+
+import { chromiumRequirement } from './lib/chromium.mjs';
+import { UserError } from './lib/errors.mjs';
+import { which } from './lib/executables.mjs';
+import { createLog, formatDuration, paint } from './lib/log.mjs';
+import { checkNodeVersion } from './lib/node-version.mjs';
+import { ROOT } from './lib/paths.mjs';
+import { ensureDependencies, resolvePnpm } from './lib/pnpm.mjs';
+import { Supervisor } from './lib/processes.mjs';
+import { makeTempRedisDir, pingRedis, redactUrl, redisServerRequirement, startLocalRedis, stopLocalRedis } from './lib/redis.mjs';
+import { onStopSignals, signalExitCode } from './lib/signals.mjs';
+import { ensureSystemPackages } from './lib/system-packages.mjs';
+
+const log = createLog('test');
+const env = process.env;
+const vitestArgs = process.argv.slice(2);
+const supervisor = new Supervisor();
+
+/** @typedef {{ label: string, status: 'passed' | 'failed' | 'skipped', ms: number, note?: string }} StepResult */
+/** @type {StepResult[]} */
+const results = [];
+/** @type {import('./lib/processes.mjs').Service | undefined} the step running now */
+let current;
+/** @type {NodeJS.Signals | undefined} */
+let interruptedBy;
+/** @type {{ service: import('./lib/processes.mjs').Service, dir: string } | undefined} */
+let throwaway;
+
+onStopSignals({
+  graceful: (signal) => {
+    interruptedBy = signal;
+    log.warn(`${signal}: interrupting ${current ? 'the running step' : 'the run'} (press Ctrl+C again to force)`);
+    current?.signal(signal);
+  },
+  force: (signal) => {
+    log.warn(`${signal} again: killing everything now.`);
+    supervisor.killAll();
+    if (throwaway) fs.rmSync(throwaway.dir, { recursive: true, force: true });
+    process.exit(signalExitCode(signal));
+  },
+});
+
+let exitCode = 0;
+try {
+  const bootstrapStart = Date.now();
+  /** @type {{ pnpm: string, redisUrl: string } | undefined} */
+  let ready;
+  try {
+    ready = await bootstrap();
+    results.push({ label: 'bootstrap', status: 'passed', ms: Date.now() - bootstrapStart });
+  } catch (error) {
+    log.error(error instanceof UserError ? error.message : `Unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    results.push({ label: 'bootstrap', status: 'failed', ms: Date.now() - bootstrapStart, note: 'later steps not run' });
+  }
+  if (ready) await runSteps(ready.pnpm, ready.redisUrl);
+} finally {
+  if (throwaway) {
+    await stopLocalRedis(supervisor, throwaway.service);
+    fs.rmSync(throwaway.dir, { recursive: true, force: true });
+  }
+  const leftovers = await supervisor.sweep();
+  if (leftovers.length > 0) log.warn(`Killed processes the tests left behind: ${leftovers.map((p) => `${p.comm}(${p.pid})`).join(', ')}`);
+  supervisor.stopSampling();
+  exitCode = summary();
+}
+process.exit(exitCode);
+
+async function bootstrap() {
+  checkNodeVersion();
+  const pnpm = resolvePnpm(log);
+  await ensureDependencies(pnpm, log);
+
+  // Which Redis: decided before the system packages, since only a throwaway one needs redis-server.
+  /** @type {string | undefined} */
+  let redisUrl;
+  if (env.REDIS_URL) {
+    redisUrl = env.REDIS_URL;
+    const answer = await pingRedis(redisUrl, 3_000);
+    if (answer.ok) log.info(`Redis: ${redactUrl(redisUrl)} (REDIS_URL)`);
+    else log.warn(`Redis at REDIS_URL=${redactUrl(redisUrl)} does not answer PING (${answer.reason}): the redis and e2e layers will fail.\nStart it, or unset REDIS_URL to let the tests use 127.0.0.1:6379 or a throwaway redis-server.`);
+  } else {
+    const probe = env.WAQ_TEST_REDIS_PROBE_URL || 'redis://127.0.0.1:6379';
+    const answer = await pingRedis(probe);
+    if (answer.ok) {
+      redisUrl = probe;
+      log.info(`Redis: ${redactUrl(probe)} (answers PING)`);
+    } else {
+      log.info(`Redis: nothing answers at ${redactUrl(probe)} (${answer.reason}): starting a throwaway redis-server`);
+    }
+  }
+
+  const found = await ensureSystemPackages(
+    [
+      chromiumRequirement(env),
+      ...(redisUrl ? [] : [redisServerRequirement()]),
+      {
+        name: 'docker-compose',
+        packages: ['docker-compose'],
+        find: () => which('docker-compose'),
+        help: 'Install it (sudo apt-get install docker-compose) to let the tests check docker-compose.yml; they skip that check without it.',
+        whenMissing: 'warn',
+        noRecommends: true, // its Recommends pull in the whole Docker engine; validating the file needs none of it
+      },
+    ],
+    log,
+  );
+  log.info(`Chromium: ${found.get('Chromium')}${env.CHROMIUM_PATH ? ' (CHROMIUM_PATH)' : ''}`);
+
+  if (!redisUrl) {
+    const dir = makeTempRedisDir();
+    const redisServer = /** @type {string} */ (found.get('redis-server'));
+    const started = await startLocalRedis({ supervisor, redisServer, dir, persistent: false });
+    throwaway = { service: started.service, dir };
+    redisUrl = started.url;
+    log.info(`Redis: throwaway ${redisUrl} (no persistence, stopped after the run)`);
+  }
+  return { pnpm, redisUrl };
+}
+
+/**
+ * @param {string} pnpm
+ * @param {string} redisUrl
+ */
+async function runSteps(pnpm, redisUrl) {
+  const vitest = (/** @type {string} */ project) => ['exec', 'vitest', 'run', '--project', project, '--passWithNoTests', ...vitestArgs];
+  const steps = [
+    { label: 'type-check (tsc -b)', args: ['exec', 'tsc', '-b'] },
+    { label: 'import cycles (dpdm)', args: ['run', 'check:cycles'] },
+    { label: 'vitest unit', args: vitest('unit') },
+    { label: 'vitest redis', args: vitest('redis') },
+    { label: 'vitest e2e', args: vitest('e2e') },
+  ];
+  for (const step of steps) {
+    if (interruptedBy) {
+      results.push({ label: step.label, status: 'skipped', ms: 0, note: `interrupted by ${interruptedBy}` });
+      continue;
+    }
+    log.info(paint('bold', `▶ ${step.label}`));
+    const started = Date.now();
+    // Not detached: the terminal's Ctrl+C reaches vitest directly, as when it runs on its own.
+    current = supervisor.spawn(step.label, pnpm, step.args, {
+      cwd: ROOT,
+      env: { ...env, REDIS_URL: redisUrl },
+      output: 'inherit',
+      detached: false,
+    });
+    const exit = await current.exited;
+    current = undefined;
+    const ok = exit.code === 0;
+    results.push({
+      label: step.label,
+      status: ok ? 'passed' : 'failed',
+      ms: Date.now() - started,
+      ...(ok ? {} : { note: exit.error ? exit.error.message : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}` }),
+    });
+  }
+}
+
+/** Prints one line per step and returns the exit code. */
+function summary() {
+  const width = Math.max(...results.map((r) => r.label.length));
+  const marks = { passed: paint('green', '✓'), failed: paint('red', '✗'), skipped: paint('grey', '-') };
+  log.info(paint('bold', 'Summary'));
+  for (const result of results) {
+    const time = result.status === 'skipped' ? '' : formatDuration(result.ms);
+    log.info(`  ${marks[result.status]} ${result.label.padEnd(width)}  ${time.padStart(9)}${result.note ? `  ${result.note}` : ''}`);
+  }
+  const failed = results.filter((r) => r.status === 'failed').map((r) => r.label);
+  const total = formatDuration(results.reduce((sum, r) => sum + r.ms, 0));
+  if (interruptedBy) {
+    log.warn(`Interrupted by ${interruptedBy} after ${total}.`);
+    return signalExitCode(interruptedBy);
+  }
+  if (failed.length > 0) {
+    log.error(`FAILED: ${failed.join(', ')} (${total})`);
+    return 1;
+  }
+  log.info(paint('green', `All steps passed (${total}).`));
+  return 0;
+}
