@@ -84,6 +84,9 @@ export const configSchema = z.object({
   EVENTS_MAX_LEN: positiveInt(10_000).meta({ description: 'Approximate length of the session event stream (oldest events are trimmed).' }),
   SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).meta({ description: 'Deadline for a graceful shutdown in ms; a second signal forces.' }),
   WAQ_SANDBOX: bool(false).meta({ description: 'Run against the built-in WhatsApp Web simulator instead of WhatsApp (no phone needed).' }),
+  WAQ_SIM_URL: optionalString()
+    .pipe(z.url({ error: 'must be an http:// URL of the simulator phone server' }).optional())
+    .meta({ description: 'Sandbox mode: URL of the simulator phone server (`npm start` starts one and sets this).' }),
 });
 
 export type Config = z.infer<typeof configSchema>;
