@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './errors.js';
+export * from './event-stream.js';
 export * from './events.js';
 export * from './jobs.js';
 export * from './keys.js';
@@ -10,6 +11,6 @@ export * from './queues.js';
 export * from './recipient.js';
 export * from './redis.js';
 export * from './session-queues.js';
-export * from './state.js';
 export * from './shutdown.js';
+export * from './state.js';
 export * from './version.js';

@@ -6,7 +6,8 @@
  *   <p>:{<s>}:state              string  JSON SessionState, written by the session owner only
  *   <p>:{<s>}:lease              string  id of the owning worker; PX = lease TTL (SET NX, Lua renew)
  *   <p>:{<s>}:events             stream  session events (XADD MAXLEN ~ EVENTS_MAX_LEN)
- *   <p>:{<s>}:msg:<id>           hash    record of one outbound message (status, WA id, ack, error)
+ *   <p>:{<s>}:msg:<id>           hash    record of one outbound message (phase, WA id, ack, fingerprint)
+ *   <p>:{<s>}:wamsg:<waId>       string  message id of a WhatsApp message id (acks, crash-dedupe)
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
  *
@@ -28,6 +29,7 @@ export interface SessionKeys {
   readonly lease: string;
   readonly events: string;
   message(id: string): string;
+  waMessage(waMessageId: string): string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -38,5 +40,6 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     lease: `${base}:lease`,
     events: `${base}:events`,
     message: (id) => `${base}:msg:${id}`,
+    waMessage: (waMessageId) => `${base}:wamsg:${waMessageId}`,
   };
 }

@@ -3,7 +3,7 @@
  * whole life of a session. Each "gateway" is a Node child process holding the Client (testing/
  * client-child.ts) so SIGTERM and kill -9 are real. The steps share one profile and run in order.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +114,8 @@ describe('wa-sim contract with whatsapp-web.js + Chromium', () => {
   it('rejects an unregistered recipient the way WhatsApp Web 2.3000 does', async () => {
     await expect(client.call({ cmd: 'send', to: `${UNREGISTERED_NUMBER}@c.us`, body: 'x' })).rejects.toThrow('No LID for user');
     expect(await sentTo(UNREGISTERED_NUMBER)).toHaveLength(0);
+    expect(await client.call({ cmd: 'registered', number: UNREGISTERED_NUMBER })).toBe(false);
+    expect(await client.call({ cmd: 'registered', number: PEER })).toBe(true);
   });
 
   it('delivers an incoming message as a "message" event', async () => {
@@ -185,5 +187,13 @@ describe('wa-sim contract with whatsapp-web.js + Chromium', () => {
     await phone('POST', '/phone/scan');
     await client.waitFor('ready');
     expect(client.events.filter((e) => e.event === 'unhandled')).toEqual([]);
+  });
+
+  it('client.logout() from the gateway unlinks the device on the phone and removes the profile', async () => {
+    expect(((await phone('GET', '/phone')) as { linked: boolean }).linked).toBe(true);
+    await client.call({ cmd: 'logout' });
+    expect(((await phone('GET', '/phone')) as { linked: boolean }).linked).toBe(false);
+    expect(existsSync(join(dir, 'auth', 'session-default'))).toBe(false);
+    expect(await client.stop()).toBe(143);
   });
 });

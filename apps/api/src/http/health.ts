@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 
-import { errorResponse, type HttpResult } from './error-response.js';
+import { redisUnavailable, type HttpResult } from './error-response.js';
 
 /** Liveness: the process is up and serving HTTP. Never touches Redis, so a Redis outage does not get the API restarted. */
 export function healthz(version: string): HttpResult {
@@ -16,6 +16,6 @@ export async function readyz(redis: Redis, timeoutMs = 1_000): Promise<HttpResul
     ]);
     return { status: 200, body: { status: 'ready', redis: 'up' } };
   } catch {
-    return errorResponse(503, 'redis_unavailable', 'Redis is not reachable: the API cannot accept or read jobs until it is', undefined, { 'Retry-After': '5' });
+    return redisUnavailable();
   }
 }

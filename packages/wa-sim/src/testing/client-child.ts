@@ -3,7 +3,7 @@
  * or kill -9 "the gateway" for real. Protocol: one JSON object per line.
  *   stdout: { event: 'qr' | 'authenticated' | 'ready' | 'message' | 'message_ack' | 'change_state' |
  *             'disconnected' | 'browser' | 'browser_disconnected' | 'unhandled' | 'result', ... , at }
- *   stdin:  { id, cmd: 'send' | 'state' | 'fetch' | 'missing' | 'destroy', ... } → { event: 'result', id, ok, value|error }
+ *   stdin:  { id, cmd: 'send' | 'state' | 'fetch' | 'missing' | 'registered' | 'logout' | 'destroy', ... } → { event: 'result', id, ok, value|error }
  * Config comes from argv[2] as JSON ({@link ChildConfig}).
  */
 import wwebjs from 'whatsapp-web.js';
@@ -25,6 +25,8 @@ const commandSchema = z.discriminatedUnion('cmd', [
   z.object({ id: z.number(), cmd: z.literal('state') }),
   z.object({ id: z.number(), cmd: z.literal('fetch'), chatId: z.string(), limit: z.number() }),
   z.object({ id: z.number(), cmd: z.literal('missing') }),
+  z.object({ id: z.number(), cmd: z.literal('registered'), number: z.string() }),
+  z.object({ id: z.number(), cmd: z.literal('logout') }),
   z.object({ id: z.number(), cmd: z.literal('destroy') }),
 ]);
 
@@ -59,6 +61,11 @@ async function run(cmd: z.infer<typeof commandSchema>): Promise<unknown> {
     }
     case 'missing':
       return client.pupPage?.evaluate('window.__waSim.missing');
+    case 'registered':
+      return client.isRegisteredUser(cmd.number);
+    case 'logout':
+      await client.logout();
+      return true;
     case 'destroy':
       await client.destroy();
       return true;

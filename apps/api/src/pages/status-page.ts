@@ -1,0 +1,59 @@
+/**
+ * The status page: what a person needs to link a phone and see that the session is alive. The
+ * markup is static; `status.js` fills it from `/v1/session` and keeps it live from the SSE stream.
+ */
+import { html, layout } from './html.js';
+
+export interface StatusPageOptions {
+  readonly sessionId: string;
+  /** WAQ_SANDBOX: shows the "simulate scan" button. */
+  readonly sandbox: boolean;
+}
+
+export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
+  const body = html`
+<h1>WhatsApp session <span class="mono">${sessionId}</span></h1>
+<p class="sub">${sandbox ? 'Sandbox mode: linked to the built-in simulator, not to WhatsApp.' : 'Link a phone, watch the connection, and see what happens, live.'}</p>
+<div class="grid">
+  <section class="card" aria-labelledby="session-title">
+    <div class="card-title"><h2 id="session-title">Session</h2><span class="live" id="live" data-on="false">connecting…</span></div>
+    <div class="status-row">
+      <span class="badge" id="status" data-tone="idle" role="status" aria-live="polite">loading…</span>
+      <span class="since" id="since"></span>
+    </div>
+    <p class="detail" id="detail" hidden></p>
+
+    <div id="qr" class="qr-area" hidden>
+      <div class="qr-frame"><img id="qr-image" alt="QR code to link WhatsApp"></div>
+      <div>
+        <ol class="qr-help">
+          <li>Open <strong>WhatsApp</strong> on your phone</li>
+          <li>Tap <strong>Settings</strong> (or <strong>⋮</strong>) → <strong>Linked devices</strong></li>
+          <li>Tap <strong>Link a device</strong> and point the phone at this code</li>
+        </ol>
+        <p class="expires" id="qr-expires"></p>
+      </div>
+    </div>
+
+    <div id="linked" class="linked" hidden>
+      <span class="tick" aria-hidden="true">✓</span>
+      <div><strong>Linked and ready.</strong><br><span id="linked-as"></span></div>
+    </div>
+
+    <p id="notice" class="notice" hidden></p>
+
+    <div class="actions">
+      <button type="button" class="primary" id="connect">Connect</button>
+      ${sandbox ? html`<button type="button" id="scan">Simulate scan</button>` : ''}
+      <button type="button" class="danger" id="logout">Log out</button>
+    </div>
+    <p class="message" id="message" role="alert"></p>
+  </section>
+
+  <section class="card" aria-labelledby="events-title">
+    <div class="card-title"><h2 id="events-title">Recent events</h2></div>
+    <ul class="events" id="events"><li class="empty">No events yet.</li></ul>
+  </section>
+</div>`;
+  return layout({ title: `waq · ${sessionId}`, body, scripts: ['/assets/status.js'], bodyAttributes: { 'data-sandbox': String(sandbox) } });
+}

@@ -1,0 +1,175 @@
+/**
+ * The status page's browser script (served as /assets/status.js). Plain ES2020, no build step: it is
+ * small, and the browser test exercises it. It only ever sets `textContent`, never HTML, so nothing an
+ * event carries can inject markup.
+ */
+export const STATUS_SCRIPT = String.raw`'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const sandbox = document.body.dataset.sandbox === 'true';
+  const TONES = { READY: 'ok', QR: 'info', STARTING: 'info', AUTHENTICATED: 'info', DISCONNECTED: 'warn', STOPPED: 'idle', LOGGED_OUT: 'idle', FAILED: 'bad', WORKER_OFFLINE: 'bad' };
+  const LABELS = { READY: 'Ready', QR: 'Waiting for scan', STARTING: 'Starting', AUTHENTICATED: 'Authenticated, loading', DISCONNECTED: 'Disconnected, reconnecting', STOPPED: 'Stopped', LOGGED_OUT: 'Logged out', FAILED: 'Failed', WORKER_OFFLINE: 'Worker offline' };
+  const NOTICES = {
+    STOPPED: 'Not connected. Press Connect to show a QR code.',
+    LOGGED_OUT: 'This gateway was unlinked. Press Connect to link a phone again.',
+    STARTING: 'Starting WhatsApp Web…',
+    AUTHENTICATED: 'Scanned. Loading chats…',
+    DISCONNECTED: 'The connection dropped; the worker reconnects by itself. Messages are held meanwhile.',
+    WORKER_OFFLINE: 'No worker owns this session. Start the worker; messages are held until it is ready.',
+  };
+  let state = null;
+  let qrKey = null;
+  let qrUrl = null;
+
+  function signIn() { location.assign('/login?next=' + encodeURIComponent(location.pathname)); }
+
+  async function api(method, path) {
+    const response = await fetch(path, { method, headers: { Accept: 'application/json' } });
+    if (response.status === 401) { signIn(); throw new Error('signed out'); }
+    return response;
+  }
+
+  function ago(iso) {
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min';
+    if (s < 86400) return Math.floor(s / 3600) + ' h';
+    return Math.floor(s / 86400) + ' d';
+  }
+
+  function say(text, kind) { const el = $('message'); el.textContent = text || ''; el.dataset.kind = kind || 'info'; }
+
+  async function showQr(qr) {
+    const key = qr.value + '|' + qr.expiresAt;
+    if (key === qrKey) return;
+    qrKey = key;
+    const response = await api('GET', '/v1/session/qr?format=svg');
+    if (!response.ok) { qrKey = null; $('qr').hidden = true; return; }
+    const url = URL.createObjectURL(await response.blob());
+    $('qr-image').src = url;
+    if (qrUrl) URL.revokeObjectURL(qrUrl);
+    qrUrl = url;
+    $('qr').hidden = false;
+  }
+
+  function render() {
+    const s = state;
+    if (!s) return;
+    const status = $('status');
+    status.textContent = LABELS[s.status] || s.status;
+    status.dataset.tone = TONES[s.status] || 'idle';
+    status.dataset.status = s.status;
+    $('since').textContent = 'for ' + ago(s.since);
+    const reason = s.lastError && s.status !== 'READY' ? s.lastError.message : '';
+    $('detail').textContent = reason;
+    $('detail').hidden = !reason;
+    const hasQr = s.status === 'QR' && s.qr && Date.parse(s.qr.expiresAt) > Date.now();
+    if (hasQr) void showQr(s.qr); else { $('qr').hidden = true; qrKey = null; }
+    if (hasQr) {
+      const left = Math.max(0, Math.round((Date.parse(s.qr.expiresAt) - Date.now()) / 1000));
+      $('qr-expires').textContent = 'This code refreshes in ' + left + ' s.';
+    }
+    $('linked').hidden = s.status !== 'READY';
+    $('linked-as').textContent = s.me ? 'Linked as ' + (s.me.pushname ? s.me.pushname + ' · ' : '') + s.me.wid.replace(/@.*$/, '') : '';
+    const notice = s.status === 'QR' && !hasQr ? 'The QR code expired; a new one is on its way.' : NOTICES[s.status] || '';
+    $('notice').textContent = notice;
+    $('notice').hidden = !notice;
+    $('connect').hidden = s.status === 'READY';
+    $('logout').hidden = s.status === 'STOPPED' || s.status === 'LOGGED_OUT';
+    if ($('scan')) $('scan').hidden = !(sandbox && hasQr);
+  }
+
+  let loading = null;
+  async function loadState() {
+    if (loading) return loading;
+    loading = (async () => {
+      try {
+        const response = await api('GET', '/v1/session');
+        if (response.ok) { state = await response.json(); render(); }
+        else say('Could not read the session state (' + response.status + '). Retrying…', 'error');
+      } catch (error) {
+        if (String(error.message) !== 'signed out') say('The gateway is not answering. Retrying…', 'error');
+      } finally { loading = null; }
+    })();
+    return loading;
+  }
+
+  const ACKS = { error: 'delivery error', pending: 'pending', server: 'sent', device: 'delivered', read: 'read', played: 'played' };
+  function describe(type, e) {
+    switch (type) {
+      case 'state': return 'State → ' + (LABELS[e.status] || e.status) + (e.reason ? ': ' + e.reason : '');
+      case 'qr': return 'New QR code';
+      case 'message.sent': return 'Message ' + e.id + ' sent';
+      case 'message.failed': return 'Message ' + e.id + ' failed: ' + e.reason;
+      case 'message.ack': return 'Message ' + (e.id || e.waMessageId) + ' ' + (ACKS[e.ack] || e.ack);
+      case 'message.incoming': return 'Incoming message from ' + String(e.from).replace(/@.*$/, '');
+      default: return type;
+    }
+  }
+
+  const seen = new Set();
+  function addEvent(type, id, e) {
+    if (id && seen.has(id)) return;
+    if (id) seen.add(id);
+    const list = $('events');
+    const empty = list.querySelector('.empty');
+    if (empty) empty.remove();
+    const li = document.createElement('li');
+    li.dataset.type = type;
+    const time = document.createElement('time');
+    const at = e.at ? new Date(e.at) : new Date();
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const what = document.createElement('span');
+    what.className = 'what';
+    what.textContent = describe(type, e);
+    li.append(time, what);
+    list.prepend(li);
+    while (list.children.length > 50) list.lastElementChild.remove();
+  }
+
+  function connectEvents() {
+    const source = new EventSource('/v1/session/events?backlog=20');
+    const live = $('live');
+    source.addEventListener('open', () => { live.dataset.on = 'true'; live.textContent = 'live'; void loadState(); });
+    source.addEventListener('error', () => { live.dataset.on = 'false'; live.textContent = 'reconnecting…'; });
+    for (const type of ['state', 'qr', 'message.sent', 'message.failed', 'message.ack', 'message.incoming']) {
+      source.addEventListener(type, (message) => {
+        let data = {};
+        try { data = JSON.parse(message.data); } catch { return; }
+        addEvent(type, message.lastEventId, data);
+        if (type === 'state' || type === 'qr') void loadState();
+      });
+    }
+  }
+
+  async function act(button, method, path, done) {
+    button.disabled = true;
+    say('');
+    try {
+      const response = await api(method, path);
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) say((body.error && body.error.message) || 'Request failed (' + response.status + ')', 'error');
+      else say(done);
+      await loadState();
+    } catch (error) {
+      if (String(error.message) !== 'signed out') say('The gateway is not answering.', 'error');
+    } finally { button.disabled = false; }
+  }
+
+  $('connect').addEventListener('click', (event) => act(event.currentTarget, 'POST', '/v1/session/connect', 'Connecting…'));
+  $('logout').addEventListener('click', (event) => {
+    if (confirm('Log out and unlink this gateway from WhatsApp? Queued messages are kept until you link again.')) {
+      void act(event.currentTarget, 'POST', '/v1/session/logout', 'Logging out…');
+    }
+  });
+  if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', '/v1/sandbox/scan', 'Scanned by the simulated phone.'));
+
+  // The lease can lapse without any event (a worker killed with -9): re-read the state now and then.
+  setInterval(() => { void loadState(); }, 10000);
+  // Keeps "for N s" and the QR countdown current between events.
+  setInterval(render, 1000);
+  void loadState();
+  connectEvents();
+})();
+`;

@@ -1,0 +1,111 @@
+/**
+ * Crash hygiene for the session's Chromium profile, run by the owner before it launches Chromium.
+ *
+ * After a kill -9 of the worker, two things can stand in the way of the next launch:
+ * - an orphan Chromium still running on the profile (Chromium outlives its parent Node process):
+ *   the new client would hang until it is gone, so it is killed (SIGKILL, whole process tree);
+ * - stale `SingletonLock` / `SingletonSocket` / `SingletonCookie` symlinks: Chromium refuses the
+ *   profile ("The browser is already running") while they point at a live process. `SingletonLock`
+ *   points at `<hostname>-<pid>`; the locks are removed only once no process uses the profile.
+ *
+ * Holding the session lease is what makes killing safe: no other legitimate owner can be using it.
+ * Linux-only (reads /proc); elsewhere orphan detection is skipped and only dead-lock cleanup runs.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import type { Logger } from '@waq/shared';
+
+export const SINGLETON_FILES = ['SingletonLock', 'SingletonSocket', 'SingletonCookie'] as const;
+
+export interface HygieneReport {
+  readonly killed: number[];
+  readonly removedLocks: string[];
+}
+
+/** PIDs of running processes whose command line uses `profileDir` as `--user-data-dir`. */
+export async function findProfileProcesses(profileDir: string): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir('/proc');
+  } catch {
+    return [];
+  }
+  const wanted = `--user-data-dir=${profileDir}`;
+  const pids: number[] = [];
+  await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+      .map(async (entry) => {
+        try {
+          const args = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+          if (args.includes(wanted)) pids.push(Number(entry));
+        } catch {
+          // The process exited while we looked.
+        }
+      }),
+  );
+  return pids.sort((a, b) => a - b);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitForExit(pids: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Reads `SingletonLock` (a symlink to `<host>-<pid>`); null when absent or unreadable. */
+async function readLock(profileDir: string): Promise<{ host: string; pid: number } | null> {
+  try {
+    const target = await fs.readlink(path.join(profileDir, 'SingletonLock'));
+    const match = /^(.*)-(\d+)$/.exec(target);
+    return match ? { host: match[1] as string, pid: Number(match[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function cleanProfile(profileDir: string, logger: Logger): Promise<HygieneReport> {
+  const killed: number[] = [];
+  const orphans = await findProfileProcesses(profileDir);
+  if (orphans.length > 0) {
+    logger.warn({ pids: orphans, profileDir }, 'an orphan Chromium from an earlier run holds the session profile: killing it');
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+      } catch {
+        // Already gone.
+      }
+    }
+    await waitForExit(orphans, 5_000);
+  }
+
+  const survivors = (await findProfileProcesses(profileDir)).filter(isAlive);
+  if (survivors.length > 0) {
+    throw new Error(`Chromium processes ${survivors.join(', ')} still use the session profile ${profileDir} after SIGKILL: stop them by hand`);
+  }
+
+  // No process uses the profile any more, so whatever the locks point at (a dead pid, a pid reused by
+  // an unrelated process after a reboot, another container's hostname) they are stale.
+  const lock = await readLock(profileDir);
+  const removedLocks: string[] = [];
+  for (const name of SINGLETON_FILES) {
+    try {
+      await fs.unlink(path.join(profileDir, name));
+      removedLocks.push(name);
+    } catch {
+      // Not there.
+    }
+  }
+  if (removedLocks.length > 0) logger.info({ removedLocks, previousOwner: lock }, 'removed stale Chromium profile locks');
+  return { killed, removedLocks };
+}

@@ -1,0 +1,126 @@
+/**
+ * The send handler: delivers one message at most once.
+ *
+ * 1. Held: if the session is not READY (the outbox is paused, but a job taken just before the pause
+ *    can still arrive here), the job goes back to the head of the queue without burning an attempt.
+ * 2. Pacing: wait for the session's send slot.
+ * 3. Fencing: prove this worker still owns the session before any side effect.
+ * 4. Crash dedupe: the message record says what earlier attempts did. `sent` → done already (a crash
+ *    between WhatsApp accepting and BullMQ completing). `sending` → an attempt was interrupted after
+ *    its marker: look in the chat's recent own messages for the same text since that attempt started;
+ *    if it is there, record it instead of sending a second copy.
+ * 5. Marker, then the side effect, then the record (WA message id, sent time) and the event in one MULTI.
+ */
+import { ACK_LEVELS, type AckName, type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
+import type { Redis } from 'ioredis';
+
+import type { WhatsAppDriver } from './driver/driver.js';
+import type { SessionLease } from './lease.js';
+import type { Pacer } from './pacer.js';
+import type { StatePublisher } from './state-publisher.js';
+
+/** Clock skew allowed between this host and WhatsApp's message timestamps (seconds granularity). */
+const DEDUPE_SKEW_S = 5;
+/** How far back in the chat the crash-dedupe looks. */
+const DEDUPE_WINDOW = 50;
+
+export interface SendContext {
+  readonly jobId: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+}
+
+export interface SendResult {
+  readonly waMessageId: string;
+  /** True when an interrupted earlier attempt had already delivered it. */
+  readonly recovered: boolean;
+}
+
+export interface SendHandlerOptions {
+  readonly redis: Redis;
+  readonly keys: SessionKeys;
+  readonly lease: Pick<SessionLease, 'assertHeld'>;
+  readonly publisher: StatePublisher;
+  readonly pacer: Pacer;
+  /** The client if the session is READY, else undefined. */
+  readonly readyClient: () => WhatsAppDriver | undefined;
+  /** MESSAGE_RETENTION_S */
+  readonly retentionSeconds: number;
+}
+
+/** Thrown when the session is not READY: the consumer puts the job back without an attempt. */
+export class HeldError extends Error {
+  override readonly name = 'HeldError';
+}
+
+export function createSendHandler(options: SendHandlerOptions) {
+  const { redis, keys, lease, publisher, pacer, readyClient, retentionSeconds } = options;
+  const recordTtl = retentionSeconds * 8;
+
+  function requireClient(): WhatsAppDriver {
+    const client = readyClient();
+    if (client === undefined) throw new HeldError(`session is ${publisher.status}`);
+    return client;
+  }
+
+  async function recordSent(id: string, waMessageId: string, logger: Logger): Promise<void> {
+    const sentAt = new Date().toISOString();
+    const recordKey = keys.message(id);
+    await publisher.append([{ type: 'message.sent', at: sentAt, id, waMessageId }], (multi) => {
+      multi.hset(recordKey, { phase: 'sent', waMessageId, sentAt }).expire(recordKey, recordTtl);
+      multi.set(keys.waMessage(waMessageId), id, 'EX', recordTtl);
+    });
+    logger.info({ waMessageId }, 'message sent');
+  }
+
+  async function findEarlierCopy(client: WhatsAppDriver, payload: JobPayload<'send'>, since: string): Promise<string | undefined> {
+    const after = Math.floor(Date.parse(since) / 1_000) - DEDUPE_SKEW_S;
+    const candidates = (await client.recentOwnMessages(payload.to, DEDUPE_WINDOW)).filter((m) => m.body === payload.text && m.timestamp >= after);
+    for (const candidate of candidates) {
+      // A copy already claimed by another job (the same text sent twice on purpose) is not ours.
+      const owner = await redis.get(keys.waMessage(candidate.waMessageId));
+      if (owner === null) return candidate.waMessageId;
+    }
+    return undefined;
+  }
+
+  return async function send(payload: JobPayload<'send'>, { jobId, logger, signal }: SendContext): Promise<SendResult> {
+    requireClient();
+    await pacer.wait(signal);
+    const client = requireClient();
+    await lease.assertHeld();
+
+    const recordKey = keys.message(jobId);
+    const record = decodeMessageRecord(await redis.hgetall(recordKey));
+    if (record?.phase === 'sent' && record.waMessageId !== undefined) {
+      logger.info({ waMessageId: record.waMessageId }, 'already sent by an earlier attempt; not sending again');
+      return { waMessageId: record.waMessageId, recovered: true };
+    }
+    if (record?.phase === 'sending') {
+      const copy = await findEarlierCopy(client, payload, record.attemptStartedAt);
+      if (copy !== undefined) {
+        logger.warn({ waMessageId: copy, attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt had already delivered this message; recording it instead of sending a duplicate');
+        await recordSent(jobId, copy, logger);
+        return { waMessageId: copy, recovered: true };
+      }
+    }
+
+    if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
+
+    await redis.multi().hset(recordKey, { phase: 'sending', attemptStartedAt: new Date().toISOString() }).expire(recordKey, recordTtl).exec();
+    const { waMessageId } = await client.sendText(payload.to, payload.text);
+    pacer.markSent();
+    await recordSent(jobId, waMessageId, logger);
+    return { waMessageId, recovered: false };
+  };
+}
+
+/** Updates the message record and emits `message.ack` for an ack of a message waq sent. */
+export async function recordAck(redis: Redis, keys: SessionKeys, publisher: StatePublisher, waMessageId: string, ack: number): Promise<void> {
+  const name = (Object.entries(ACK_LEVELS).find(([, level]) => level === ack)?.[0] ?? 'pending') as AckName;
+  const id = await redis.get(keys.waMessage(waMessageId));
+  const at = new Date().toISOString();
+  await publisher.append([{ type: 'message.ack', at, waMessageId, ack: name, ...(id === null ? {} : { id }) }], (multi) => {
+    if (id !== null) multi.hset(keys.message(id), { ack: name, ackAt: at });
+  });
+}

@@ -1,0 +1,326 @@
+/**
+ * The session controller: one WhatsApp session's state machine, driven by the driver's events and by
+ * control jobs, for as long as this worker owns the session.
+ *
+ * - `start()`: auto-initialises when a saved session exists, else publishes STOPPED and waits for
+ *   `connect`.
+ * - `connect()`: idempotent; no second client while one is initialising or initialised.
+ * - QR: every refresh is published with its expiry; after `qrMaxRetries` unscanned codes the client is
+ *   destroyed and the session is FAILED with the reason, until the next `connect`.
+ * - Disconnects other than LOGOUT, crashes, failed initialisations and a dead page found by the
+ *   watchdog tear the client down and reconnect with jittered exponential backoff, reusing the saved
+ *   session. LOGOUT (phone unlinked us, or a logout job) removes the profile and stays LOGGED_OUT.
+ * - The outbox is paused whenever the session is not READY and resumed when it is.
+ *
+ * Each client lifetime gets a generation number; events from an older generation (a client being torn
+ * down) are ignored, so a late event can never move the state of its successor.
+ */
+import { EventEmitter, once } from 'node:events';
+
+import { backoffDelay, CONNECTING_STATUSES, type Logger, type SessionState, type SessionStatus } from '@waq/shared';
+
+import { LOGOUT_REASON, type DriverFactory, type DriverMe, type WhatsAppDriver } from './driver/driver.js';
+import type { SessionProfile } from './profile.js';
+import type { StatePublisher } from './state-publisher.js';
+
+export interface OutboxGate {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+export interface SessionTimings {
+  /** QR_MAX_RETRIES */
+  readonly qrMaxRetries: number;
+  /** How long one QR code is valid, for the published expiry. @defaultValue 20000 */
+  readonly qrTtlMs?: number;
+  /** RECONNECT_BASE_MS */
+  readonly reconnectBaseMs: number;
+  /** RECONNECT_MAX_MS */
+  readonly reconnectMaxMs: number;
+  /** How often the watchdog asks a READY client for its state. @defaultValue 30000 */
+  readonly watchdogIntervalMs?: number;
+  /** How long the watchdog waits for that answer. @defaultValue 10000 */
+  readonly watchdogTimeoutMs?: number;
+}
+
+export interface SessionOptions extends SessionTimings {
+  readonly createDriver: DriverFactory;
+  readonly publisher: StatePublisher;
+  readonly profile: SessionProfile;
+  /** Runs before Chromium is launched (stale locks, orphan processes). */
+  readonly prepareProfile: () => Promise<void>;
+  readonly outbox: OutboxGate;
+  readonly logger: Logger;
+  /** Hooks for metrics and for the message handlers (acks, incoming). */
+  readonly onDriver?: (driver: WhatsAppDriver) => void;
+  readonly onReconnect?: () => void;
+}
+
+interface SessionEvents {
+  status: [state: SessionState];
+}
+
+export class SessionController extends EventEmitter<SessionEvents> {
+  private driver: WhatsAppDriver | undefined;
+  private generation = 0;
+  private qrCount = 0;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Serialises outbox pause/resume so they land in the order the states changed. */
+  private gate: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SessionOptions) {
+    super();
+  }
+
+  get state(): SessionState {
+    return this.options.publisher.current;
+  }
+
+  get status(): SessionStatus {
+    return this.options.publisher.status;
+  }
+
+  /** The client, while one exists (handlers use it only while READY). */
+  get client(): WhatsAppDriver | undefined {
+    return this.driver;
+  }
+
+  async start(): Promise<void> {
+    await this.setOutbox('pause');
+    await this.options.profile.sweepTrash();
+    if (await this.options.profile.hasSavedSession()) {
+      this.options.logger.info({ profile: this.options.profile.dir }, 'saved session found: initialising');
+      await this.launch();
+    } else {
+      await this.publish('STOPPED', { reason: 'no saved session: send a connect job (or POST /v1/session/connect) to link a phone' });
+    }
+  }
+
+  /** Starts a client unless one is initialising or initialised. Returns whether it started one. */
+  async connect(): Promise<boolean> {
+    if (this.stopped) return false;
+    if (this.driver !== undefined) {
+      this.options.logger.info({ status: this.status }, 'connect: a client is already running; nothing to do');
+      return false;
+    }
+    this.cancelReconnect();
+    this.reconnectAttempt = 0;
+    await this.launch();
+    return true;
+  }
+
+  /** Resolves with the state once it is QR or READY (or FAILED / LOGGED_OUT), or after `timeoutMs`. */
+  async waitForQrOrReady(timeoutMs: number): Promise<SessionState> {
+    const settled = (s: SessionState): boolean => s.status === 'QR' || s.status === 'READY' || s.status === 'FAILED' || s.status === 'LOGGED_OUT';
+    if (settled(this.state)) return this.state;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      for (;;) {
+        const [state] = await once(this, 'status', { signal });
+        if (settled(state as SessionState)) return state as SessionState;
+      }
+    } catch {
+      return this.state;
+    }
+  }
+
+  async logout(): Promise<void> {
+    this.cancelReconnect();
+    const driver = this.driver;
+    await this.setOutbox('pause');
+    if (driver !== undefined && (this.status === 'READY' || this.status === 'AUTHENTICATED')) {
+      this.generation += 1;
+      try {
+        await driver.logout();
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'logout: WhatsApp did not confirm the unlink; removing the local session anyway');
+      }
+    }
+    await this.teardown();
+    await this.loggedOut('logged out by request');
+  }
+
+  async restart(): Promise<void> {
+    this.cancelReconnect();
+    await this.teardown();
+    this.reconnectAttempt = 0;
+    await this.launch();
+  }
+
+  /** Graceful stop: destroys the client (which flushes the profile) and publishes STOPPED. */
+  async stop(reason: string): Promise<void> {
+    this.stopped = true;
+    this.cancelReconnect();
+    await this.setOutbox('pause');
+    await this.teardown();
+    await this.publish('STOPPED', { reason });
+  }
+
+  /** Lease lost: stop at once without publishing (another worker owns the state now). */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    this.cancelReconnect();
+    await this.teardown();
+  }
+
+  private async launch(): Promise<void> {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    const driver = this.options.createDriver();
+    this.driver = driver;
+    this.qrCount = 0;
+    this.wire(driver, generation);
+    this.options.onDriver?.(driver);
+    await this.publish('STARTING');
+    try {
+      await this.options.prepareProfile();
+      await driver.initialize();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.options.logger.error({ err: error }, 'the WhatsApp client failed to start');
+      await this.connectionLost('init_failed', `the WhatsApp client failed to start: ${errorMessage(error)}`);
+    }
+  }
+
+  private wire(driver: WhatsAppDriver, generation: number): void {
+    const current = (): boolean => generation === this.generation && !this.stopped;
+    driver.on('qr', (qr) => current() && void this.onQr(qr));
+    driver.on('authenticated', () => current() && void this.publish('AUTHENTICATED', { reason: 'credentials accepted; syncing' }));
+    driver.on('ready', (me) => current() && void this.onReady(me));
+    driver.on('auth_failure', (message) => current() && void this.connectionLost('auth_failure', `WhatsApp rejected the saved session: ${message}`));
+    driver.on('disconnected', (reason) => {
+      if (!current()) return;
+      void (reason === LOGOUT_REASON ? this.onUnlinked() : this.connectionLost('disconnected', `disconnected: ${reason}`));
+    });
+    driver.on('crashed', (reason) => current() && void this.connectionLost('browser_crashed', `the browser died: ${reason}`));
+  }
+
+  private async onQr(value: string): Promise<void> {
+    this.qrCount += 1;
+    if (this.qrCount > this.options.qrMaxRetries) {
+      await this.setOutbox('pause');
+      await this.teardown();
+      await this.publish('FAILED', {
+        reason: 'QR code not scanned',
+        lastError: { code: 'qr_not_scanned', message: `no QR code was scanned after ${this.options.qrMaxRetries} codes: send connect again to get a new one` },
+      });
+      return;
+    }
+    const expiresAt = new Date(Date.now() + (this.options.qrTtlMs ?? 20_000)).toISOString();
+    this.options.logger.info({ qrNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt }, 'scan the QR code with WhatsApp on your phone (Linked devices)');
+    await this.publish('QR', { qr: { value, expiresAt } });
+  }
+
+  private async onReady(me: DriverMe): Promise<void> {
+    this.reconnectAttempt = 0;
+    await this.options.profile.markSaved().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not mark the session as saved'));
+    await this.publish('READY', { me: { wid: me.wid, ...(me.pushname === undefined ? {} : { pushname: me.pushname }) } });
+    await this.setOutbox('resume');
+    this.startWatchdog();
+  }
+
+  private async onUnlinked(): Promise<void> {
+    await this.setOutbox('pause');
+    await this.teardown();
+    await this.loggedOut('the phone unlinked this device');
+  }
+
+  private async loggedOut(reason: string): Promise<void> {
+    const result = await this.options.profile.remove().catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'could not remove the session profile');
+      return 'failed';
+    });
+    await this.publish('LOGGED_OUT', { reason, ...(result === 'failed' ? { lastError: { code: 'profile_not_removed', message: 'the saved session could not be deleted; see the worker log' } } : {}) });
+  }
+
+  private async connectionLost(code: string, message: string): Promise<void> {
+    await this.setOutbox('pause');
+    await this.teardown();
+    if (this.stopped) return;
+    await this.publish(code === 'init_failed' || code === 'auth_failure' ? 'FAILED' : 'DISCONNECTED', { reason: message, lastError: { code, message } });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    this.cancelReconnect();
+    this.reconnectAttempt += 1;
+    const delay = backoffDelay(this.reconnectAttempt, { baseMs: this.options.reconnectBaseMs, maxMs: this.options.reconnectMaxMs });
+    this.options.logger.info({ attempt: this.reconnectAttempt, delayMs: delay }, 'reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.options.onReconnect?.();
+      void this.launch();
+    }, delay);
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private startWatchdog(): void {
+    this.stopWatchdog();
+    const generation = this.generation;
+    const interval = this.options.watchdogIntervalMs ?? 30_000;
+    const timeout = this.options.watchdogTimeoutMs ?? 10_000;
+    this.watchdogTimer = setInterval(() => {
+      const driver = this.driver;
+      if (driver === undefined || generation !== this.generation) return;
+      void withTimeout(driver.getState(), timeout).then(
+        (state) => {
+          if (state !== 'CONNECTED' && generation === this.generation) void this.connectionLost('watchdog', `watchdog: WhatsApp Web reports ${state ?? 'no state'}`);
+        },
+        (error: unknown) => {
+          if (generation === this.generation) void this.connectionLost('watchdog', `watchdog: the page did not answer (${errorMessage(error)})`);
+        },
+      );
+    }, interval);
+    this.watchdogTimer.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdogTimer !== undefined) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = undefined;
+  }
+
+  private async teardown(): Promise<void> {
+    this.generation += 1;
+    this.stopWatchdog();
+    const driver = this.driver;
+    this.driver = undefined;
+    if (driver === undefined) return;
+    await driver.destroy().catch((error: unknown) => this.options.logger.warn({ err: error }, 'error while closing the WhatsApp client'));
+  }
+
+  private async publish(status: SessionStatus, change: Parameters<StatePublisher['transition']>[1] = {}): Promise<void> {
+    await this.options.publisher.transition(status, change);
+    this.emit('status', this.options.publisher.current);
+  }
+
+  private setOutbox(action: 'pause' | 'resume'): Promise<void> {
+    this.gate = this.gate.then(() => (action === 'pause' ? this.options.outbox.pause() : this.options.outbox.resume())).catch((error: unknown) => {
+      this.options.logger.error({ err: error, action }, `could not ${action} the outbox`);
+    });
+    return this.gate;
+  }
+}
+
+export function isConnecting(status: SessionStatus): boolean {
+  return CONNECTING_STATUSES.has(status);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
