@@ -48,7 +48,7 @@ export interface Consumers {
   readonly control: Worker;
   readonly outbox: Worker;
   start(): void;
-  /** Stops taking jobs; waits for the active ones unless `force`. Idempotent. */
+  /** Stops taking jobs and aborts handlers' waits; waits for active jobs unless `force`. Idempotent. */
   close(force?: boolean): Promise<void>;
 }
 
@@ -123,8 +123,9 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
       }
     },
     close(force = false) {
-      if (force) abort.abort();
-      closing ??= Promise.allSettled([control.close(force), outbox.close(force)]).then(() => abort.abort());
+      // Handlers stop waiting (pacing, QR) at once; a side effect already under way completes.
+      abort.abort();
+      closing ??= Promise.allSettled([control.close(force), outbox.close(force)]).then(() => undefined);
       return closing;
     },
   };

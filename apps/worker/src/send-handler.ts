@@ -87,6 +87,7 @@ export function createSendHandler(options: SendHandlerOptions) {
   return async function send(payload: JobPayload<'send'>, { jobId, logger, signal }: SendContext): Promise<SendResult> {
     requireClient();
     await pacer.wait(signal);
+    if (signal.aborted) throw new HeldError('the worker is stopping');
     const client = requireClient();
     await lease.assertHeld();
 

@@ -80,6 +80,12 @@ export const configSchema = z.object({
   SEND_INTERVAL_MS: nonNegativeInt(1_000).meta({ description: 'Minimum pause between two sends of one session in ms (pacing; jobs wait, never fail).' }),
   SEND_JITTER_MS: nonNegativeInt(500).meta({ description: 'Random extra pause of up to this many ms added to each send interval.' }),
   SEND_MAX_ATTEMPTS: positiveInt(5).meta({ description: 'Attempts of a send before it fails (time held while not READY does not count).' }),
+  JOB_LOCK_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(30_000)
+    .meta({ description: 'Job lock in ms: a job held by a worker that died is taken up again after at most about twice this.' }),
   MESSAGE_RETENTION_S: positiveInt(86_400).meta({ description: 'How long sent messages, their records and idempotency keys are kept, in seconds.' }),
   EVENTS_MAX_LEN: positiveInt(10_000).meta({ description: 'Approximate length of the session event stream (oldest events are trimmed).' }),
   SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).meta({ description: 'Deadline for a graceful shutdown in ms; a second signal forces.' }),

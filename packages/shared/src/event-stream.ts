@@ -55,7 +55,8 @@ export async function* tailEvents(blocking: Redis, key: string, { after, blockMs
     const entries = reply?.[0]?.[1] ?? [];
     const last = entries[entries.length - 1];
     if (last !== undefined) cursor = last[0];
-    if (signal?.aborted === true) return;
+    // Re-read after the await (a cast, so TypeScript does not keep the loop condition's narrowing).
+    if ((signal as AbortSignal | undefined)?.aborted === true) return;
     yield decodeEntries(entries);
   }
 }

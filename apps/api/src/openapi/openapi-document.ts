@@ -82,7 +82,7 @@ export const OPERATIONS: readonly Operation[] = [
     description: 'Queues a `connect` control job (idempotent in the worker). With `wait=true` the request waits up to QR_WAIT_MS for a QR code or READY and returns the state then.',
     query: connectQuerySchema,
     responses: {
-      '200': { description: 'With wait: a QR code is ready to scan, or the session is READY.', content: json(ref('ConnectResponse')) },
+      '200': { description: 'With wait: the wait ended with a QR code to scan, READY, or FAILED.', content: json(ref('ConnectResponse')) },
       '202': { description: 'Queued (without wait, or the wait ran out first).', content: json(ref('ConnectResponse')) },
       '422': errorResponse('Invalid query parameter.'),
       ...COMMON_ERRORS,

@@ -1,0 +1,35 @@
+/**
+ * `POST /v1/sandbox/scan`: in sandbox mode (WAQ_SANDBOX), asks the simulator phone to scan the QR code
+ * on screen, so the status page can link without a phone. Off (404) otherwise.
+ */
+import { errorResponse, type HttpResult } from './error-response.js';
+
+export interface SandboxSettings {
+  /** WAQ_SANDBOX */
+  readonly enabled: boolean;
+  /** WAQ_SIM_URL */
+  readonly simUrl: string | undefined;
+  /** @defaultValue 5000 */
+  readonly timeoutMs?: number;
+}
+
+export async function simulateScan({ enabled, simUrl, timeoutMs = 5_000 }: SandboxSettings): Promise<HttpResult> {
+  if (!enabled) return errorResponse(404, 'sandbox_off', 'sandbox mode is off: scan the QR code with a phone (or start waq with WAQ_SANDBOX=1)');
+  if (simUrl === undefined) return errorResponse(503, 'simulator_not_configured', 'sandbox mode is on but WAQ_SIM_URL is not set: start the simulator phone server and set it');
+  let response: Response;
+  try {
+    response = await fetch(new URL('/phone/scan', simUrl), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch {
+    return errorResponse(502, 'simulator_unreachable', `the simulator phone at WAQ_SIM_URL did not answer within ${timeoutMs} ms: is it running?`);
+  }
+  const body = (await response.json().catch(() => undefined)) as { error?: { message?: unknown } } | undefined;
+  if (response.ok) return { status: 200, body: { scanned: true, simulator: body ?? null } };
+  const said = typeof body?.error?.message === 'string' ? `: ${body.error.message}` : '';
+  if (response.status === 409) return errorResponse(409, 'no_qr', `there is no QR code on screen to scan${said}; POST /v1/session/connect first`);
+  return errorResponse(502, 'simulator_error', `the simulator phone answered ${response.status}${said}`);
+}

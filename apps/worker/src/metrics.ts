@@ -1,0 +1,52 @@
+/**
+ * Worker metrics (prom-client), served on the health port at /metrics.
+ */
+import type { Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+import { SESSION_STATUSES, type SessionStatus } from '@waq/shared';
+
+export type SendOutcome = 'sent' | 'recovered' | 'failed' | 'held' | 'retried';
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly status = new Gauge({ name: 'waq_session_status', help: '1 for the session status this worker last published', labelNames: ['status'], registers: [this.registry] });
+  private readonly leaseHeld = new Gauge({ name: 'waq_lease_held', help: '1 while this worker owns the session', registers: [this.registry] });
+  readonly reconnects = new Counter({ name: 'waq_reconnects_total', help: 'Reconnect attempts of the WhatsApp client', registers: [this.registry] });
+  readonly sends = new Counter({ name: 'waq_sends_total', help: 'Send attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly sendSeconds = new Histogram({
+    name: 'waq_send_duration_seconds',
+    help: 'Time from taking a send job to WhatsApp accepting it (pacing excluded)',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor(queues: { control: Queue; outbox: Queue }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'waq_worker_' });
+    new Gauge({
+      name: 'waq_queue_jobs',
+      help: 'Jobs in the session queues by state',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
+      async collect() {
+        for (const [name, queue] of Object.entries(queues)) {
+          const counts = await queue.getJobCounts('waiting', 'paused', 'active', 'delayed', 'completed', 'failed', 'prioritized');
+          for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
+        }
+      },
+    });
+    this.setStatus('STOPPED');
+  }
+
+  setStatus(current: SessionStatus): void {
+    for (const status of SESSION_STATUSES) this.status.set({ status }, status === current ? 1 : 0);
+  }
+
+  setLeaseHeld(held: boolean): void {
+    this.leaseHeld.set(held ? 1 : 0);
+  }
+
+  recordSend(outcome: SendOutcome): void {
+    this.sends.inc({ outcome });
+  }
+}

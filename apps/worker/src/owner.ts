@@ -1,0 +1,212 @@
+/**
+ * The session owner: stands by until this worker holds the session lease, then runs the session
+ * (controller, consumers, handlers) until the lease is lost or the worker shuts down. A lost lease
+ * stops everything at once and the worker goes back to standby; shutdown stops gracefully (active job
+ * finished, client destroyed so the profile is flushed, lease released so a standby takes over now).
+ */
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { type Config, type JobHandlers, type Logger, type SessionQueues } from '@waq/shared';
+
+import { cleanProfile } from './chromium-hygiene.js';
+import { createConsumers, type JobContext } from './consumers.js';
+import type { DriverFactory, WhatsAppDriver } from './driver/driver.js';
+import { SessionLease } from './lease.js';
+import type { WorkerMetrics } from './metrics.js';
+import { Pacer } from './pacer.js';
+import { SessionProfile, type ProfileFs } from './profile.js';
+import { createSendHandler, HeldError, recordAck } from './send-handler.js';
+import { SessionController } from './session.js';
+import { StatePublisher } from './state-publisher.js';
+
+export type OwnerConfig = Pick<
+  Config,
+  | 'SESSION_ID'
+  | 'SESSION_DIR'
+  | 'LEASE_TTL_MS'
+  | 'QR_WAIT_MS'
+  | 'QR_MAX_RETRIES'
+  | 'RECONNECT_BASE_MS'
+  | 'RECONNECT_MAX_MS'
+  | 'SEND_INTERVAL_MS'
+  | 'SEND_JITTER_MS'
+  | 'MESSAGE_RETENTION_S'
+  | 'EVENTS_MAX_LEN'
+  | 'JOB_LOCK_MS'
+>;
+
+export interface OwnerOptions {
+  readonly config: OwnerConfig;
+  readonly workerId: string;
+  readonly redis: Redis;
+  readonly queues: SessionQueues;
+  readonly createDriver: DriverFactory;
+  readonly logger: Logger;
+  readonly metrics?: WorkerMetrics;
+  /** Watchdog timings (tests shorten them). */
+  readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number };
+  readonly profileFs?: ProfileFs;
+}
+
+export interface Ownership {
+  readonly session: SessionController;
+  readonly lease: SessionLease;
+}
+
+export class SessionOwner {
+  private current: Ownership | undefined;
+  private readonly ownedListeners: ((ownership: Ownership) => void)[] = [];
+
+  constructor(private readonly options: OwnerOptions) {}
+
+  /** The running ownership, while this worker owns the session. */
+  get ownership(): Ownership | undefined {
+    return this.current;
+  }
+
+  onOwned(listener: (ownership: Ownership) => void): void {
+    this.ownedListeners.push(listener);
+  }
+
+  /** Runs until `signal` aborts: standby, own, and back to standby whenever the lease is lost. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const outcome = await this.ownOnce(signal);
+      if (outcome === 'lost') this.options.logger.warn('back to standby after losing the session lease');
+    }
+  }
+
+  private async ownOnce(signal: AbortSignal): Promise<'lost' | 'stopped'> {
+    const { config, workerId, redis, queues, createDriver, logger, metrics } = this.options;
+    const { keys } = queues;
+    const publisher = new StatePublisher(redis, keys, workerId, config.EVENTS_MAX_LEN, logger, config.SESSION_ID);
+    const lease = new SessionLease({
+      redis,
+      key: keys.lease,
+      workerId,
+      sessionId: config.SESSION_ID,
+      ttlMs: config.LEASE_TTL_MS,
+      logger,
+      onRenewed: (at) => void publisher.heartbeat(at).catch((error: unknown) => logger.warn({ err: error }, 'could not write the heartbeat')),
+    });
+    if (!(await lease.acquire(signal))) return 'stopped';
+    metrics?.setLeaseHeld(true);
+    logger.info({ workerId, sessionId: config.SESSION_ID }, 'this worker now owns the session');
+
+    const lost = new AbortController();
+    lease.onLost(() => lost.abort());
+    const profile = new SessionProfile(config.SESSION_DIR, config.SESSION_ID, logger, this.options.profileFs);
+    const session = new SessionController({
+      createDriver,
+      publisher,
+      profile,
+      prepareProfile: async () => {
+        await lease.assertHeld();
+        await cleanProfile(profile.dir, logger);
+      },
+      outbox: { pause: () => queues.outbox.pause(), resume: () => queues.outbox.resume() },
+      logger,
+      qrMaxRetries: config.QR_MAX_RETRIES,
+      reconnectBaseMs: config.RECONNECT_BASE_MS,
+      reconnectMaxMs: config.RECONNECT_MAX_MS,
+      ...(this.options.watchdog === undefined ? {} : { watchdogIntervalMs: this.options.watchdog.intervalMs, watchdogTimeoutMs: this.options.watchdog.timeoutMs }),
+      onDriver: (driver) => this.wireMessageEvents(driver, publisher),
+      onReconnect: () => metrics?.reconnects.inc(),
+    });
+    session.on('status', (state) => metrics?.setStatus(state.status));
+
+    const send = createSendHandler({
+      redis,
+      keys,
+      lease,
+      publisher,
+      pacer: new Pacer({ intervalMs: config.SEND_INTERVAL_MS, jitterMs: config.SEND_JITTER_MS }),
+      readyClient: () => (session.status === 'READY' ? session.client : undefined),
+      retentionSeconds: config.MESSAGE_RETENTION_S,
+    });
+    const handlers: JobHandlers<JobContext> = {
+      connect: async () => {
+        await session.connect();
+        return { status: (await session.waitForQrOrReady(config.QR_WAIT_MS)).status };
+      },
+      logout: async () => {
+        await lease.assertHeld();
+        await session.logout();
+        return { status: session.status };
+      },
+      restart: async () => {
+        await lease.assertHeld();
+        await session.restart();
+        return { status: session.status };
+      },
+      send: async (payload, context) => {
+        const started = performance.now();
+        try {
+          const result = await send(payload, context);
+          metrics?.sendSeconds.observe((performance.now() - started) / 1_000);
+          metrics?.recordSend(result.recovered ? 'recovered' : 'sent');
+          return result;
+        } catch (error) {
+          metrics?.recordSend(error instanceof HeldError ? 'held' : 'retried');
+          throw error;
+        }
+      },
+    };
+    const consumers = createConsumers({
+      connection: redis,
+      keys,
+      handlers,
+      logger,
+      lockMs: config.JOB_LOCK_MS,
+      onFailed: (job, error) => void this.reportFailure(job, error, publisher),
+    });
+
+    this.current = { session, lease };
+    for (const listener of this.ownedListeners) listener(this.current);
+    try {
+      await session.start();
+      consumers.start();
+      const outcome = await new Promise<'lost' | 'stopped'>((resolve) => {
+        if (lost.signal.aborted) return resolve('lost');
+        if (signal.aborted) return resolve('stopped');
+        lost.signal.addEventListener('abort', () => resolve('lost'), { once: true });
+        signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+      });
+      if (outcome === 'lost') {
+        // Another worker may own the session already: stop at once, publish nothing.
+        await Promise.all([consumers.close(true), session.abandon()]);
+      } else {
+        logger.info('stopping: finishing the active job, then closing WhatsApp');
+        await consumers.close(false);
+        await session.stop('the worker is shutting down');
+        await lease.release();
+      }
+      return outcome;
+    } finally {
+      this.current = undefined;
+      metrics?.setLeaseHeld(false);
+    }
+  }
+
+  private wireMessageEvents(driver: WhatsAppDriver, publisher: StatePublisher): void {
+    const { redis, queues, logger } = this.options;
+    driver.on('ack', (waMessageId, ack) => {
+      void recordAck(redis, queues.keys, publisher, waMessageId, ack).catch((error: unknown) => logger.warn({ err: error }, 'could not record an ack'));
+    });
+    driver.on('incoming', (message) => {
+      logger.info({ from: message.from, waMessageId: message.waMessageId }, 'message received');
+      void publisher
+        .append([{ type: 'message.incoming', at: new Date().toISOString(), ...message }])
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not record an incoming message'));
+    });
+  }
+
+  private async reportFailure(job: Job, error: Error, publisher: StatePublisher): Promise<void> {
+    if (job.name !== 'send') return;
+    const match = /^([a-z_]+): (.*)$/s.exec(error.message);
+    await publisher
+      .append([{ type: 'message.failed', at: new Date().toISOString(), id: String(job.id), code: match?.[1] ?? 'send_failed', reason: match?.[2] ?? error.message }])
+      .catch((failure: unknown) => this.options.logger.warn({ err: failure }, 'could not record a failed message'));
+  }
+}
