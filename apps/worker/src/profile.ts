@@ -22,6 +22,7 @@ export interface ProfileFs {
   readdir(target: string): Promise<string[]>;
   writeFile(target: string, data: string): Promise<void>;
   access(target: string): Promise<void>;
+  mkdir(target: string, options: { recursive: true }): Promise<unknown>;
 }
 
 const RETRYABLE = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY', 'EACCES']);
@@ -58,6 +59,7 @@ export class SessionProfile {
   }
 
   async markSaved(): Promise<void> {
+    await this.fs.mkdir(this.dir, { recursive: true });
     await this.fs.writeFile(path.join(this.dir, MARKER), `${new Date().toISOString()}\n`);
   }
 

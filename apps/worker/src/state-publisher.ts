@@ -6,6 +6,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 import { encodeEvent, type Logger, type SessionEvent, type SessionKeys, type SessionState, type SessionStatus } from '@waq/shared';
 
+const CARRY_ERROR: ReadonlySet<SessionStatus> = new Set(['STARTING', 'QR', 'AUTHENTICATED', 'DISCONNECTED']);
+
 export interface Transition {
   readonly reason?: string;
   readonly qr?: SessionState['qr'];
@@ -43,13 +45,19 @@ export class StatePublisher {
     const now = new Date().toISOString();
     const previous = this.state;
     const keepsIdentity = status !== 'LOGGED_OUT';
+    // Why the session is not READY stays visible while it reconnects, until READY or a new reason.
+    const keepsError = CARRY_ERROR.has(status) && change.lastError === undefined;
     this.state = {
       sessionId: previous.sessionId,
       status,
       since: previous.status === status ? previous.since : now,
       ...(change.me !== undefined ? { me: change.me } : keepsIdentity && previous.me !== undefined ? { me: previous.me } : {}),
       ...(change.qr !== undefined ? { qr: change.qr } : {}),
-      ...(change.lastError !== undefined ? { lastError: { ...change.lastError, at: now } } : {}),
+      ...(change.lastError !== undefined
+        ? { lastError: { ...change.lastError, at: now } }
+        : keepsError && previous.lastError !== undefined
+          ? { lastError: previous.lastError }
+          : {}),
       owner: { workerId: this.workerId, heartbeatAt: this.heartbeatAt },
     };
     const events: SessionEvent[] = [];

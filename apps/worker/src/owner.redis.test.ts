@@ -1,0 +1,291 @@
+import { Queue } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+
+import { OwnerHarness } from './testing/owner-harness.js';
+
+let h: OwnerHarness;
+
+beforeEach(async () => {
+  h = await OwnerHarness.create({ registered: ['4915100000001@c.us', '4915100000002@c.us'] });
+});
+
+afterEach(async () => {
+  await h.close();
+});
+
+const ALICE = '+49 151 00000001';
+const ALICE_WID = '4915100000001@c.us';
+
+async function pairFresh(): Promise<void> {
+  await h.producer.connect();
+  await h.waitForStatus('QR');
+  h.world.scan();
+  await h.waitForStatus('READY');
+}
+
+describe('session lifecycle (fake driver, real Redis)', () => {
+  it('starts STOPPED without a saved session, then connect → QR with expiry → scan → READY', async () => {
+    h.startOwner();
+    const stopped = await h.waitForStatus('STOPPED');
+    expect(stopped.lastError).toBeUndefined();
+    expect(h.world.initializeCalls).toBe(0);
+
+    await h.producer.connect('test');
+    const qr = await h.waitForStatus('QR');
+    expect(qr.qr?.value).toMatch(/^2@fake-/);
+    expect(Date.parse(qr.qr?.expiresAt ?? '')).toBeGreaterThan(Date.now());
+    h.world.scan();
+    const ready = await h.waitForStatus('READY');
+    expect(ready.me).toEqual({ wid: h.world.me.wid, pushname: 'waq test' });
+    expect(ready.owner?.workerId).toBe('worker-1');
+    const statuses = (await h.events()).filter((e) => e.type === 'state').map((e) => (e.type === 'state' ? e.status : ''));
+    expect(statuses).toEqual(['STOPPED', 'STARTING', 'QR', 'AUTHENTICATED', 'READY']);
+  });
+
+  it('does not initialise twice when connect arrives while connecting or connected', async () => {
+    h.startOwner();
+    await h.waitForStatus('STOPPED');
+    await Promise.all([h.producer.connect(), h.producer.connect()]);
+    await h.waitForStatus('QR');
+    const second = await h.producer.queues.control.add('connect', {});
+    await second.waitUntilFinished(await eventsFor(h.producer.queues.control));
+    h.world.scan();
+    await h.waitForStatus('READY');
+    await (await h.producer.queues.control.add('connect', {})).waitUntilFinished(await eventsFor(h.producer.queues.control));
+    expect(h.world.initializeCalls).toBe(1);
+  });
+
+  it('restores a saved session on start without a QR (auto-init)', async () => {
+    const first = h.startOwner();
+    await pairFresh();
+    await first.stop();
+    expect((await h.state())?.status).toBe('STOPPED');
+
+    h.startOwner();
+    await h.waitForStatus('READY');
+    expect((await h.events()).filter((e) => e.type === 'qr')).toHaveLength(1);
+    expect(h.world.initializeCalls).toBe(2);
+  });
+
+  it('reconnects with backoff after a disconnect and keeps the saved session', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.dropConnection('TIMEOUT');
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && e.reason === 'disconnected: TIMEOUT');
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'READY' && h.world.initializeCalls === 2);
+    await h.waitForStatus('READY');
+    expect(h.world.initializeCalls).toBe(2);
+    expect(h.world.maxLive).toBe(1);
+  });
+
+  it('re-initialises when the watchdog finds the page dead, and after a browser crash', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.hangGetState = true;
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^watchdog: the page did not answer/.test(e.reason ?? ''), 3_000);
+    h.world.hangGetState = false;
+    await vi.waitFor(() => expect(h.world.live.size).toBe(1));
+    await h.waitForStatus('READY');
+    h.world.crash();
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^the browser died/.test(e.reason ?? ''), 3_000);
+    await vi.waitFor(() => expect(h.world.initializeCalls).toBeGreaterThanOrEqual(3));
+    await h.waitForStatus('READY');
+    expect(h.world.maxLive).toBe(1);
+  });
+
+  it('retries a failed initialisation by recreating the client', async () => {
+    h.world.failNextInitialize = 2;
+    h.startOwner();
+    await h.waitForStatus('STOPPED');
+    await h.producer.connect();
+    await h.waitForStatus('QR', 5_000);
+    expect(h.world.initializeCalls).toBe(3);
+    expect((await h.events()).some((e) => e.type === 'state' && e.status === 'FAILED' && /failed to start/.test(e.reason ?? ''))).toBe(true);
+  });
+
+  it('gives up after QR_MAX_RETRIES unscanned codes with a clear reason', async () => {
+    h.startOwner({ QR_MAX_RETRIES: 2 });
+    await h.waitForStatus('STOPPED');
+    await h.producer.connect();
+    const failed = await h.waitForStatus('FAILED');
+    expect(failed.lastError).toMatchObject({ code: 'qr_not_scanned', message: expect.stringMatching(/send connect again/) });
+    expect(h.world.live.size).toBe(0);
+    await h.producer.connect();
+    await h.waitForStatus('QR');
+  });
+
+  it('goes LOGGED_OUT when the phone unlinks, removes the profile, holds sends and shows a fresh QR on connect', async () => {
+    const { owner } = h.startOwner();
+    await pairFresh();
+    const profileDir = owner.ownership?.session ? (await import('node:path')).join(h.sessionDir, 'session-default') : '';
+    h.world.unlink();
+    const out = await h.waitForStatus('LOGGED_OUT');
+    expect(out.me).toBeUndefined();
+    await expect((await import('node:fs/promises')).access(profileDir)).rejects.toThrow(/ENOENT/);
+
+    const { id } = await h.producer.send({ to: ALICE, text: 'while logged out' });
+    expect(await h.producer.queues.outbox.isPaused()).toBe(true);
+    expect((await h.producer.getMessage(id))?.status).toBe('held');
+
+    await h.producer.connect();
+    await h.waitForStatus('QR');
+    h.world.scan();
+    await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['while logged out']);
+  });
+
+  it('logs out on a logout job', async () => {
+    h.startOwner();
+    await pairFresh();
+    await h.producer.logout();
+    await h.waitForStatus('LOGGED_OUT');
+    expect(h.world.paired).toBe(false);
+    expect(h.world.live.size).toBe(0);
+  });
+});
+
+describe('outbox', () => {
+  it('holds sends while not READY without burning attempts, then drains them in order', async () => {
+    h.startOwner();
+    await h.waitForStatus('STOPPED');
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `message ${i}` })).id);
+    expect(await h.producer.queues.outbox.isPaused()).toBe(true);
+    for (const id of ids) expect(await h.producer.getMessage(id)).toMatchObject({ status: 'held', attempts: 0 });
+
+    await pairFresh();
+    await Promise.all(ids.map((id) => h.producer.waitForMessage(id, { timeoutMs: 10_000 })));
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(ids.map((_id, i) => `message ${i}`));
+    const views = await Promise.all(ids.map((id) => h.producer.getMessage(id)));
+    for (const view of views) expect(view).toMatchObject({ status: 'sent', attempts: 1, waMessageId: expect.stringMatching(/^true_/) });
+  });
+
+  it('pauses the outbox on disconnect and resumes it on READY', async () => {
+    h.startOwner();
+    await pairFresh();
+    expect(await h.producer.queues.outbox.isPaused()).toBe(false);
+    h.world.hangGetState = true;
+    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(true), { timeout: 3_000 });
+    h.world.hangGetState = false;
+    await h.waitForStatus('READY');
+    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(false));
+  });
+
+  it('records acks on the message and as events', async () => {
+    h.startOwner();
+    await pairFresh();
+    const { id } = await h.producer.send({ to: ALICE, text: 'ack me' });
+    const sent = await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
+    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.ack).toBe('server'));
+    const events = await h.events();
+    expect(events).toContainEqual(expect.objectContaining({ type: 'message.sent', id, waMessageId: sent.waMessageId }));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'message.ack', id, waMessageId: sent.waMessageId, ack: 'server' }));
+  });
+
+  it('never sends twice when an attempt fails after WhatsApp accepted the message', async () => {
+    h.startOwner();
+    await pairFresh();
+    let crashes = 1;
+    h.world.afterAccept = () => {
+      if (crashes-- > 0) throw new Error('Protocol error: Target closed (after the message left)');
+    };
+    const { id } = await h.producer.send({ to: ALICE, text: 'exactly once' });
+    const view = await h.producer.waitForMessage(id, { timeoutMs: 10_000 });
+    expect(view.status).toBe('sent');
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['exactly once']);
+    expect(view.waMessageId).toBe(h.world.sent[0]?.waMessageId);
+  });
+
+  it('does not mistake an earlier identical message of another job for its own', async () => {
+    h.startOwner();
+    await pairFresh();
+    const first = await h.producer.send({ to: ALICE, text: 'OK' });
+    await h.producer.waitForMessage(first.id, { timeoutMs: 5_000 });
+    // The second "OK" fails before WhatsApp accepted it, seconds after the first went out: its retry
+    // must send, not adopt the first "OK" (which another job owns) as its own earlier copy.
+    h.world.failNextSends.push(new Error('Evaluation failed: page crashed before sending'));
+    const second = await h.producer.send({ to: ALICE, text: 'OK' });
+    const view = await h.producer.waitForMessage(second.id, { timeoutMs: 10_000 });
+    expect(view.status).toBe('sent');
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['OK', 'OK']);
+  });
+
+  it('fails a send to a number without WhatsApp at once, with the reason', async () => {
+    h.startOwner();
+    await pairFresh();
+    const { id } = await h.producer.send({ to: '+49 151 99999999', text: 'hello?' });
+    const view = await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
+    expect(view).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'recipient_not_on_whatsapp' } });
+    expect((await h.events()).find((e) => e.type === 'message.failed')).toMatchObject({ id, code: 'recipient_not_on_whatsapp' });
+  });
+
+  it('retries a transient failure with backoff and sends once', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.failNextSends.push(new Error('Evaluation failed: net::ERR_CONNECTION_RESET'));
+    const { id } = await h.producer.send({ to: ALICE, text: 'second time lucky' });
+    const view = await h.producer.waitForMessage(id, { timeoutMs: 10_000 });
+    expect(view).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(h.world.messagesTo(ALICE_WID)).toHaveLength(1);
+  });
+
+  it('fails poisoned raw jobs as unrecoverable with a clear reason and keeps serving', async () => {
+    h.startOwner();
+    await pairFresh();
+    const raw = new Queue('outbox', { connection: h.fixture.redis, prefix: h.keys.bullPrefix });
+    try {
+      const wrongShape = await raw.add('send', { recipient: 'nobody', message: 42 });
+      const unknown = await raw.add('sendSticker', { to: ALICE_WID });
+      const huge = await raw.add('send', { to: ALICE_WID, text: 'x'.repeat(10 * 1024 * 1024) });
+      const good = await h.producer.send({ to: ALICE, text: 'still here' });
+      await h.producer.waitForMessage(good.id, { timeoutMs: 10_000 });
+      const reasons = await Promise.all(
+        [wrongShape, unknown, huge].map(async (job) => {
+          await vi.waitFor(async () => expect(await job.getState()).toBe('failed'));
+          const reloaded = await raw.getJob(String(job.id));
+          return { reason: reloaded?.failedReason, attempts: reloaded?.attemptsMade };
+        }),
+      );
+      expect(reasons[0]?.reason).toMatch(/^invalid_payload: invalid send job payload: to: must be a string/);
+      expect(reasons[1]?.reason).toMatch(/^unknown_job: unknown job name "sendSticker" on this queue: expected one of send/);
+      expect(reasons[2]?.reason).toMatch(/^invalid_payload: .*text: must be at most 65536 characters/);
+      for (const r of reasons) expect(r.attempts).toBe(1);
+    } finally {
+      await raw.close();
+    }
+  });
+});
+
+describe('lease', () => {
+  it('keeps a second worker on standby, then hands over without two clients at once', async () => {
+    const first = h.startOwner();
+    await pairFresh();
+    const second = h.startOwner();
+    await vi.waitFor(async () => expect(await h.fixture.redis.get(h.keys.lease)).toBe('worker-1'));
+    expect(second.owner.ownership).toBeUndefined();
+
+    await first.stop();
+    const ready = await h.waitForStatus('READY');
+    expect(ready.owner?.workerId).toBe('worker-2');
+    expect(h.world.maxLive).toBe(1);
+  });
+
+  it('stops everything at once when the lease is taken away, and stands by', async () => {
+    const { owner } = h.startOwner();
+    await pairFresh();
+    await h.fixture.redis.set(h.keys.lease, 'intruder', 'PX', 60_000);
+    await vi.waitFor(() => expect(owner.ownership).toBeUndefined(), { timeout: 5_000 });
+    expect(h.world.live.size).toBe(0);
+    await h.fixture.redis.del(h.keys.lease);
+    await vi.waitFor(() => expect(owner.ownership).toBeDefined(), { timeout: 5_000 });
+    await h.waitForStatus('READY');
+  });
+});
+
+async function eventsFor(queue: Queue) {
+  const { QueueEvents } = await import('bullmq');
+  const events = new QueueEvents(queue.name, { connection: h.fixture.redis.duplicate(), prefix: h.keys.bullPrefix });
+  await events.waitUntilReady();
+  onTestFinished(() => events.close());
+  return events;
+}

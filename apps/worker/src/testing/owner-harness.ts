@@ -1,0 +1,154 @@
+/**
+ * Test harness: a `SessionOwner` on real Redis (unique prefix) with the fake driver, a producer to
+ * enqueue through, and helpers to read what the owner published. Everything is closed by `close()`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+
+import {
+  createLogger,
+  createProducer,
+  createRedis,
+  createSessionQueues,
+  decodeEvent,
+  decodeState,
+  sessionKeys,
+  type Logger,
+  type Producer,
+  type SessionEvent,
+  type SessionQueues,
+  type SessionState,
+} from '@waq/shared';
+import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import type { Redis } from 'ioredis';
+import { expect, vi } from 'vitest';
+
+import { FakeWhatsApp, type FakeWhatsAppOptions } from '../driver/fake-driver.js';
+import { SessionOwner, type OwnerConfig, type OwnerOptions } from '../owner.js';
+
+export const silentLogger: Logger = createLogger({ service: 'test', version: '0', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
+  SESSION_ID: 'default',
+  LEASE_TTL_MS: 2_000,
+  QR_WAIT_MS: 5_000,
+  QR_MAX_RETRIES: 5,
+  RECONNECT_BASE_MS: 20,
+  RECONNECT_MAX_MS: 200,
+  SEND_INTERVAL_MS: 0,
+  SEND_JITTER_MS: 0,
+  MESSAGE_RETENTION_S: 3_600,
+  EVENTS_MAX_LEN: 10_000,
+  JOB_LOCK_MS: 5_000,
+};
+
+export interface RunningOwner {
+  readonly owner: SessionOwner;
+  readonly workerId: string;
+  readonly redis: Redis;
+  readonly queues: SessionQueues;
+  /** Stops it gracefully (as on SIGTERM). */
+  stop(): Promise<void>;
+}
+
+export class OwnerHarness {
+  readonly running: RunningOwner[] = [];
+  private constructor(
+    readonly fixture: RedisFixture,
+    readonly world: FakeWhatsApp,
+    readonly sessionDir: string,
+    readonly producer: Producer,
+  ) {}
+
+  static async create(worldOptions: FakeWhatsAppOptions = {}): Promise<OwnerHarness> {
+    const fixture = await createRedisFixture();
+    const sessionDir = await mkdtemp(path.join(tmpdir(), 'waq-owner-'));
+    const producer = createProducer({ redis: fixture.url, prefix: fixture.prefix });
+    await producer.queues.outbox.waitUntilReady();
+    return new OwnerHarness(fixture, new FakeWhatsApp({ qrIntervalMs: 200, ...worldOptions }), sessionDir, producer);
+  }
+
+  get keys() {
+    return sessionKeys({ prefix: this.fixture.prefix, sessionId: 'default' });
+  }
+
+  /** Starts an owner (a "worker process") on this session. */
+  startOwner(overrides: Partial<OwnerConfig> = {}, extra: Partial<OwnerOptions> = {}): RunningOwner {
+    const workerId = `worker-${this.running.length + 1}`;
+    const redis = createRedis({ url: this.fixture.url, role: 'consumer', name: workerId });
+    const queues = createSessionQueues(redis, { prefix: this.fixture.prefix, sessionId: 'default' });
+    const owner = new SessionOwner({
+      config: { ...FAST_CONFIG, SESSION_DIR: this.sessionDir, ...overrides },
+      workerId,
+      redis,
+      queues,
+      createDriver: this.world.createDriver,
+      logger: silentLogger,
+      watchdog: { intervalMs: 100, timeoutMs: 100 },
+      ...extra,
+    });
+    const abort = new AbortController();
+    const done = owner.run(abort.signal);
+    let stopping: Promise<void> | undefined;
+    const running: RunningOwner = {
+      owner,
+      workerId,
+      redis,
+      queues,
+      stop() {
+        stopping ??= (async () => {
+          abort.abort();
+          await done;
+          await queues.close();
+          redis.disconnect();
+        })();
+        return stopping;
+      },
+    };
+    this.running.push(running);
+    return running;
+  }
+
+  async state(): Promise<SessionState | null> {
+    return decodeState(await this.fixture.redis.get(this.keys.state));
+  }
+
+  async waitForStatus(status: SessionState['status'], timeout = 5_000): Promise<SessionState> {
+    let last: SessionState | null = null;
+    await vi.waitFor(
+      async () => {
+        last = await this.state();
+        expect(last?.status).toBe(status);
+      },
+      { timeout, interval: 20 },
+    );
+    return last as unknown as SessionState;
+  }
+
+  /** Waits until the event stream holds an event matching `predicate` (transient states included). */
+  async waitForEvent(predicate: (event: SessionEvent) => boolean, timeout = 5_000): Promise<SessionEvent> {
+    let found: SessionEvent | undefined;
+    await vi.waitFor(
+      async () => {
+        found = (await this.events()).find(predicate);
+        expect(found).toBeDefined();
+      },
+      { timeout, interval: 20 },
+    );
+    return found as SessionEvent;
+  }
+
+  async events(): Promise<SessionEvent[]> {
+    const entries = await this.fixture.redis.xrange(this.keys.events, '-', '+');
+    return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e): e is SessionEvent => e !== undefined);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.running.map((r) => r.stop()));
+    await this.producer.close();
+    await this.fixture.cleanup();
+    await rm(this.sessionDir, { recursive: true, force: true });
+  }
+}
