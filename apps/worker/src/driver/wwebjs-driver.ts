@@ -1,0 +1,329 @@
+/**
+ * The real WhatsApp driver: one whatsapp-web.js `Client` (pinned 1.34.7) and its Chromium.
+ *
+ * Built from Client options, so production passes `whatsappClientOptions()` (real WhatsApp Web) and the
+ * sandbox and tests pass `prepareSimClientOptions()` from `@waq/wa-sim`. What it adds to the library:
+ * - a bound on `initialize()`: a restored session whose server is unreachable stays OPENING and the
+ *   library waits forever; on timeout the driver closes what it launched and rejects;
+ * - `crashed` when Chromium or the page dies: the library emits nothing on a kill -9 of Chromium;
+ * - a bounded `destroy()` that SIGKILLs Chromium's process group when closing hangs, and leaves none;
+ * - no unhandled rejections out of the library's own listeners (they would end the worker process);
+ * - one lifetime per instance: after `disconnected` or `crashed` (or once closing) it emits nothing more.
+ */
+import { EventEmitter } from 'node:events';
+
+import type { Logger } from '@waq/shared';
+import wwebjs from 'whatsapp-web.js';
+
+import { killProcessGroup, processGroupAlive } from './chromium.js';
+import { LOGOUT_REASON, type DriverEvents, type DriverFactory, type OwnMessage, type WhatsAppDriver } from './driver.js';
+
+export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface WwebjsDriverOptions {
+  readonly logger: DriverLogger;
+  /**
+   * Bound on `initialize()` (Chromium launch + page load + injection), in ms. whatsapp-web.js has none
+   * while a restored session waits for a server that does not answer.
+   * @defaultValue 60_000
+   */
+  readonly initTimeoutMs?: number;
+  /** Bound on closing Chromium gracefully before its process group is killed, in ms. @defaultValue 10_000 */
+  readonly closeTimeoutMs?: number;
+  /** Bound on asking WhatsApp to unlink this device in `logout()`, in ms. @defaultValue 15_000 */
+  readonly logoutTimeoutMs?: number;
+}
+
+export interface WwebjsDriverFactoryOptions extends WwebjsDriverOptions {
+  /** Called once per driver: a LocalAuth instance binds to one Client, so each needs fresh options. */
+  readonly clientOptions: () => wwebjs.ClientOptions;
+}
+
+/** A new `WwebjsDriver` (and Client) per call, as the session controller wants for every (re)connect. */
+export function createWwebjsDriverFactory({ clientOptions, ...options }: WwebjsDriverFactoryOptions): DriverFactory {
+  return () => new WwebjsDriver(clientOptions(), options);
+}
+
+/** How long `destroy()` lets the library finish its own post-LOGOUT clean-up first (see `close`). */
+const RELOGIN_SETTLE_MS = 5_000;
+
+type Phase = 'new' | 'initializing' | 'running' | 'closing' | 'closed';
+
+/** The library method the driver wraps; private in whatsapp-web.js, hence not in its typings. */
+interface Injectable {
+  inject(): Promise<void>;
+}
+
+export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsAppDriver {
+  private readonly client: wwebjs.Client;
+  private readonly logger: DriverLogger;
+  private readonly initTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly logoutTimeoutMs: number;
+  private phase: Phase = 'new';
+  /** `disconnected` or `crashed` was emitted: this lifetime is over. */
+  private ended = false;
+  private ready = false;
+  private injectedOnce = false;
+  private watching = false;
+  private initSettled: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  /** Set from the LOGOUT `disconnected` until the library reaches its re-injection (its profile clean-up done). */
+  private relogin: { promise: Promise<void>; resolve: () => void } | undefined;
+  private pid: number | undefined;
+
+  constructor(clientOptions: wwebjs.ClientOptions, options: WwebjsDriverOptions) {
+    super();
+    this.logger = options.logger;
+    this.initTimeoutMs = options.initTimeoutMs ?? 60_000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.logoutTimeoutMs = options.logoutTimeoutMs ?? 15_000;
+    // The session controller counts QR codes and decides when to give up; the library must not.
+    this.client = new wwebjs.Client({ ...clientOptions, qrMaxRetries: 0 });
+    this.wrapInject();
+    this.wireClient();
+  }
+
+  /** Chromium's pid once launched (its process group id too), for metrics and crash hygiene. */
+  browserPid(): number | undefined {
+    return this.pid ?? this.client.pupBrowser?.process()?.pid ?? undefined;
+  }
+
+  async initialize(): Promise<void> {
+    if (this.phase !== 'new') throw new Error('a driver is initialised once; create a new one');
+    this.phase = 'initializing';
+    const init = this.client.initialize();
+    this.initSettled = init.then(
+      () => undefined,
+      () => undefined,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`WhatsApp Web did not start within ${this.initTimeoutMs} ms (initTimeoutMs); is the server reachable?`)),
+        this.initTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([init, timeout]);
+    } catch (error) {
+      await this.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.phase !== 'initializing') throw new Error('the driver was destroyed while it initialised');
+    this.phase = 'running';
+    this.watchBrowser();
+  }
+
+  destroy(): Promise<void> {
+    this.closing ??= this.close();
+    return this.closing;
+  }
+
+  async logout(): Promise<void> {
+    if (this.phase !== 'running' || this.closing !== undefined) {
+      await this.destroy();
+      throw new Error(`cannot log out: the client is not running (${this.phase})`);
+    }
+    // Silence first: the unlink navigates the page, which the library reports as its own LOGOUT.
+    this.phase = 'closing';
+    this.ready = false;
+    try {
+      // Client.logout(): Socket.logout() in the page, close Chromium, then LocalAuth removes the profile.
+      await withTimeout(this.client.logout(), this.logoutTimeoutMs, 'logout');
+    } finally {
+      await this.destroy();
+    }
+  }
+
+  async getState(): Promise<string | null> {
+    if (this.phase === 'new' || this.phase === 'closed' || !this.client.pupPage) return null;
+    // Throws ("Attempted to use detached Frame") once the page is dead: the watchdog treats that as dead.
+    return (await this.client.getState()) ?? null;
+  }
+
+  async isRegistered(wid: string): Promise<boolean> {
+    this.assertReady();
+    return this.client.isRegisteredUser(wid);
+  }
+
+  async sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
+    this.assertReady();
+    // sendSeen: false — a gateway's send must not mark the human's unread messages in that chat as read.
+    const message = await this.client.sendMessage(wid, text, { sendSeen: false });
+    return { waMessageId: message.id._serialized };
+  }
+
+  async recentOwnMessages(wid: string, limit: number): Promise<OwnMessage[]> {
+    this.assertReady();
+    const chat = await this.client.getChatById(wid);
+    if (!chat) return [];
+    const messages = await chat.fetchMessages({ limit, fromMe: true });
+    return messages
+      .map((m) => ({ waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp }))
+      .sort((a, b) => a.timestamp - b.timestamp)
+      .slice(-limit);
+  }
+
+  private assertReady(): void {
+    if (!this.ready || this.phase !== 'running') throw new Error(`the client is not ready (${this.ended ? 'ended' : this.phase})`);
+  }
+
+  /** Events reach listeners only during the lifetime; a listener that throws is logged, not thrown into the library. */
+  private forward<K extends keyof DriverEvents>(event: K, ...args: DriverEvents[K]): void {
+    if (this.silenced) return;
+    try {
+      (this.emit as (event: K, ...args: DriverEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.logger.error({ err: error, event }, 'a WhatsApp driver event listener threw');
+    }
+  }
+
+  private get silenced(): boolean {
+    return this.ended || this.phase === 'closing' || this.phase === 'closed';
+  }
+
+  private wireClient(): void {
+    const client = this.client;
+    client.on('qr', (qr: string) => this.forward('qr', qr));
+    client.on('authenticated', () => this.forward('authenticated'));
+    client.on('auth_failure', (message: string) => this.forward('auth_failure', String(message)));
+    client.on('ready', () => {
+      if (this.silenced) return;
+      this.ready = true;
+      const pushname = client.info.pushname;
+      this.forward('ready', { wid: client.info.wid._serialized, ...(pushname ? { pushname } : {}) });
+    });
+    client.on('disconnected', (reason: string) => {
+      // whatsapp-web.js 1.34.7 emits this for a LOGOUT (then deletes the profile and shows a new QR in
+      // the same Client) and for any state it does not accept (CONFLICT, UNPAIRED, …; then it destroys
+      // itself). Phone offline is not one: that is state TIMEOUT, and the page reconnects by itself.
+      const mapped = reason === 'LOGOUT' ? LOGOUT_REASON : String(reason);
+      if (mapped === LOGOUT_REASON && this.relogin === undefined) this.relogin = deferred();
+      if (this.silenced) return;
+      this.ready = false;
+      this.forward('disconnected', mapped);
+      this.ended = true;
+    });
+    client.on('message_ack', (message: wwebjs.Message, ack: number) => {
+      if (message.id.fromMe) this.forward('ack', message.id._serialized, ack);
+    });
+    client.on('message', (message: wwebjs.Message) => {
+      if (message.fromMe || message.id.fromMe || message.isStatus || message.from === 'status@broadcast') return;
+      this.forward('incoming', { waMessageId: message.id._serialized, from: message.from, body: message.body, timestamp: message.timestamp });
+    });
+  }
+
+  /**
+   * whatsapp-web.js calls `inject()` from `initialize()` and again from an async `framenavigated`
+   * listener after every navigation (a LOGOUT reloads the page). A rejection there is unhandled and would
+   * end the process: with 1.34.7, closing the browser during the post-LOGOUT re-injection rejects with
+   * "Execution context was destroyed". The wrapper keeps the first call's rejection (initialize() must
+   * fail) and logs later ones; a later failure while not closing means the page is broken: `crashed`.
+   */
+  private wrapInject(): void {
+    const target = this.client as unknown as Injectable;
+    const inject = target.inject.bind(this.client);
+    target.inject = async (): Promise<void> => {
+      const first = !this.injectedOnce;
+      this.injectedOnce = true;
+      this.relogin?.resolve();
+      if (first) {
+        this.watchBrowser();
+        // Destroyed while Chromium was still launching: close what arrived late instead of injecting.
+        if (this.phase === 'closing' || this.phase === 'closed') {
+          await this.killBrowser();
+          throw new Error('the driver was destroyed while it initialised');
+        }
+        return inject();
+      }
+      if (this.phase === 'closing' || this.phase === 'closed') return;
+      try {
+        await inject();
+      } catch (error) {
+        if (this.phase === 'closing' || this.phase === 'closed') {
+          this.logger.debug({ err: error }, 'whatsapp-web.js re-injection interrupted by closing (expected)');
+          return;
+        }
+        this.logger.warn({ err: error }, 'whatsapp-web.js could not re-inject into WhatsApp Web after a navigation');
+        this.onDead(`re-injection after a navigation failed: ${errorMessage(error)}`);
+      }
+    };
+  }
+
+  /** Chromium exiting or the page crashing is only visible through puppeteer. Attached once both exist. */
+  private watchBrowser(): void {
+    const browser = this.client.pupBrowser;
+    const page = this.client.pupPage;
+    if (this.watching || !browser || !page) return;
+    this.watching = true;
+    this.pid = browser.process()?.pid ?? undefined;
+    browser.once('disconnected', () => this.onDead('Chromium disconnected (the browser process exited or was killed)'));
+    page.once('error', (error: Error) => this.onDead(`the page crashed: ${error.message}`));
+    page.once('close', () => this.onDead('the page was closed'));
+  }
+
+  private onDead(reason: string): void {
+    if (this.silenced) return;
+    this.ready = false;
+    this.forward('crashed', reason);
+    this.ended = true;
+  }
+
+  private async close(): Promise<void> {
+    this.phase = 'closing';
+    this.ready = false;
+    // After a LOGOUT the library deletes the profile, recreates its dir and re-injects: let it reach the
+    // re-injection (bounded) so its clean-up does not run after ours, then close under it.
+    if (this.relogin !== undefined) await withTimeout(this.relogin.promise, RELOGIN_SETTLE_MS, 'post-LOGOUT clean-up').catch(() => undefined);
+    try {
+      await withTimeout(this.client.destroy(), this.closeTimeoutMs, 'closing Chromium');
+    } catch (error) {
+      this.logger.warn({ err: error, pid: this.browserPid() }, 'Chromium did not close cleanly; killing it');
+    }
+    await this.killBrowser();
+    // initialize() may still be launching Chromium: whatever it ends up with must go too.
+    void this.initSettled?.then(() => this.killBrowser());
+    this.phase = 'closed';
+  }
+
+  /** Leaves no Chromium: SIGKILLs the browser's process group if anything of it is still alive. */
+  private async killBrowser(): Promise<void> {
+    const pid = this.browserPid();
+    if (pid === undefined) return;
+    const browser = this.client.pupBrowser;
+    if (browser?.connected) await withTimeout(browser.close(), this.closeTimeoutMs, 'closing Chromium').catch(() => undefined);
+    if (processGroupAlive(pid)) {
+      this.logger.debug({ pid }, 'killing what is left of Chromium');
+      killProcessGroup(pid);
+    }
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
