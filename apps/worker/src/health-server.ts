@@ -1,17 +1,27 @@
 /**
- * The worker's small HTTP port: `/healthz` (process up), `/readyz` (Redis reachable). Plain node:http:
- * the worker serves three routes and should not pull in a web framework for them.
+ * The worker's small HTTP port: `/healthz` (process up, with its role and the session status),
+ * `/readyz` (Redis reachable) and `/metrics` (Prometheus). Plain node:http: three routes do not need
+ * a web framework.
  */
 import { createServer, type Server } from 'node:http';
 
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+
+export interface WorkerHealth {
+  /** `owner` while this worker holds the session lease, else `standby`. */
+  readonly role: 'owner' | 'standby';
+  readonly sessionStatus?: string;
+}
 
 export interface HealthServerOptions {
   readonly redis: Redis;
   readonly version: string;
+  readonly health?: () => WorkerHealth;
+  readonly registry?: Registry;
 }
 
-export function createHealthServer({ redis, version }: HealthServerOptions): Server {
+export function createHealthServer({ redis, version, health, registry }: HealthServerOptions): Server {
   return createServer((req, res) => {
     const reply = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -21,14 +31,22 @@ export function createHealthServer({ redis, version }: HealthServerOptions): Ser
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, { error: { code: 'method_not_allowed', message: 'only GET is supported here' } });
     switch (url.pathname) {
       case '/healthz':
-        return reply(200, { status: 'ok', version });
+        return reply(200, { status: 'ok', version, ...health?.() });
       case '/readyz':
         return void redis.ping().then(
           () => reply(200, { status: 'ready', redis: 'up' }),
           () => reply(503, { error: { code: 'redis_unavailable', message: 'Redis is not reachable; the worker keeps retrying' } }),
         );
-      default:
-        return reply(404, { error: { code: 'not_found', message: `no route ${url.pathname}: try /healthz, /readyz` } });
+      case '/metrics':
+        if (registry === undefined) break;
+        return void registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': registry.contentType });
+            res.end(text);
+          },
+          (error: unknown) => reply(500, { error: { code: 'metrics_failed', message: `could not collect metrics: ${String(error)}` } }),
+        );
     }
+    return reply(404, { error: { code: 'not_found', message: `no route ${url.pathname}: try /healthz, /readyz, /metrics` } });
   });
 }

@@ -1,22 +1,49 @@
-/** Composition root of the worker: config → dependencies → start → shutdown. */
-import { createLogger, createRedis, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
+/** Composition root of the worker: config → dependencies → stand by / own the session → shutdown. */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 
+import { createLogger, createRedis, createSessionQueues, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
+
+import { chooseDriver } from './create-driver.js';
 import { createHealthServer } from './health-server.js';
+import { WorkerMetrics } from './metrics.js';
+import { SessionOwner } from './owner.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'worker', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 const shutdown = createShutdown({ logger, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 shutdown.installSignalHandlers();
+// whatsapp-web.js lets some page-side promises reject unobserved (e.g. while a page reloads after a
+// logout); Node would exit on them. Log them instead: the watchdog notices a client that really broke.
+process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection; continuing'));
+const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
 const redis = createRedis({ url: config.REDIS_URL, role: 'consumer', name: 'waq-worker', logger });
 shutdown.add('redis', () => redis.quit().then(() => undefined, () => redis.disconnect()));
+const queues = createSessionQueues(redis, { prefix: config.WAQ_PREFIX, sessionId: config.SESSION_ID }, logger);
+shutdown.add('queues', () => queues.close());
+const metrics = new WorkerMetrics(queues);
 
-const health = createHealthServer({ redis, version: WAQ_VERSION });
+const driver = await chooseDriver(config, logger);
+const owner = new SessionOwner({ config: { ...config, SESSION_DIR: driver.sessionDir }, workerId, redis, queues, createDriver: driver.createDriver, logger, metrics });
+
+const health = createHealthServer({
+  redis,
+  version: WAQ_VERSION,
+  registry: metrics.registry,
+  health: () => ({ role: owner.ownership === undefined ? 'standby' : 'owner', ...(owner.ownership ? { sessionStatus: owner.ownership.session.status } : {}) }),
+});
 shutdown.add('health server', () => new Promise<void>((resolve) => health.close(() => resolve())));
 health.on('error', (error: NodeJS.ErrnoException) => {
   logger.fatal({ err: error }, error.code === 'EADDRINUSE' ? `port ${config.WORKER_PORT} is in use: stop what holds it or set WORKER_PORT` : 'health server failed');
   void shutdown.run('health server error').then(() => process.exit(1));
 });
-health.listen(config.WORKER_PORT, config.WORKER_HOST, () => {
-  logger.info({ port: config.WORKER_PORT, sessionId: config.SESSION_ID }, `worker health on http://localhost:${config.WORKER_PORT}/healthz`);
+health.listen(config.WORKER_PORT, config.WORKER_HOST, () => logger.info({ port: config.WORKER_PORT }, `worker health on http://localhost:${config.WORKER_PORT}/healthz`));
+
+const stopOwner = new AbortController();
+const running = owner.run(stopOwner.signal);
+shutdown.add('session', async () => {
+  stopOwner.abort();
+  await running;
 });
+logger.info({ workerId, sessionId: config.SESSION_ID }, 'worker started');

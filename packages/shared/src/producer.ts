@@ -96,13 +96,13 @@ export function createProducer(options: ProducerOptions): Producer {
     return { id: String(job.id) };
   }
 
-  async function describe(job: Job, sessionReady: boolean): Promise<MessageView> {
+  async function describe(job: Job, state: string, sessionReady: boolean): Promise<MessageView> {
     const id = String(job.id);
-    const [state, hash] = await Promise.all([job.getState(), redis.hgetall(keys.message(id))]);
-    const record = decodeMessageRecord(hash);
+    const record = decodeMessageRecord(await redis.hgetall(keys.message(id)));
     const data = job.data as { to?: unknown; acceptedAt?: unknown };
+    // The record turns `sent` a moment before BullMQ completes the job: report what WhatsApp did.
     const status: MessageStatus =
-      state === 'completed' ? 'sent'
+      state === 'completed' || (record?.phase === 'sent' && state !== 'failed') ? 'sent'
       : state === 'failed' ? 'failed'
       : state === 'active' ? 'sending'
       : state === 'delayed' ? 'delayed'
@@ -123,10 +123,12 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   async function getMessage(id: string): Promise<MessageView | null> {
+    // State first, then the job: the job's data is then at least as new as the state it is in.
+    const jobState = await queues.outbox.getJobState(id);
     const job = await queues.outbox.getJob(id);
     if (job === undefined || job.name !== 'send') return null;
-    const state = await sessionStatus();
-    return describe(job, state.status === 'READY');
+    const session = await sessionStatus();
+    return describe(job, jobState, session.status === 'READY');
   }
 
   const producer: Producer = {

@@ -182,7 +182,12 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   }
 
   private get silenced(): boolean {
-    return this.ended || this.phase === 'closing' || this.phase === 'closed';
+    return this.ended || this.isClosing();
+  }
+
+  /** A method, not an inline comparison: the phase changes across awaits, which TypeScript's narrowing ignores. */
+  private isClosing(): boolean {
+    return this.phase === 'closing' || this.phase === 'closed';
   }
 
   private wireClient(): void {
@@ -233,17 +238,17 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
       if (first) {
         this.watchBrowser();
         // Destroyed while Chromium was still launching: close what arrived late instead of injecting.
-        if (this.phase === 'closing' || this.phase === 'closed') {
-          await this.killBrowser();
+        if (this.isClosing()) {
+          this.killBrowser();
           throw new Error('the driver was destroyed while it initialised');
         }
         return inject();
       }
-      if (this.phase === 'closing' || this.phase === 'closed') return;
+      if (this.isClosing()) return;
       try {
         await inject();
       } catch (error) {
-        if (this.phase === 'closing' || this.phase === 'closed') {
+        if (this.isClosing()) {
           this.logger.debug({ err: error }, 'whatsapp-web.js re-injection interrupted by closing (expected)');
           return;
         }
@@ -283,22 +288,21 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     } catch (error) {
       this.logger.warn({ err: error, pid: this.browserPid() }, 'Chromium did not close cleanly; killing it');
     }
-    await this.killBrowser();
+    this.killBrowser();
     // initialize() may still be launching Chromium: whatever it ends up with must go too.
     void this.initSettled?.then(() => this.killBrowser());
     this.phase = 'closed';
   }
 
-  /** Leaves no Chromium: SIGKILLs the browser's process group if anything of it is still alive. */
-  private async killBrowser(): Promise<void> {
+  /**
+   * Leaves no Chromium: SIGKILLs whatever is still alive of the browser's process group (all of it when
+   * closing timed out; stragglers otherwise; a browser launched after destroy() began).
+   */
+  private killBrowser(): void {
     const pid = this.browserPid();
-    if (pid === undefined) return;
-    const browser = this.client.pupBrowser;
-    if (browser?.connected) await withTimeout(browser.close(), this.closeTimeoutMs, 'closing Chromium').catch(() => undefined);
-    if (processGroupAlive(pid)) {
-      this.logger.debug({ pid }, 'killing what is left of Chromium');
-      killProcessGroup(pid);
-    }
+    if (pid === undefined || !processGroupAlive(pid)) return;
+    this.logger.debug({ pid }, 'killing what is left of Chromium');
+    killProcessGroup(pid);
   }
 }
 

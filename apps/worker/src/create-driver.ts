@@ -1,0 +1,59 @@
+/**
+ * Chooses the WhatsApp driver: whatsapp-web.js against WhatsApp Web, or, in sandbox mode
+ * (WAQ_SANDBOX=1), the same whatsapp-web.js against the offline simulator. Sandbox sessions live in
+ * their own profile directory so trying the sandbox never touches a real linked session.
+ */
+import path from 'node:path';
+
+import type { Config, Logger } from '@waq/shared';
+
+import type { DriverFactory } from './driver/driver.js';
+import { whatsappClientOptions } from './driver/whatsapp-client-options.js';
+import { createWwebjsDriverFactory } from './driver/wwebjs-driver.js';
+
+export interface DriverChoice {
+  readonly createDriver: DriverFactory;
+  /** Where the session profile lives for this choice. */
+  readonly sessionDir: string;
+}
+
+export async function chooseDriver(config: Config, logger: Logger): Promise<DriverChoice> {
+  if (!config.WAQ_SANDBOX) {
+    return {
+      sessionDir: config.SESSION_DIR,
+      createDriver: createWwebjsDriverFactory({
+        logger,
+        clientOptions: () =>
+          whatsappClientOptions({
+            sessionId: config.SESSION_ID,
+            sessionDir: config.SESSION_DIR,
+            cacheDir: config.WWEBJS_CACHE_DIR,
+            ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
+          }),
+      }),
+    };
+  }
+  const phoneUrl = config.WAQ_SIM_URL;
+  if (phoneUrl === undefined) {
+    throw new Error('WAQ_SANDBOX=1 needs WAQ_SIM_URL, the simulator phone server (npm start with WAQ_SANDBOX=1 starts one and sets it)');
+  }
+  // Loaded only in sandbox mode: production never needs the simulator.
+  const sim = await import('@waq/wa-sim');
+  const sessionDir = path.join(config.SESSION_DIR, 'sandbox');
+  const cacheDir = path.join(config.WWEBJS_CACHE_DIR, 'sandbox');
+  logger.warn({ phoneUrl, sessionDir }, 'SANDBOX MODE: connected to the WhatsApp Web simulator, not to WhatsApp');
+  return {
+    sessionDir,
+    createDriver: createWwebjsDriverFactory({
+      logger,
+      clientOptions: () =>
+        sim.prepareSimClientOptions({
+          phoneUrl,
+          cacheDir,
+          dataPath: sessionDir,
+          clientId: config.SESSION_ID,
+          ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
+        }),
+    }),
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * The driver contract: one test battery that every `WhatsAppDriver` passes — `FakeDriver` in the unit
+ * layer (fake-driver.contract.test.ts) and `WwebjsDriver` against the simulator in the E2E layer
+ * (wwebjs-driver.e2e.test.ts). When the two disagree, the real one is right and the fake is fixed.
+ *
+ * The cases run in order on one simulated account and share its pairing (a real pairing costs a
+ * Chromium start), so each case builds on the previous one: read them top to bottom.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { LOGOUT_REASON, type DriverEvents, type DriverMe, type WhatsAppDriver } from './driver.js';
+
+export interface ContractSentMessage {
+  readonly waMessageId: string;
+  readonly body: string;
+}
+
+/** The simulated phone and WhatsApp's servers, as the battery scripts them. */
+export interface ContractPhone {
+  /** Scan the QR code on screen (links the device). */
+  scan(): Promise<void> | void;
+  /** "Log out" this device from the phone's Linked devices screen. */
+  unlink(): Promise<void> | void;
+  /** The connection to WhatsApp drops and stays down (the phone or network is offline). */
+  goOffline(): Promise<void> | void;
+  goOnline(): Promise<void> | void;
+  /** A contact (`from`, a `…@c.us` id) writes to the account. */
+  receive(from: string, body: string): Promise<void> | void;
+  /** What WhatsApp received from the account for `wid`, in arrival order. */
+  sentTo(wid: string): Promise<ContractSentMessage[]> | ContractSentMessage[];
+}
+
+export interface DriverContractHarness {
+  /** A new driver on the same saved session (profile) every time, like the controller's factory. */
+  createDriver(): WhatsAppDriver;
+  readonly phone: ContractPhone;
+  /** A contact that is on WhatsApp. */
+  readonly peerWid: string;
+  /** A `…@c.us` id that is not on WhatsApp. */
+  readonly unregisteredWid: string;
+  /** Stops the phone, removes temporary files; drivers are destroyed by the battery before. */
+  cleanup(): Promise<void>;
+}
+
+export interface DriverContractOptions {
+  /** How long to wait for one driver event. @defaultValue 30_000 */
+  readonly eventTimeoutMs?: number;
+}
+
+type EventName = keyof DriverEvents;
+
+interface Recorded {
+  readonly name: EventName;
+  readonly args: unknown[];
+  readonly at: number;
+}
+
+const EVENT_NAMES: readonly EventName[] = ['qr', 'authenticated', 'ready', 'auth_failure', 'disconnected', 'ack', 'incoming', 'crashed'];
+
+/** Everything a driver emitted, in order, with waits on future (or past) events. */
+export class DriverEventLog {
+  readonly events: Recorded[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    driver: WhatsAppDriver,
+    private readonly timeoutMs: number,
+  ) {
+    for (const name of EVENT_NAMES) {
+      (driver.on as (event: EventName, listener: (...args: unknown[]) => void) => WhatsAppDriver)(name, (...args) => {
+        this.events.push({ name, args, at: Date.now() });
+        for (const waiter of [...this.waiters]) waiter();
+      });
+    }
+  }
+
+  names(): EventName[] {
+    return this.events.map((e) => e.name);
+  }
+
+  has(name: EventName): boolean {
+    return this.events.some((e) => e.name === name);
+  }
+
+  /** The first event `name` (already emitted or coming) whose arguments match; rejects after the timeout. */
+  waitFor<K extends EventName>(name: K, match: (...args: DriverEvents[K]) => boolean = () => true, timeoutMs = this.timeoutMs): Promise<DriverEvents[K]> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = this.events.find((e) => e.name === name && match(...(e.args as DriverEvents[K])));
+        if (found === undefined) return;
+        done();
+        resolve(found.args as DriverEvents[K]);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no "${name}" event within ${timeoutMs} ms; events so far: ${this.names().join(', ') || 'none'}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+}
+
+export function describeDriverContract(name: string, createHarness: () => Promise<DriverContractHarness> | DriverContractHarness, options: DriverContractOptions = {}): void {
+  const eventTimeoutMs = options.eventTimeoutMs ?? 30_000;
+  const waitOptions = { timeout: eventTimeoutMs, interval: 20 };
+
+  describe(`WhatsAppDriver contract: ${name}`, () => {
+    let h: DriverContractHarness;
+    const drivers: WhatsAppDriver[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+
+    // The state the cases share, in order.
+    let driver: WhatsAppDriver;
+    let log: DriverEventLog;
+    let me: DriverMe;
+    const sent: ContractSentMessage[] = [];
+    let incomingBody: string;
+
+    const start = (): { driver: WhatsAppDriver; log: DriverEventLog } => {
+      const created = h.createDriver();
+      drivers.push(created);
+      return { driver: created, log: new DriverEventLog(created, eventTimeoutMs) };
+    };
+    const sentTo = async (wid: string): Promise<ContractSentMessage[]> => h.phone.sentTo(wid);
+    const copiesOf = async (waMessageId: string): Promise<number> => (await sentTo(h.peerWid)).filter((m) => m.waMessageId === waMessageId).length;
+
+    beforeAll(async () => {
+      process.on('unhandledRejection', onUnhandled);
+      h = await createHarness();
+    });
+
+    afterAll(async () => {
+      process.off('unhandledRejection', onUnhandled);
+      await Promise.all(drivers.map((d) => d.destroy().catch(() => undefined)));
+      await h?.cleanup();
+    });
+
+    it('a fresh start shows a QR; a scan authenticates, then gets ready with the account', async () => {
+      ({ driver, log } = start());
+      await driver.initialize();
+      const [qr] = await log.waitFor('qr');
+      expect(qr).toEqual(expect.any(String));
+      expect(qr.length).toBeGreaterThan(0);
+      expect(await driver.getState()).not.toBe('CONNECTED');
+
+      await h.phone.scan();
+      await log.waitFor('authenticated');
+      [me] = await log.waitFor('ready');
+      expect(me.wid).toMatch(/^\d+@c\.us$/);
+      expect(log.names().indexOf('authenticated')).toBeLessThan(log.names().indexOf('ready'));
+    });
+
+    it('getState() is CONNECTED when ready', async () => {
+      expect(await driver.getState()).toBe('CONNECTED');
+    });
+
+    it('initialize() runs once per driver', async () => {
+      await expect(driver.initialize()).rejects.toThrow(/once/);
+    });
+
+    it('sendText returns the WA message id; WhatsApp records it exactly once; acks carry that id, rising', async () => {
+      const body = 'hello from the driver contract';
+      const { waMessageId } = await driver.sendText(h.peerWid, body);
+      expect(waMessageId).toMatch(new RegExp(`^true_${h.peerWid.replace('.', '\\.')}_\\w+$`));
+      sent.push({ waMessageId, body });
+
+      await vi.waitFor(async () => expect(await copiesOf(waMessageId)).toBe(1), waitOptions);
+      expect((await sentTo(h.peerWid)).find((m) => m.waMessageId === waMessageId)?.body).toBe(body);
+      await log.waitFor('ack', (id, ack) => id === waMessageId && ack === 3);
+      const acks = log.events.filter((e) => e.name === 'ack' && e.args[0] === waMessageId).map((e) => e.args[1] as number);
+      expect(acks[0]).toBe(1);
+      expect([...acks].sort()).toEqual(acks);
+    });
+
+    it('isRegistered tells contacts on WhatsApp from others; sendText to an unregistered id rejects and sends nothing', async () => {
+      expect(await driver.isRegistered(h.peerWid)).toBe(true);
+      expect(await driver.isRegistered(h.unregisteredWid)).toBe(false);
+      await expect(driver.sendText(h.unregisteredWid, 'nobody reads this')).rejects.toThrow();
+      expect(await sentTo(h.unregisteredWid)).toEqual([]);
+    });
+
+    it('an incoming message becomes an incoming event', async () => {
+      incomingBody = `hi gateway ${Date.now()}`;
+      const before = Math.floor(Date.now() / 1_000);
+      await h.phone.receive(h.peerWid, incomingBody);
+      const [message] = await log.waitFor('incoming', (m) => m.body === incomingBody);
+      expect(message.from).toBe(h.peerWid);
+      expect(message.waMessageId).toMatch(new RegExp(`^false_${h.peerWid.replace('.', '\\.')}_\\w+$`));
+      expect(message.timestamp).toBeGreaterThanOrEqual(before - 5);
+      expect(message.timestamp).toBeLessThanOrEqual(Math.ceil(Date.now() / 1_000) + 5);
+    });
+
+    it('recentOwnMessages lists what was sent, newest last, and no incoming message', async () => {
+      const body = 'a second message';
+      sent.push({ waMessageId: (await driver.sendText(h.peerWid, body)).waMessageId, body });
+      const own = await driver.recentOwnMessages(h.peerWid, 10);
+      expect(own.map(({ waMessageId, body: text }) => ({ waMessageId, body: text }))).toEqual(sent);
+      expect(own.every((m) => Number.isInteger(m.timestamp) && m.timestamp > 1_600_000_000)).toBe(true);
+      expect(own.some((m) => m.body === incomingBody)).toBe(false);
+      expect(await driver.recentOwnMessages(h.peerWid, 1)).toEqual([expect.objectContaining({ waMessageId: sent.at(-1)?.waMessageId })]);
+    });
+
+    it('the connection dropping is not a disconnect: TIMEOUT, then CONNECTED; a send meanwhile arrives once', async () => {
+      await h.phone.goOffline();
+      await vi.waitFor(async () => expect(await driver.getState()).toBe('TIMEOUT'), waitOptions);
+      const body = 'sent while offline';
+      const { waMessageId } = await driver.sendText(h.peerWid, body);
+      sent.push({ waMessageId, body });
+      expect(await copiesOf(waMessageId)).toBe(0);
+
+      await h.phone.goOnline();
+      await vi.waitFor(async () => expect(await driver.getState()).toBe('CONNECTED'), waitOptions);
+      await vi.waitFor(async () => expect(await copiesOf(waMessageId)).toBe(1), waitOptions);
+      await log.waitFor('ack', (id, ack) => id === waMessageId && ack >= 1);
+      expect((await sentTo(h.peerWid)).map((m) => m.waMessageId)).toEqual(sent.map((m) => m.waMessageId));
+      expect(log.has('disconnected') || log.has('crashed')).toBe(false);
+    });
+
+    it('a new driver after destroy() restores the session: ready with no QR, the same account, the history', async () => {
+      await driver.destroy();
+      const previous = driver;
+      ({ driver, log } = start());
+      await driver.initialize();
+      const [restored] = await log.waitFor('ready');
+      expect(restored.wid).toBe(me.wid);
+      expect(log.has('qr')).toBe(false);
+      expect((await driver.recentOwnMessages(h.peerWid, 10)).map((m) => m.waMessageId)).toEqual(sent.map((m) => m.waMessageId));
+      // The destroyed one stays quiet and inert.
+      expect(await previous.getState()).toBeNull();
+      await expect(previous.sendText(h.peerWid, 'from the grave')).rejects.toThrow();
+    });
+
+    it('destroy() can be called twice, also at once', async () => {
+      const { driver: spare } = start();
+      await Promise.all([spare.destroy(), spare.destroy()]);
+      await spare.destroy();
+      await drivers[0]?.destroy();
+    });
+
+    it('unlinking from the phone emits disconnected(LOGOUT) and ends the lifetime; destroying right away is safe', async () => {
+      // Like the session controller: tear the client down synchronously from the disconnected handler.
+      let destroyed: Promise<void> | undefined;
+      driver.once('disconnected', () => {
+        destroyed = driver.destroy();
+      });
+      await h.phone.unlink();
+      const [reason] = await log.waitFor('disconnected');
+      expect(reason).toBe(LOGOUT_REASON);
+      await destroyed;
+      const after = log.events.slice(log.names().indexOf('disconnected') + 1).map((e) => e.name);
+      expect(after).toEqual([]);
+      await expect(driver.sendText(h.peerWid, 'after the unlink')).rejects.toThrow();
+    });
+
+    it('after an unlink the next driver starts unpaired: a QR, not ready', async () => {
+      ({ driver, log } = start());
+      await driver.initialize();
+      await log.waitFor('qr');
+      expect(log.has('ready')).toBe(false);
+      await driver.destroy();
+    });
+
+    it('left no unhandled promise rejection behind', () => {
+      expect(unhandled).toEqual([]);
+    });
+  });
+}
