@@ -1,2 +1,3 @@
 export * from './redis.js';
 export * from './http.js';
+export * from './processes.js';

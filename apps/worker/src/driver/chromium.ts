@@ -6,7 +6,7 @@
  * The same resolver exists in `@waq/wa-sim`; the worker keeps its own copy because it may import the
  * simulator only in sandbox mode.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 
 /** Tried in order when `CHROMIUM_PATH` is unset. */
 export const CHROMIUM_CANDIDATES = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'] as const;
@@ -34,14 +34,36 @@ export function resolveChromium(override?: string, candidates: readonly string[]
   );
 }
 
-/** Whether any process of the group led by `pid` is alive (puppeteer starts Chromium as a group leader). */
+/**
+ * Whether any process of the group led by `pid` is alive (puppeteer starts Chromium as a group leader).
+ * Zombies do not count: a killed renderer is reparented to PID 1, which may reap it seconds later, and
+ * holds nothing meanwhile. Linux reads /proc; elsewhere any group member, zombie or not, counts.
+ */
 export function processGroupAlive(pid: number): boolean {
+  let entries: string[];
   try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    entries = readdirSync('/proc');
+  } catch {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
   }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // "<pid> (<comm>) <state> <ppid> <pgrp> …": comm may hold spaces and parentheses, so parse after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }
 
 /**
@@ -58,4 +80,18 @@ export function killProcessGroup(pid: number): void {
       // already gone
     }
   }
+}
+
+/**
+ * Resolves true once no process of the group led by `pid` is left (zombies included: a killed child is
+ * only gone once Node has reaped it), false after `timeoutMs`. Polls: there is no event for the death
+ * of processes that are not our children.
+ */
+export async function waitForProcessGroupExit(pid: number, timeoutMs: number, intervalMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (processGroupAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return true;
 }

@@ -1,11 +1,15 @@
 /**
  * An in-memory WhatsApp for fast tests and benchmarks. `FakeWhatsApp` plays the servers, the phone and
  * the saved profile; each `FakeDriver` is one client lifetime bound to it. It passes the same contract
- * battery as the real driver, and adds fault hooks the real one cannot offer cheaply.
+ * battery as the real driver (`driver-contract.ts`), and adds fault hooks the real one cannot offer
+ * cheaply. Where it models the real driver (whatsapp-web.js 1.34.7 on the simulator), it copies what
+ * that does: acks 1 → 2 → 3; a dropped connection is state TIMEOUT, not a disconnect, and sends made
+ * meanwhile go out on reconnect; `disconnected` / `crashed` end a driver's lifetime; incoming messages
+ * wait for a ready client.
  */
 import { EventEmitter } from 'node:events';
 
-import { LOGOUT_REASON, type DriverEvents, type DriverMe, type OwnMessage, type WhatsAppDriver } from './driver.js';
+import { LOGOUT_REASON, type DriverEvents, type DriverMe, type IncomingMessage, type OwnMessage, type WhatsAppDriver } from './driver.js';
 
 export interface FakeSentMessage {
   readonly waMessageId: string;
@@ -17,6 +21,8 @@ export interface FakeSentMessage {
 export interface FakeWhatsAppOptions {
   /** Rotate the QR this often while unpaired. @defaultValue 1000 */
   readonly qrIntervalMs?: number;
+  /** Delay between the acks 1 (server) → 2 (device) → 3 (read), in ms. @defaultValue 0 */
+  readonly ackDelayMs?: number;
   /** Users that have WhatsApp; `null` means everyone. @defaultValue null */
   readonly registered?: readonly string[] | null;
   readonly me?: DriverMe;
@@ -25,10 +31,18 @@ export interface FakeWhatsAppOptions {
 export class FakeWhatsApp {
   /** The saved session: survives driver lifetimes like a LocalAuth profile. */
   paired = false;
+  /** What WhatsApp received from the account, in arrival order (the phone's view). */
   readonly sent: FakeSentMessage[] = [];
+  /** Accepted by a client while the connection was down: transmitted by {@link goOnline}. */
+  readonly pending: FakeSentMessage[] = [];
+  /** Incoming messages waiting for a ready client (the real servers hold them too). */
+  readonly pendingIncoming: IncomingMessage[] = [];
+  /** False between {@link goOffline} and {@link goOnline}. */
+  online = true;
   readonly registered: Set<string> | null;
   readonly me: DriverMe;
   readonly qrIntervalMs: number;
+  readonly ackDelayMs: number;
   initializeCalls = 0;
   /** Drivers initialised and not destroyed: more than one is a second Chromium on one profile. */
   readonly live = new Set<FakeDriver>();
@@ -43,6 +57,7 @@ export class FakeWhatsApp {
 
   constructor(options: FakeWhatsAppOptions = {}) {
     this.qrIntervalMs = options.qrIntervalMs ?? 1_000;
+    this.ackDelayMs = options.ackDelayMs ?? 0;
     this.registered = options.registered === undefined || options.registered === null ? null : new Set(options.registered);
     this.me = options.me ?? { wid: '4915000000001@c.us', pushname: 'waq test' };
   }
@@ -55,26 +70,62 @@ export class FakeWhatsApp {
     for (const driver of this.live) driver.simulatePaired();
   }
 
-  /** The phone unlinks this device. */
+  /** The phone unlinks this device: ready clients get `disconnected(LOGOUT)`, which ends them. */
   unlink(): void {
     this.paired = false;
-    for (const driver of this.live) driver.emit('disconnected', LOGOUT_REASON);
+    for (const driver of this.live) driver.end('disconnected', LOGOUT_REASON);
   }
 
-  /** The connection drops (phone offline, network gone). */
+  /**
+   * The client reports a disconnect. With whatsapp-web.js that happens for states it does not accept
+   * (CONFLICT, UNPAIRED, …), after which it destroys itself; phone or network offline is {@link goOffline}.
+   */
   dropConnection(reason = 'TIMEOUT'): void {
-    for (const driver of this.live) driver.emit('disconnected', reason);
+    for (const driver of this.live) driver.end('disconnected', reason);
   }
 
-  /** The browser dies without a disconnect event. */
+  /** The browser dies without a disconnect event: `crashed`, then `getState()` throws. */
   crash(): void {
-    for (const driver of this.live) driver.emit('crashed', 'browser process exited');
+    for (const driver of this.live) driver.end('crashed', 'browser process exited');
   }
 
-  /** A contact writes to us. */
+  /** The connection to WhatsApp drops (phone or network offline): state TIMEOUT, no event, sends wait. */
+  goOffline(): void {
+    this.online = false;
+  }
+
+  /** The connection is back: state CONNECTED; sends made meanwhile are transmitted and acked, once. */
+  goOnline(): void {
+    this.online = true;
+    for (const message of this.pending.splice(0)) this.transmit(message);
+  }
+
+  /** A contact writes to us; held until a client is ready, like WhatsApp's servers do. */
   receive(from: string, body: string): void {
-    const message = { waMessageId: `false_${from}_${this.nextId()}`, from, body, timestamp: Math.floor(Date.now() / 1_000) };
-    for (const driver of this.live) driver.emit('incoming', message);
+    this.pendingIncoming.push({ waMessageId: `false_${from}_${this.nextId()}`, from, body, timestamp: Math.floor(Date.now() / 1_000) });
+    this.deliverIncoming();
+  }
+
+  /** Hands held incoming messages to a ready client, if there is one. */
+  deliverIncoming(): void {
+    const reader = [...this.live].find((driver) => driver.isReady);
+    if (reader === undefined || !this.online) return;
+    for (const message of this.pendingIncoming.splice(0)) reader.emit('incoming', message);
+  }
+
+  /** The account's own messages to `wid`, in sending order, transmitted or not (the chat's view). */
+  ownMessagesTo(wid: string): FakeSentMessage[] {
+    return [...this.sent, ...this.pending].filter((m) => m.to === wid);
+  }
+
+  /** The servers received `message`: record it and ack it 1 → 2 → 3 to the clients alive then. */
+  transmit(message: FakeSentMessage): void {
+    this.sent.push(message);
+    for (const [index, ack] of [1, 2, 3].entries()) {
+      setTimeout(() => {
+        for (const driver of this.live) driver.ack(message.waMessageId, ack);
+      }, index * this.ackDelayMs);
+    }
   }
 
   messagesTo(wid: string): FakeSentMessage[] {
@@ -88,11 +139,15 @@ export class FakeWhatsApp {
 }
 
 export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDriver {
-  private state: 'new' | 'initialized' | 'ready' | 'destroyed' = 'new';
+  private state: 'new' | 'initialized' | 'ready' | 'ended' | 'crashed' | 'destroyed' = 'new';
   private qrTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly world: FakeWhatsApp) {
     super();
+  }
+
+  get isReady(): boolean {
+    return this.state === 'ready';
   }
 
   async initialize(): Promise<void> {
@@ -123,8 +178,23 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     this.state = 'ready';
     this.emit('authenticated');
     setImmediate(() => {
-      if (this.state === 'ready') this.emit('ready', this.world.me);
+      if (this.state !== 'ready') return;
+      this.emit('ready', this.world.me);
+      this.world.deliverIncoming();
     });
+  }
+
+  /** Emits the lifetime's last event (`disconnected` or `crashed`); the real driver emits nothing after. */
+  end(event: 'disconnected' | 'crashed', reason: string): void {
+    if (this.state !== 'ready' && !(event === 'crashed' && this.state === 'initialized')) return;
+    clearInterval(this.qrTimer);
+    this.state = event === 'crashed' ? 'crashed' : 'ended';
+    this.emit(event, reason);
+  }
+
+  /** An ack from the servers: only a live client hears it. */
+  ack(waMessageId: string, ack: number): void {
+    if (this.state === 'ready') this.emit('ack', waMessageId, ack);
   }
 
   async destroy(): Promise<void> {
@@ -134,13 +204,24 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   }
 
   async logout(): Promise<void> {
-    this.world.paired = false;
+    const running = this.state === 'initialized' || this.state === 'ready';
+    if (running) this.world.paired = false;
     await this.destroy();
+    if (!running) throw new Error('cannot log out: the client is not running');
   }
 
   async getState(): Promise<string | null> {
     if (this.world.hangGetState) return new Promise<never>(() => undefined);
-    return this.state === 'ready' ? 'CONNECTED' : this.state === 'initialized' ? 'UNPAIRED' : null;
+    switch (this.state) {
+      case 'ready':
+        return this.world.online ? 'CONNECTED' : 'TIMEOUT';
+      case 'initialized':
+        return 'UNPAIRED';
+      case 'crashed':
+        throw new Error('Attempted to use detached Frame (fake: the browser crashed)');
+      default:
+        return null;
+    }
   }
 
   async isRegistered(wid: string): Promise<boolean> {
@@ -154,15 +235,16 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     if (failure !== undefined) throw failure;
     if (this.world.registered !== null && !this.world.registered.has(wid) && !wid.endsWith('@g.us')) throw new Error('No LID for user');
     const message: FakeSentMessage = { waMessageId: `true_${wid}_${this.world.nextId()}`, to: wid, body: text, timestamp: Math.floor(Date.now() / 1_000) };
-    this.world.sent.push(message);
+    // Like whatsapp-web.js, the send resolves once the message is added locally; offline it goes out later.
+    if (this.world.online) this.world.transmit(message);
+    else this.world.pending.push(message);
     await this.world.afterAccept?.(message);
-    setImmediate(() => this.emit('ack', message.waMessageId, 1));
     return { waMessageId: message.waMessageId };
   }
 
   async recentOwnMessages(wid: string, limit: number): Promise<OwnMessage[]> {
     this.assertReady();
-    return this.world.messagesTo(wid).slice(-limit).map(({ waMessageId, body, timestamp }) => ({ waMessageId, body, timestamp }));
+    return this.world.ownMessagesTo(wid).slice(-limit).map(({ waMessageId, body, timestamp }) => ({ waMessageId, body, timestamp }));
   }
 
   private assertReady(): void {

@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '@waq/shared';
 import wwebjs from 'whatsapp-web.js';
 
-import { killProcessGroup, processGroupAlive } from './chromium.js';
+import { killProcessGroup, processGroupAlive, waitForProcessGroupExit } from './chromium.js';
 import { LOGOUT_REASON, type DriverEvents, type DriverFactory, type OwnMessage, type WhatsAppDriver } from './driver.js';
 
 export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -160,11 +160,13 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     this.assertReady();
     const chat = await this.client.getChatById(wid);
     if (!chat) return [];
-    const messages = await chat.fetchMessages({ limit, fromMe: true });
-    return messages
-      .map((m) => ({ waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp }))
-      .sort((a, b) => a.timestamp - b.timestamp)
-      .slice(-limit);
+    // Without a limit, fetchMessages returns the chat's loaded messages in chat order. With one it may
+    // load earlier ones, but then sorts with a comparator that is inconsistent for equal timestamps
+    // (1.34.7: `a.t > b.t ? 1 : -1`), which shuffles messages sent within one second: use it only to
+    // reach further back than what is loaded.
+    let messages = await chat.fetchMessages({ fromMe: true });
+    if (messages.length < limit) messages = await chat.fetchMessages({ fromMe: true, limit });
+    return messages.slice(-limit).map((m) => ({ waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp }));
   }
 
   private assertReady(): void {
@@ -239,7 +241,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
         this.watchBrowser();
         // Destroyed while Chromium was still launching: close what arrived late instead of injecting.
         if (this.isClosing()) {
-          this.killBrowser();
+          await this.killBrowser();
           throw new Error('the driver was destroyed while it initialised');
         }
         return inject();
@@ -288,7 +290,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     } catch (error) {
       this.logger.warn({ err: error, pid: this.browserPid() }, 'Chromium did not close cleanly; killing it');
     }
-    this.killBrowser();
+    await this.killBrowser();
     // initialize() may still be launching Chromium: whatever it ends up with must go too.
     void this.initSettled?.then(() => this.killBrowser());
     this.phase = 'closed';
@@ -296,13 +298,15 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
 
   /**
    * Leaves no Chromium: SIGKILLs whatever is still alive of the browser's process group (all of it when
-   * closing timed out; stragglers otherwise; a browser launched after destroy() began).
+   * closing timed out; stragglers otherwise; a browser launched after destroy() began) and waits, bounded,
+   * until it is gone.
    */
-  private killBrowser(): void {
+  private async killBrowser(): Promise<void> {
     const pid = this.browserPid();
     if (pid === undefined || !processGroupAlive(pid)) return;
     this.logger.debug({ pid }, 'killing what is left of Chromium');
     killProcessGroup(pid);
+    if (!(await waitForProcessGroupExit(pid, this.closeTimeoutMs))) this.logger.warn({ pid }, 'Chromium processes survived SIGKILL');
   }
 }
 

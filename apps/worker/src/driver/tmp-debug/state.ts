@@ -1,0 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepareSimClientOptions, startPhoneServer } from '@waq/wa-sim';
+import { WwebjsDriver } from '../wwebjs-driver.js';
+const logger = { debug() {}, info() {}, warn: console.log, error: console.log } as any;
+const dir = mkdtempSync(join(tmpdir(), 'waq-dbg-'));
+const server = await startPhoneServer({ ackDelayMs: 50 });
+const d = new WwebjsDriver(prepareSimClientOptions({ phoneUrl: server.url, cacheDir: join(dir, 'c'), dataPath: join(dir, 'a'), clientId: 'default' }), { logger });
+const qr = new Promise((r) => d.once('qr', r));
+const t0 = Date.now();
+await d.initialize(); console.log('init ms', Date.now() - t0, 'state after init', await d.getState());
+await qr; console.log('qr ms', Date.now() - t0, 'state at qr', await d.getState());
+const auth = new Promise((r) => d.once('authenticated', r)); const ready = new Promise((r) => d.once('ready', r));
+server.phone.scan(); await auth; console.log('state at authenticated', await d.getState()); await ready; console.log('state at ready', await d.getState());
+await d.destroy(); await server.close(); rmSync(dir, { recursive: true, force: true });
