@@ -26,6 +26,7 @@ import { chromiumRequirement } from './lib/chromium.mjs';
 import { UserError } from './lib/errors.mjs';
 import { acquireLock } from './lib/lockfile.mjs';
 import { createLog, formatDuration, paint, useColour } from './lib/log.mjs';
+import { checkNodeVersion } from './lib/node-version.mjs';
 import { fromRoot, ROOT, shown } from './lib/paths.mjs';
 import { ensureDependencies, resolvePnpm } from './lib/pnpm.mjs';
 import { assertPortFree, parsePort, reachableHost } from './lib/ports.mjs';
@@ -35,7 +36,6 @@ import { isTrue, startSimulator } from './lib/sandbox.mjs';
 import { onStopSignals, signalExitCode } from './lib/signals.mjs';
 import { ensureSystemPackages } from './lib/system-packages.mjs';
 import { waitForFile, waitForHttpOk } from './lib/wait.mjs';
-import { checkNodeVersion } from './lib/node-version.mjs';
 
 const log = createLog('start');
 const env = process.env;
@@ -47,6 +47,10 @@ const stopping = new AbortController();
 const releases = [];
 /** @type {{ worker?: import('./lib/processes.mjs').Service, api?: import('./lib/processes.mjs').Service, sim?: import('./lib/processes.mjs').Service, redis?: import('./lib/processes.mjs').Service }} */
 const services = {};
+/** @type {Promise<void> | undefined} set once a graceful stop has begun */
+let stopped;
+// Last line of defence: whatever way this script ends (even a bug that throws), no child survives it.
+process.on('exit', () => supervisor.killAll());
 
 try {
   await main();
@@ -217,8 +221,6 @@ function watch(service) {
   });
 }
 
-/** @type {Promise<void> | undefined} */
-let stopped;
 /**
  * Graceful stop, in reverse start order; idempotent (the first exit code wins).
  * @param {number} exitCode
@@ -255,7 +257,7 @@ function force(signal) {
   log.warn(`${signal} again: killing everything now.`);
   const killed = supervisor.killAll();
   if (killed.length > 0) log.warn(`Killed ${killed.map((p) => `${p.comm}(${p.pid})`).join(', ')}`);
-  void finish(signalExitCode(signal), 0);
+  void finish(signalExitCode(signal), 1_000);
 }
 
 /**

@@ -12,7 +12,8 @@
  * the type-check to pass, and one run shows every problem); the exit code is 1 when any step failed.
  * Ctrl+C / SIGTERM: the running step is interrupted, later ones are skipped, exit 128+signo.
  *
- * Redis for the redis/e2e layers (passed to vitest as `REDIS_URL`): `REDIS_URL` when set; else
+ * Redis for the redis/e2e layers (passed to vitest as `REDIS_URL`): `REDIS_URL` when set (it must
+ * answer PING, else the run stops at the bootstrap); else
  * `redis://127.0.0.1:6379` when it answers PING; else a throwaway `redis-server` (no persistence, temp
  * dir, free port) for the duration of the run. `WAQ_TEST_REDIS_PROBE_URL` replaces the 6379 URL that is
  * probed (to exercise the throwaway path on a machine whose 6379 answers).
@@ -35,6 +36,8 @@ const log = createLog('test');
 const env = process.env;
 const vitestArgs = process.argv.slice(2);
 const supervisor = new Supervisor();
+// Last line of defence: whatever way this script ends (even a bug that throws), no child survives it.
+process.on('exit', () => supervisor.killAll());
 
 /** @typedef {{ label: string, status: 'passed' | 'failed' | 'skipped', ms: number, note?: string }} StepResult */
 /** @type {StepResult[]} */
@@ -96,8 +99,14 @@ async function bootstrap() {
   if (env.REDIS_URL) {
     redisUrl = env.REDIS_URL;
     const answer = await pingRedis(redisUrl, 3_000);
-    if (answer.ok) log.info(`Redis: ${redactUrl(redisUrl)} (REDIS_URL)`);
-    else log.warn(`Redis at REDIS_URL=${redactUrl(redisUrl)} does not answer PING (${answer.reason}): the redis and e2e layers will fail.\nStart it, or unset REDIS_URL to let the tests use 127.0.0.1:6379 or a throwaway redis-server.`);
+    if (!answer.ok) {
+      // Fail fast: against a dead Redis every Redis test would retry until its timeout (minutes of noise).
+      throw new UserError(
+        `Redis at REDIS_URL=${redactUrl(redisUrl)} does not answer PING (${answer.reason}).\n` +
+          'Start that Redis, or unset REDIS_URL to let the tests use 127.0.0.1:6379 or a throwaway redis-server.',
+      );
+    }
+    log.info(`Redis: ${redactUrl(redisUrl)} (REDIS_URL)`);
   } else {
     const probe = env.WAQ_TEST_REDIS_PROBE_URL || 'redis://127.0.0.1:6379';
     const answer = await pingRedis(probe);

@@ -32,7 +32,7 @@ export function resolvePnpm(log) {
   const onPath = which('pnpm');
   if (onPath && versionOf(onPath) === version) return onPath;
 
-  log.info(`Fetching pnpm ${version} with npx (once; npm caches it)`);
+  log.info(`pnpm ${version}: not on PATH, using npx (downloaded once, then cached by npm)`);
   try {
     // Run from the temp dir: the repo's .npmrc holds pnpm settings that npm warns about.
     const output = execFileSync('npx', ['-y', '-p', `pnpm@${version}`, '-c', 'command -v pnpm'], {

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { prefixLines } from './log.mjs';
 
 /** @typedef {{ code: number | null, signal: NodeJS.Signals | null, error?: Error }} ExitInfo */
-/** @typedef {{ ppid: number, start: string, comm: string }} ProcInfo */
+/** @typedef {{ ppid: number, start: string, comm: string, zombie: boolean }} ProcInfo */
 
 /**
  * Snapshot of /proc: pid → parent, start time, command name. Empty where /proc does not exist.
@@ -46,7 +46,7 @@ export function readProcessTable() {
     const ppid = Number(fields[1]);
     const start = fields[19];
     if (Number.isNaN(ppid) || start === undefined) continue;
-    table.set(Number(entry), { ppid, start, comm: stat.slice(open + 1, close) });
+    table.set(Number(entry), { ppid, start, comm: stat.slice(open + 1, close), zombie: fields[0] === 'Z' });
   }
   return table;
 }
@@ -208,7 +208,8 @@ export class Supervisor {
     const alive = [];
     for (const [pid, info] of this.seen) {
       const now = table.get(pid);
-      if (now && now.start === info.start) alive.push({ pid, comm: info.comm });
+      // A zombie has exited already (it only waits to be reaped, and PID 1 of a container may never do it).
+      if (now && now.start === info.start && !now.zombie) alive.push({ pid, comm: info.comm });
       else this.seen.delete(pid);
     }
     return alive;

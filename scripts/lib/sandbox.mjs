@@ -15,8 +15,10 @@ import { fromRoot, shown } from './paths.mjs';
 import { freePort } from './ports.mjs';
 import { waitForPort } from './wait.mjs';
 
-/** "true/1/yes/on", case-insensitive: the same values the apps' config accepts. */
-/** @param {string | undefined} value */
+/**
+ * "true/1/yes/on", case-insensitive: the values the apps' config (zod `stringbool`) accepts as true.
+ * @param {string | undefined} value
+ */
 export function isTrue(value) {
   return /^(true|1|yes|on|y|enabled)$/i.test(value?.trim() ?? '');
 }

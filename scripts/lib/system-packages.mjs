@@ -38,12 +38,17 @@ export async function ensureSystemPackages(requirements, log) {
   const names = missing.map((r) => r.name).join(', ');
   if (isRoot && which('apt-get')) {
     log.info(`${names} not found: installing ${missing.flatMap((r) => r.packages).join(' ')} with apt-get (running as root)`);
+    // Two groups, each tried even when the other fails: what can be installed is installed.
+    const groups = [missing.filter((r) => !r.noRecommends), missing.filter((r) => r.noRecommends)];
     try {
       await run('apt-get', ['update']);
-      const plain = missing.filter((r) => !r.noRecommends).flatMap((r) => r.packages);
-      const lean = missing.filter((r) => r.noRecommends).flatMap((r) => r.packages);
-      if (plain.length > 0) await run('apt-get', ['install', '-y', ...plain]);
-      if (lean.length > 0) await run('apt-get', ['install', '-y', '--no-install-recommends', ...lean]);
+      for (const [index, group] of groups.entries()) {
+        if (group.length === 0) continue;
+        const flags = index === 0 ? ['-y'] : ['-y', '--no-install-recommends'];
+        await run('apt-get', ['install', ...flags, ...group.flatMap((r) => r.packages)]).catch((/** @type {Error} */ error) =>
+          log.error(`apt-get failed: ${error.message}`),
+        );
+      }
     } catch (error) {
       log.error(`apt-get failed: ${error instanceof Error ? error.message : String(error)}`);
     }
