@@ -1,41 +1,29 @@
-import { Writable } from 'node:stream';
-
-import { createLogger, createRedis } from '@waq/shared';
-import { listen, testRedisUrl, type ListeningServer } from '@waq/test-utils';
-import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { createApp } from './app.js';
+import { startTestApi, type TestApi } from './testing/test-api.js';
 
-const logger = createLogger({ service: 'api', version: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-const opened: { server: ListeningServer; redis: Redis }[] = [];
-
-async function start(redisUrl = testRedisUrl()): Promise<string> {
-  const redis = createRedis({ url: redisUrl, role: 'producer', name: 'api-test' });
-  const server = await listen(createApp({ redis, logger, version: '9.9.9' }));
-  opened.push({ server, redis });
-  return server.url;
+const opened: TestApi[] = [];
+async function start(options?: Parameters<typeof startTestApi>[0]): Promise<TestApi> {
+  const t = await startTestApi(options);
+  opened.push(t);
+  return t;
 }
 
 afterEach(async () => {
-  for (const { server, redis } of opened.splice(0)) {
-    await server.close();
-    redis.disconnect();
-  }
+  for (const t of opened.splice(0)) await t.close();
 });
 
 describe('health endpoints', () => {
-  it('answers /healthz with the version and /readyz when Redis is up', async () => {
-    const url = await start();
+  it('answers /healthz with the version and /readyz when Redis is up, without a key', async () => {
+    const { url } = await start();
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok', version: '9.9.9' });
-    // The producer connection fails fast until it is connected: readiness turns 200 once it is.
     await vi.waitFor(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), { timeout: 5_000 });
   });
 
   it('answers /readyz with 503 and Retry-After when Redis is down, and /healthz still 200', async () => {
-    const url = await start('redis://127.0.0.1:1');
+    const { url } = await start({ apiRedisUrl: 'redis://127.0.0.1:1' });
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(503);
     expect(ready.headers.get('retry-after')).toBe('5');
@@ -44,12 +32,13 @@ describe('health endpoints', () => {
   });
 
   it('answers unknown routes with a JSON 404 and sets security headers and a request id', async () => {
-    const url = await start();
-    const response = await fetch(`${url}/no/such/route`, { headers: { 'X-Request-Id': 'trace-123' } });
+    const t = await start();
+    const response = await t.fetch('/no/such/route', { headers: { 'X-Request-Id': 'trace-123' } });
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ error: { code: 'not_found', message: expect.stringContaining('GET /no/such/route') } });
     expect(response.headers.get('x-request-id')).toBe('trace-123');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(response.headers.get('x-powered-by')).toBeNull();
   });
 });

@@ -1,43 +1,129 @@
 /**
- * The Express app: a thin adapter around plain handlers that return `{ status, body }`.
+ * The Express app: a thin adapter around plain handlers that return `{ status, body }`. Routes,
+ * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
 import { randomUUID } from 'node:crypto';
 
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { createProducer, toFieldProblems, type Config, type Logger, type Producer } from '@waq/shared';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import { pinoHttp } from 'pino-http';
 
-import type { Logger } from '@waq/shared';
-
-import { errorResponse, type HttpResult } from './http/error-response.js';
+import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
+import { requireApiKey, requirePageAuth } from './auth/require-auth.js';
+import { BULL_BOARD_PATH, bullBoardRouter } from './bull-board.js';
+import { BlockingConnections } from './http/blocking-connections.js';
+import { errorResponse, redisUnavailable, type HttpResult } from './http/error-response.js';
 import { healthz, readyz } from './http/health.js';
+import { getMessage, sendMessage } from './http/messages.js';
+import { getQr } from './http/qr.js';
+import { simulateScan } from './http/sandbox.js';
+import { connectQuerySchema, qrQuerySchema } from './http/schemas.js';
+import { sessionEvents } from './http/session-events.js';
+import { connect, getSession, logout } from './http/session.js';
+import { errorFromThrown, internalError } from './http/thrown-error.js';
+import { createMetrics } from './metrics.js';
+import { openApiDocument } from './openapi/openapi-document.js';
+import { ASSETS } from './pages/assets.js';
+import { CSP } from './pages/csp.js';
+import { docsPage } from './pages/docs-page.js';
+import { loginPage } from './pages/login-page.js';
+import { statusPage } from './pages/status-page.js';
 
-export interface AppDependencies {
+export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL'>;
+
+export interface ApiLimits {
+  /** Most open event streams and connect waits at once (each holds a Redis connection). @defaultValue 50 */
+  readonly maxStreams?: number;
+  /** Longest silence on an event stream before a heartbeat, in ms. @defaultValue 15000 */
+  readonly heartbeatMs?: number;
+  /** Largest JSON body. @defaultValue '512kb' (a 65 536-character text, escaped, fits) */
+  readonly jsonLimit?: string;
+}
+
+export interface ApiDependencies {
+  readonly config: ApiConfig;
+  /** The fail-fast producer connection (`createRedis({ role: 'producer' })`). */
   readonly redis: Redis;
   readonly logger: Logger;
   readonly version: string;
+  readonly apiKey: string;
+  readonly limits?: ApiLimits;
 }
 
-type Handler = (req: Request) => HttpResult | Promise<HttpResult>;
+export interface Api {
+  readonly app: Express;
+  readonly producer: Producer;
+  /** Ends every open event stream and connect wait (they would otherwise hold `server.close()` open). */
+  endStreams(): void;
+  /** Ends the streams and closes the queues; the Redis connection stays the caller's. Idempotent. */
+  close(): Promise<void>;
+}
+
+type Handler = (req: Request, res: Response) => HttpResult | Promise<HttpResult>;
 
 function send(res: Response, result: HttpResult): void {
+  if (res.headersSent) return;
   if (result.headers) res.set(result.headers);
-  res.status(result.status).json(result.body);
+  res.status(result.status);
+  const raw = typeof result.body === 'string' || Buffer.isBuffer(result.body);
+  if (raw && res.get('Content-Type') !== undefined) res.send(result.body);
+  else res.json(result.body);
 }
 
-/** Adapts a plain handler to Express; a throw becomes a 500 without internals. */
-function route(handler: Handler) {
-  return async (req: Request, res: Response): Promise<void> => {
-    send(res, await handler(req));
+/** Adapts a plain handler to Express; thrown domain and Redis errors get their answer, anything else a 500. */
+function route(handler: Handler): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      send(res, await handler(req, res));
+    } catch (error) {
+      const mapped = errorFromThrown(error);
+      if (mapped === undefined) next(error);
+      else send(res, mapped);
+    }
   };
 }
 
-export function createApp({ redis, logger, version }: AppDependencies): Express {
+const csp = (policy: string): RequestHandler => (_req, res, next) => {
+  res.set('Content-Security-Policy', policy);
+  next();
+};
+
+const page = (body: string): HttpResult => ({ status: 200, body, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' } });
+
+function invalidQuery(error: import('zod').ZodError): HttpResult {
+  return errorResponse(422, 'invalid_query', 'invalid query parameter: see details', toFieldProblems(error));
+}
+
+export function createApi({ config, redis, logger, version, apiKey, limits = {} }: ApiDependencies): Api {
+  const producer = createProducer({
+    redis,
+    prefix: config.WAQ_PREFIX,
+    sessionId: config.SESSION_ID,
+    sendMaxAttempts: config.SEND_MAX_ATTEMPTS,
+    retentionSeconds: config.MESSAGE_RETENTION_S,
+    logger,
+  });
+  const blocking = new BlockingConnections(redis, limits.maxStreams ?? 50);
+  const metrics = createMetrics({ producer, redis, activeStreams: () => blocking.active });
+  const openapi = openApiDocument(version);
+  const auth = { apiKey, reply: send };
+  const apiAuth = requireApiKey(auth);
+  const pageAuth = requirePageAuth(auth);
+  // BullMQ waits (instead of failing) on a connection that was never ready; the fail-fast promise
+  // only holds once connected, so answer 503 up front while it is not.
+  const redisReady: RequestHandler = (_req, res, next) => (redis.status === 'ready' ? next() : send(res, redisUnavailable()));
+  const requireJson: RequestHandler = (req, res, next) =>
+    req.is('application/json') ? next() : send(res, errorResponse(415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"'));
+  // Not strict: a JSON scalar parses, and the handler then says the body must be an object (422).
+  const json = express.json({ limit: limits.jsonLimit ?? '512kb', strict: false, type: 'application/json' });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(helmet());
+  // CSP is set per kind of response below (API: nothing may load; pages: only what they use).
+  app.use(helmet({ contentSecurityPolicy: false }), csp(CSP.api));
   app.use(
     pinoHttp({
       logger,
@@ -59,16 +145,76 @@ export function createApp({ redis, logger, version }: AppDependencies): Express 
       customLogLevel: (_req, res, error) => (error !== undefined || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
+  app.use(metrics.middleware);
 
+  // Public: probes, the login form and the static assets it uses.
   app.get('/healthz', route(() => healthz(version)));
   app.get('/readyz', route(() => readyz(redis)));
+  app.get('/assets/:name', route((req) => {
+    const asset = ASSETS[String(req.params['name'])];
+    if (asset === undefined) return errorResponse(404, 'not_found', 'no such asset');
+    return { status: 200, body: asset.body, headers: { 'Content-Type': asset.type, 'Cache-Control': 'no-cache' } };
+  }));
+  app.get('/login', csp(CSP.staticPage), route((req) => page(loginPage({ next: safeNextPath(req.query['next']), failed: false }))));
+  app.post('/login', csp(CSP.staticPage), express.urlencoded({ extended: false, limit: '8kb' }), route((req, res) => {
+    const form = (req.body ?? {}) as Record<string, unknown>;
+    const next = safeNextPath(form['next']);
+    if (typeof form['key'] !== 'string' || !keysEqual(form['key'], apiKey)) return { ...page(loginPage({ next, failed: true })), status: 401 };
+    res.cookie(SESSION_COOKIE, createSessionCookie(apiKey), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', maxAge: SESSION_TTL_S * 1000 });
+    return { status: 303, body: '', headers: { Location: next, 'Content-Type': 'text/plain' } };
+  }));
+  app.post('/logout', route((req, res) => {
+    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/' });
+    return { status: 303, body: '', headers: { Location: '/login', 'Content-Type': 'text/plain' } };
+  }));
+
+  // API: an API key (or the status page's session cookie).
+  app.post('/v1/messages', apiAuth, redisReady, requireJson, json, route((req) => sendMessage(producer, { body: req.body as unknown, idempotencyKeyHeader: req.get('Idempotency-Key') })));
+  app.get('/v1/messages/:id', apiAuth, redisReady, route((req) => getMessage(producer, String(req.params['id']))));
+  app.get('/v1/session', apiAuth, redisReady, route(() => getSession(producer)));
+  app.post('/v1/session/connect', apiAuth, redisReady, route((req) => {
+    const query = connectQuerySchema.safeParse(req.query);
+    if (!query.success) return invalidQuery(query.error);
+    const client = new AbortController();
+    req.once('close', () => client.abort());
+    return connect({ producer, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait, signal: client.signal });
+  }));
+  app.post('/v1/session/logout', apiAuth, redisReady, route(() => logout(producer)));
+  app.get('/v1/session/qr', apiAuth, redisReady, route((req) => {
+    const query = qrQuerySchema.safeParse(req.query);
+    return query.success ? getQr(producer, query.data.format) : invalidQuery(query.error);
+  }));
+  app.get('/v1/session/events', apiAuth, redisReady, sessionEvents({ redis, eventsKey: producer.queues.keys.events, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send }));
+  app.post('/v1/sandbox/scan', apiAuth, route(() => simulateScan({ enabled: config.WAQ_SANDBOX, simUrl: config.WAQ_SIM_URL })));
+  app.get('/metrics', apiAuth, route(async () => ({ status: 200, body: await metrics.registry.metrics(), headers: { 'Content-Type': metrics.registry.contentType } })));
+
+  // Browser pages: the same credentials, or a redirect to the login form.
+  app.get('/', pageAuth, csp(CSP.statusPage), route(() => page(statusPage({ sessionId: config.SESSION_ID, sandbox: config.WAQ_SANDBOX }))));
+  app.get('/docs', pageAuth, csp(CSP.staticPage), route(() => page(docsPage(openapi))));
+  app.get('/openapi.json', pageAuth, route(() => ({ status: 200, body: openapi })));
+  app.use(BULL_BOARD_PATH, pageAuth, csp(CSP.bullBoard), bullBoardRouter(producer.queues, config.SESSION_ID));
 
   app.use((req: Request, res: Response) => {
     send(res, errorResponse(404, 'not_found', `no route for ${req.method} ${req.path}: see /openapi.json for the API`));
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const mapped = errorFromThrown(error);
+    if (mapped !== undefined) return send(res, mapped);
     req.log.error({ err: error }, 'unhandled error');
-    send(res, errorResponse(500, 'internal', 'internal error: the request was not completed; try again, and check the API logs if it persists'));
+    send(res, internalError());
   });
-  return app;
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    producer,
+    endStreams: () => blocking.closeAll(),
+    close() {
+      closing ??= (async () => {
+        blocking.closeAll();
+        await producer.close();
+      })();
+      return closing;
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { createLogger, createRedis, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
 
 import { resolveApiKey } from './api-key.js';
-import { createApp } from './app.js';
+import { createApi } from './app.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'api', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
@@ -21,15 +21,19 @@ logger.info({ source: apiKey.source, file: apiKey.file }, 'API key loaded');
 const redis = createRedis({ url: config.REDIS_URL, role: 'producer', name: 'waq-api', logger });
 shutdown.add('redis', () => redis.quit().then(() => undefined, () => redis.disconnect()));
 
-const server = createServer(createApp({ redis, logger, version: WAQ_VERSION }));
+const api = createApi({ config, redis, logger, version: WAQ_VERSION, apiKey: apiKey.key });
+shutdown.add('queues and event streams', () => api.close());
+
+const server = createServer(api.app);
 shutdown.add('http server', () => new Promise<void>((resolve) => {
   server.close(() => resolve());
   server.closeIdleConnections();
+  api.endStreams();
 }));
 server.on('error', (error: NodeJS.ErrnoException) => {
   logger.fatal({ err: error }, error.code === 'EADDRINUSE' ? `port ${config.API_PORT} is in use: stop what holds it or set API_PORT` : 'HTTP server failed');
   void shutdown.run('http server error').then(() => process.exit(1));
 });
 server.listen(config.API_PORT, config.API_HOST, () => {
-  logger.info({ host: config.API_HOST, port: config.API_PORT }, `API listening on http://localhost:${config.API_PORT}/`);
+  logger.info({ host: config.API_HOST, port: config.API_PORT }, `API listening on http://localhost:${config.API_PORT}/ (status page, /docs, /admin/queues)`);
 });

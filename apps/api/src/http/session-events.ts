@@ -33,7 +33,7 @@ export interface SessionEventsDependencies {
 /** How long EventSource waits before reconnecting, in ms. */
 const RETRY_MS = 3_000;
 
-export function formatEvent({ id, event }: StoredEvent): string {
+function formatEvent({ id, event }: StoredEvent): string {
   const { type, ...data } = event;
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }

@@ -7,14 +7,6 @@ import { IdempotencyConflictError, InvalidPayloadError } from '@waq/shared';
 
 import { errorResponse, redisUnavailable, type HttpResult } from './error-response.js';
 
-/** Thrown by handlers when Redis is known to be unreachable before a command is even tried. */
-export class RedisUnavailableError extends Error {
-  override readonly name = 'RedisUnavailableError';
-  constructor() {
-    super('Redis is not connected');
-  }
-}
-
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 /**
@@ -24,7 +16,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  */
 export function isRedisConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (error instanceof RedisUnavailableError || error.name === 'MaxRetriesPerRequestError') return true;
+  if (error.name === 'MaxRetriesPerRequestError') return true;
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== undefined && NETWORK_CODES.has(code)) return true;
   return /Stream isn't writeable|Connection is closed|enableOfflineQueue|connect ETIMEDOUT|Reached the max retries/i.test(error.message);

@@ -172,7 +172,11 @@ function queryParameters(schema: z.ZodObject): unknown[] {
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const { schemas } = z.toJSONSchema(namedSchemas, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonSchema> };
-  for (const schema of Object.values(schemas)) delete schema['$schema'];
+  for (const schema of Object.values(schemas)) {
+    // Component schemas are named by their key; a `$id` or `$schema` inside them is noise to OpenAPI tools.
+    delete schema['$schema'];
+    delete schema['$id'];
+  }
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) {
     const parameters = [

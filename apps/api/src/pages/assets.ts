@@ -22,7 +22,7 @@ a { color: var(--accent); }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 13px; }
 .top { display: flex; align-items: center; justify-content: space-between; gap: 12px; flex-wrap: wrap; padding: 12px 24px; background: var(--card); border-bottom: 1px solid var(--line); }
 .brand { display: flex; align-items: center; gap: 8px; font-weight: 700; font-size: 18px; color: var(--text); text-decoration: none; }
-.logo { width: 22px; height: 22px; border-radius: 6px; background: var(--accent); display: inline-block; }
+.logo { width: 22px; height: 22px; display: block; }
 .top nav { display: flex; align-items: center; gap: 16px; flex-wrap: wrap; }
 .top nav a { color: var(--muted); text-decoration: none; font-weight: 500; }
 .top nav a:hover, .top nav a:focus-visible { color: var(--text); }
@@ -46,7 +46,8 @@ h2 { font-size: 16px; margin: 0 0 12px; }
 .qr-area { margin: 20px 0 4px; display: flex; gap: 24px; align-items: center; flex-wrap: wrap; }
 .qr-frame { background: #fff; padding: 12px; border-radius: 10px; border: 1px solid var(--line); line-height: 0; }
 .qr-frame img { width: 264px; height: 264px; image-rendering: pixelated; display: block; }
-.qr-help { flex: 1 1 220px; margin: 0; padding-left: 20px; color: var(--muted); }
+.qr-side { flex: 1 1 220px; min-width: 0; }
+.qr-help { margin: 0; padding-left: 20px; color: var(--muted); }
 .qr-help li { margin: 4px 0; }
 .qr-help strong { color: var(--text); }
 .expires { color: var(--muted); font-size: 14px; margin-top: 8px; }
@@ -60,10 +61,11 @@ button.danger { color: var(--danger); }
 button:disabled { opacity: .55; cursor: progress; }
 button.link { border: 0; background: none; padding: 0; color: var(--muted); font-weight: 500; }
 button.link:hover { color: var(--text); }
-.message { margin-top: 12px; min-height: 1.5em; font-size: 14px; color: var(--muted); }
+.message { margin: 12px 0 0; font-size: 14px; color: var(--muted); }
+.message:empty { display: none; }
 .message[data-kind="error"] { color: var(--bad); }
 .events { list-style: none; margin: 0; padding: 0; max-height: 460px; overflow-y: auto; }
-.events li { display: grid; grid-template-columns: 64px minmax(0, 1fr); gap: 10px; padding: 8px 0; border-top: 1px solid var(--line); font-size: 14px; }
+.events li { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: 10px; padding: 8px 0; border-top: 1px solid var(--line); font-size: 14px; }
 .events li:first-child { border-top: 0; }
 .events time { color: var(--muted); font-variant-numeric: tabular-nums; }
 .events .what { overflow-wrap: anywhere; }
@@ -97,6 +99,7 @@ pre { background: var(--bg); border: 1px solid var(--line); border-radius: 8px; 
   .top { padding: 10px 16px; }
   .grid { grid-template-columns: minmax(0, 1fr); }
   .qr-area { justify-content: center; }
+  .qr-side { flex-basis: 100%; }
   .qr-frame img { width: min(264px, 70vw); height: min(264px, 70vw); }
   .actions button { flex: 1 1 auto; }
   .toc { columns: 1; }

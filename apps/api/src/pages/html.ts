@@ -57,7 +57,7 @@ export function layout({ title, body, scripts = [], bodyAttributes = {}, nav = t
 ${scripts.map((src) => html`<script src="${src}" defer></script>\n`)}</head>
 <body${attributes}>
 <header class="top">
-  <a class="brand" href="/"><span class="logo" aria-hidden="true"></span>waq</a>
+  <a class="brand" href="/"><img class="logo" src="/assets/favicon.svg" alt="" width="22" height="22">waq</a>
   ${nav ? html`<nav>
     <a href="/">Status</a>
     <a href="/admin/queues">Queues</a>

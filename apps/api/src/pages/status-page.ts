@@ -25,7 +25,7 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
 
     <div id="qr" class="qr-area" hidden>
       <div class="qr-frame"><img id="qr-image" alt="QR code to link WhatsApp"></div>
-      <div>
+      <div class="qr-side">
         <ol class="qr-help">
           <li>Open <strong>WhatsApp</strong> on your phone</li>
           <li>Tap <strong>Settings</strong> (or <strong>⋮</strong>) → <strong>Linked devices</strong></li>

@@ -37,6 +37,9 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     return Math.floor(s / 86400) + ' d';
   }
 
+  /** 4915123456789@c.us → +4915123456789; other ids (…@lid) as they are. */
+  function phone(wid) { return /@c\.us$/.test(wid) ? '+' + wid.replace(/@.*$/, '') : wid; }
+
   function say(text, kind) { const el = $('message'); el.textContent = text || ''; el.dataset.kind = kind || 'info'; }
 
   async function showQr(qr) {
@@ -70,11 +73,12 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       $('qr-expires').textContent = 'This code refreshes in ' + left + ' s.';
     }
     $('linked').hidden = s.status !== 'READY';
-    $('linked-as').textContent = s.me ? 'Linked as ' + (s.me.pushname ? s.me.pushname + ' · ' : '') + s.me.wid.replace(/@.*$/, '') : '';
+    $('linked-as').textContent = s.me ? 'Linked as ' + (s.me.pushname ? s.me.pushname + ' · ' : '') + phone(s.me.wid) : '';
     const notice = s.status === 'QR' && !hasQr ? 'The QR code expired; a new one is on its way.' : NOTICES[s.status] || '';
     $('notice').textContent = notice;
     $('notice').hidden = !notice;
-    $('connect').hidden = s.status === 'READY';
+    // Connect is idempotent, but offering it while a connection is under way only confuses.
+    $('connect').hidden = s.status === 'READY' || s.status === 'STARTING' || s.status === 'AUTHENTICATED' || hasQr;
     $('logout').hidden = s.status === 'STOPPED' || s.status === 'LOGGED_OUT';
     if ($('scan')) $('scan').hidden = !(sandbox && hasQr);
   }
@@ -102,7 +106,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       case 'message.sent': return 'Message ' + e.id + ' sent';
       case 'message.failed': return 'Message ' + e.id + ' failed: ' + e.reason;
       case 'message.ack': return 'Message ' + (e.id || e.waMessageId) + ' ' + (ACKS[e.ack] || e.ack);
-      case 'message.incoming': return 'Incoming message from ' + String(e.from).replace(/@.*$/, '');
+      case 'message.incoming': return 'Incoming message from ' + phone(String(e.from));
       default: return type;
     }
   }
@@ -119,7 +123,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     const time = document.createElement('time');
     const at = e.at ? new Date(e.at) : new Date();
     time.dateTime = at.toISOString();
-    time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
     const what = document.createElement('span');
     what.className = 'what';
     what.textContent = describe(type, e);

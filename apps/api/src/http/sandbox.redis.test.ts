@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+
+import { listen, type ListeningServer } from '@waq/test-utils';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { startTestApi, type TestApi } from '../testing/test-api.js';
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of opened.splice(0).reverse()) await o.close();
+});
+
+async function start(env: Record<string, string>): Promise<TestApi> {
+  const t = await startTestApi({ env });
+  opened.push(t);
+  return t;
+}
+
+/** A stand-in for the simulator phone server: records the requests, answers as told. */
+async function fakeSimulator(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<ListeningServer & { requests: string[] }> {
+  const requests: string[] = [];
+  const server = await listen(
+    createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      answer(req, res);
+    }),
+  );
+  opened.push(server);
+  return Object.assign(server, { requests });
+}
+
+describe('POST /v1/sandbox/scan', () => {
+  it('is 404 when sandbox mode is off', async () => {
+    const t = await start({});
+    const response = await t.fetch('/v1/sandbox/scan', { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: 'sandbox_off' } });
+  });
+
+  it('asks the simulator phone to scan, and relays its answer', async () => {
+    const sim = await fakeSimulator((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"linked":true}'));
+    const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: sim.url });
+    const response = await t.fetch('/v1/sandbox/scan', { method: 'POST' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ scanned: true, simulator: { linked: true } });
+    expect(sim.requests).toEqual(['POST /phone/scan']);
+  });
+
+  it('answers 409 when the simulator has no QR code on screen', async () => {
+    const sim = await fakeSimulator((_req, res) => res.writeHead(409, { 'Content-Type': 'application/json' }).end('{"error":{"code":"NO_QR","message":"no QR on screen"}}'));
+    const t = await start({ WAQ_SANDBOX: 'true', WAQ_SIM_URL: sim.url });
+    const response = await t.fetch('/v1/sandbox/scan', { method: 'POST' });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: 'no_qr', message: expect.stringContaining('no QR on screen') } });
+  });
+
+  it('answers 502 when the simulator fails or is gone, 503 when none is configured', async () => {
+    const sim = await fakeSimulator((_req, res) => res.writeHead(500).end('boom'));
+    const failing = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: sim.url });
+    expect(await (await failing.fetch('/v1/sandbox/scan', { method: 'POST' })).json()).toMatchObject({ error: { code: 'simulator_error' } });
+    const gone = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: 'http://127.0.0.1:1' });
+    const response = await gone.fetch('/v1/sandbox/scan', { method: 'POST' });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: { code: 'simulator_unreachable' } });
+    const unset = await start({ WAQ_SANDBOX: '1' });
+    expect((await unset.fetch('/v1/sandbox/scan', { method: 'POST' })).status).toBe(503);
+  });
+});

@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { startTestApi, type TestApi } from './testing/test-api.js';
+
+let t: TestApi | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+async function scrape(api: TestApi): Promise<string> {
+  const response = await api.fetch('/metrics');
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
+  return response.text();
+}
+
+describe('GET /metrics', () => {
+  it('counts requests by route pattern and status, never by raw path', async () => {
+    t = await startTestApi();
+    await t.fetch('/v1/messages/some-unknown-id');
+    await t.fetch('/v1/messages/another-unknown-id');
+    await t.fetch('/v1/session');
+    await t.fetch('/no/such/page/12345');
+    await fetch(`${t.url}/v1/session`); // no key
+    const text = await scrape(t);
+    expect(text).toContain('waq_http_requests_total{method="GET",route="/v1/messages/:id",status="404"} 2');
+    expect(text).toContain('waq_http_requests_total{method="GET",route="/v1/session",status="200"} 1');
+    expect(text).toContain('waq_http_requests_total{method="GET",route="/v1/session",status="401"} 1');
+    expect(text).toContain('waq_http_requests_total{method="GET",route="unmatched",status="404"} 1');
+    expect(text).toMatch(/waq_http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/v1\/session",status="200"\} 1/);
+    expect(text).not.toContain('some-unknown-id');
+    expect(text).not.toContain('12345');
+  });
+
+  it('reports queue depths by state, the session status one-hot, and Redis up', async () => {
+    t = await startTestApi();
+    await t.publishState('QR');
+    for (const text of ['a', 'b']) {
+      await t.fetch('/v1/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: '+4915123456789', text }) });
+    }
+    await t.fetch('/v1/session/connect', { method: 'POST' });
+    const text = await scrape(t);
+    expect(text).toContain('waq_queue_jobs{queue="outbox",state="waiting"} 2');
+    expect(text).toContain('waq_queue_jobs{queue="control",state="waiting"} 1');
+    expect(text).toContain('waq_queue_jobs{queue="outbox",state="failed"} 0');
+    expect(text).toContain('waq_session_status{status="QR"} 1');
+    expect(text).toContain('waq_session_status{status="READY"} 0');
+    expect(text).toContain('waq_session_status{status="WORKER_OFFLINE"} 0');
+    expect(text).toContain('waq_redis_up 1');
+    expect(text).toContain('waq_sse_streams 0');
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Prometheus metrics of the API (`/metrics`), on a registry of its own (several apps in one test
+ * process do not collide):
+ * - HTTP RED: `waq_http_requests_total` and `waq_http_request_duration_seconds` by method, route
+ *   pattern (never the raw path: ids would explode the label set) and status;
+ * - `waq_queue_jobs{queue,state}`: queue depths, read from Redis at scrape time;
+ * - `waq_session_status{status}`: 1 for the current status, 0 for the others;
+ * - `waq_redis_up`, `waq_sse_streams`, and Node's default process metrics.
+ */
+import { SESSION_STATUSES, type Producer } from '@waq/shared';
+import type { Redis } from 'ioredis';
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'paused', 'completed', 'failed', 'waiting-children'] as const;
+const REPORTED_STATUSES = [...SESSION_STATUSES, 'WORKER_OFFLINE'] as const;
+
+export interface MetricsDependencies {
+  readonly producer: Producer;
+  /** The producer's connection: its status tells whether reading is worth trying. */
+  readonly redis: Redis;
+  /** Open event streams and waits. */
+  readonly activeStreams: () => number;
+}
+
+export interface ApiMetrics {
+  readonly registry: Registry;
+  /** Records every request once it has finished. */
+  readonly middleware: (req: Request, res: Response, next: NextFunction) => void;
+}
+
+/** The route pattern that served `req`, or a fixed label for what no route matched. */
+function routeLabel(req: Request): string {
+  const route = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof route === 'string') return `${req.baseUrl}${route}`;
+  const path = req.originalUrl.split('?')[0] ?? '';
+  if (path.startsWith('/admin/queues')) return '/admin/queues';
+  if (path.startsWith('/assets/')) return '/assets';
+  return 'unmatched';
+}
+
+export function createMetrics({ producer, redis, activeStreams }: MetricsDependencies): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({ name: 'waq_http_requests_total', help: 'HTTP requests by method, route and status.', labelNames, registers: [registry] });
+  const duration = new Histogram({
+    name: 'waq_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status (SSE streams count until they close).',
+    labelNames,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // prom-client runs every collect() of a scrape concurrently: the Redis-backed gauges share one read.
+  let reading: Promise<Snapshot | undefined> | undefined;
+  const snapshot = (): Promise<Snapshot | undefined> => {
+    reading ??= readSnapshot(producer, redis).finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+  new Gauge({
+    name: 'waq_redis_up',
+    help: '1 when the scrape could read Redis, else 0.',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()) === undefined ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'waq_queue_jobs',
+    help: 'Jobs in the session queues by queue and state.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      const read = await snapshot();
+      // Stale depths would mislead: without Redis there are none.
+      this.reset();
+      for (const [queue, counts] of Object.entries(read?.queues ?? {})) {
+        for (const state of JOB_STATES) this.set({ queue, state }, counts[state] ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'waq_session_status',
+    help: 'Session status as reported by the API: 1 for the current one, 0 for the others.',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const read = await snapshot();
+      this.reset();
+      if (read !== undefined) for (const status of REPORTED_STATUSES) this.set({ status }, status === read.status ? 1 : 0);
+    },
+  });
+  new Gauge({ name: 'waq_sse_streams', help: 'Open event streams and connect waits (each holds a Redis connection).', registers: [registry], collect() { this.set(activeStreams()); } });
+
+  return {
+    registry,
+    middleware(req, res, next) {
+      const end = duration.startTimer();
+      res.once('close', () => {
+        const labels = { method: req.method, route: routeLabel(req), status: String(res.statusCode) };
+        requests.inc(labels);
+        end(labels);
+      });
+      next();
+    },
+  };
+}
+
+interface Snapshot {
+  readonly queues: Record<'control' | 'outbox', Record<string, number>>;
+  readonly status: string;
+}
+
+async function readSnapshot(producer: Producer, redis: Redis): Promise<Snapshot | undefined> {
+  // BullMQ waits (rather than fails) for a connection that has never been ready: do not ask it.
+  if (redis.status !== 'ready') return undefined;
+  try {
+    const [control, outbox, state] = await Promise.all([
+      producer.queues.control.getJobCounts(...JOB_STATES),
+      producer.queues.outbox.getJobCounts(...JOB_STATES),
+      producer.getState(),
+    ]);
+    return { queues: { control, outbox }, status: state.status };
+  } catch {
+    return undefined;
+  }
+}

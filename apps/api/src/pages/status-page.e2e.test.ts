@@ -1,0 +1,180 @@
+/**
+ * The status page in a real browser (Debian Chromium via playwright-core): sign in, watch the QR code
+ * appear and the state turn READY without a reload, on a laptop and a phone; open Bull Board. The
+ * screenshots are the README's (docs/img/).
+ */
+import { createServer } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { listen } from '@waq/test-utils';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { qrState, startTestApi, TEST_API_KEY, type TestApi } from '../testing/test-api.js';
+
+const IMG_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/img');
+// A realistic WhatsApp Web QR payload (ref, public keys, secret): long enough for a dense code.
+const QR_VALUE = '2@Xk3hQ9vZbRt7LmP1sW8yN4cJ6dF0gH2kA5eU9iO3pQ7rT1vX,Yq8bN2mL5kJ7hG4fD1sA9pO6iU3yT0rE8wQ2zX5c=,Hq4mB7nV1cX8zL5kJ2gF9dS6aP3oI0uY7tR4eW1qZ=,N7vB4nM1xC8zL5kJ2hG9fD6sA3pO0iU=';
+
+let browser: Browser;
+const opened: { close(): Promise<unknown> }[] = [];
+
+beforeAll(async () => {
+  await mkdir(IMG_DIR, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(async () => {
+  for (const o of opened.splice(0).reverse()) await o.close();
+});
+
+async function start(env: Record<string, string> = {}): Promise<TestApi> {
+  const t = await startTestApi({ env });
+  opened.push(t);
+  return t;
+}
+
+async function signedIn(t: TestApi, options: Parameters<Browser['newContext']>[0] = {}): Promise<{ context: BrowserContext; page: Page; cspViolations: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: 'light', ...options });
+  opened.push(context);
+  const page = await context.newPage();
+  const cspViolations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  await page.goto(`${t.url}/`);
+  await page.waitForURL(/\/login\?next=/);
+  await page.fill('#key', TEST_API_KEY);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${t.url}/`);
+  await page.locator('#live[data-on="true"]').waitFor();
+  return { context, page, cspViolations };
+}
+
+const now = () => new Date().toISOString();
+
+async function showQr(t: TestApi): Promise<void> {
+  await t.publishState('STARTING');
+  await t.publishEvent({ type: 'state', at: now(), status: 'STARTING' });
+  const state = await t.publishState('QR', qrState(QR_VALUE, 60_000));
+  await t.publishEvent({ type: 'state', at: now(), status: 'QR' });
+  await t.publishEvent({ type: 'qr', at: now(), expiresAt: state.qr?.expiresAt ?? now() });
+}
+
+async function qrVisible(page: Page): Promise<void> {
+  await page.locator('#qr-image').waitFor({ state: 'visible' });
+  await expect.poll(() => page.locator('#qr-image').evaluate((element) => {
+    const img = element as unknown as { complete: boolean; naturalWidth: number; src: string };
+    return img.complete && img.naturalWidth > 0 && img.src.startsWith('blob:');
+  })).toBe(true);
+}
+
+describe('status page', () => {
+  it('shows the QR code when one is published and turns READY without a reload (laptop and phone)', async () => {
+    const t = await start();
+    await t.publishState('STOPPED');
+    const { page, cspViolations } = await signedIn(t);
+    await expect.poll(() => page.locator('#status').getAttribute('data-status')).toBe('STOPPED');
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
+
+    await showQr(t);
+    await qrVisible(page);
+    await expect.poll(() => page.locator('#status').textContent()).toBe('Waiting for scan');
+    await expect.poll(() => page.locator('#events li').count()).toBeGreaterThanOrEqual(3);
+    await page.screenshot({ path: path.join(IMG_DIR, 'status-qr.png') });
+
+    // The same moment on a phone.
+    const phone = await signedIn(t, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await qrVisible(phone.page);
+    await phone.page.screenshot({ path: path.join(IMG_DIR, 'status-phone.png'), fullPage: true });
+    const fits = await phone.page.evaluate(() => {
+      const g = globalThis as unknown as { innerWidth: number; document: { documentElement: { scrollWidth: number } } };
+      return g.document.documentElement.scrollWidth <= g.innerWidth;
+    });
+    expect(fits).toBe(true); // nothing wider than the phone
+
+    // The phone scans: the worker publishes AUTHENTICATED, then READY.
+    await t.publishState('AUTHENTICATED');
+    await t.publishEvent({ type: 'state', at: now(), status: 'AUTHENTICATED' });
+    await t.publishState('READY', { me: { wid: '4915123456789@c.us', pushname: 'Shop front desk' } });
+    await t.publishEvent({ type: 'state', at: now(), status: 'READY' });
+    await t.publishEvent({ type: 'message.sent', at: now(), id: 'order-1042-confirmation', waMessageId: 'true_4915123456789@c.us_3EB0A1' });
+    await t.publishEvent({ type: 'message.ack', at: now(), id: 'order-1042-confirmation', waMessageId: 'true_4915123456789@c.us_3EB0A1', ack: 'read' });
+    await expect.poll(() => page.locator('#status').getAttribute('data-status')).toBe('READY');
+    await page.locator('#linked').waitFor({ state: 'visible' });
+    await page.locator('#qr').waitFor({ state: 'hidden' });
+    await expect.poll(() => page.locator('#events li').first().textContent()).toContain('read');
+    expect(await page.locator('#linked-as').textContent()).toBe('Linked as Shop front desk · +4915123456789');
+    expect(await page.locator('#connect').isVisible()).toBe(false);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42); // no reload
+    await page.screenshot({ path: path.join(IMG_DIR, 'status-ready.png') });
+    expect(cspViolations).toEqual([]);
+    expect(phone.cspViolations).toEqual([]);
+  });
+
+  it('connects, logs out, and (sandbox) simulates a scan from its buttons', async () => {
+    const scans: string[] = [];
+    let api: TestApi | undefined;
+    // The simulator phone: a scan links the session (here the test plays the worker's part too).
+    const sim = await listen(
+      createServer((req, res) => {
+        scans.push(`${req.method} ${req.url}`);
+        void (async () => {
+          await api?.publishState('READY', { me: { wid: '4915123456789@c.us' } });
+          await api?.publishEvent({ type: 'state', at: now(), status: 'READY' });
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}');
+        })();
+      }),
+    );
+    opened.push(sim);
+    const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: sim.url });
+    api = t;
+    await t.publishState('STOPPED');
+    const { page } = await signedIn(t);
+
+    await page.click('#connect');
+    await expect.poll(() => t.api.producer.queues.control.getJobs(['waiting']).then((jobs) => jobs.map((j) => j.name))).toEqual(['connect']);
+    await showQr(t);
+    await qrVisible(page);
+    await page.locator('#scan').click();
+    await expect.poll(() => page.locator('#status').getAttribute('data-status')).toBe('READY');
+    expect(scans).toEqual(['POST /phone/scan']);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click('#logout');
+    await expect.poll(async () => (await t.api.producer.queues.control.getJobs(['waiting'])).map((j) => j.name).sort()).toEqual(['connect', 'logout']);
+  });
+
+  it('opens Bull Board with the control and outbox queues', async () => {
+    const t = await start();
+    await t.publishState('QR', qrState(QR_VALUE));
+    for (const [i, to] of ['+49 151 23456789', '+33 6 12 34 56 78', '+1 415 555 0100'].entries()) {
+      await t.fetch('/v1/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to, text: `Order #10${42 + i} is ready for pickup`, idempotencyKey: `order-10${42 + i}` }) });
+    }
+    await t.fetch('/v1/session/connect', { method: 'POST' });
+    const { page } = await signedIn(t);
+    await page.goto(`${t.url}/admin/queues`);
+    await page.getByText('outbox (default)').first().waitFor();
+    await page.getByText('control (default)').first().waitFor();
+    await page.screenshot({ path: path.join(IMG_DIR, 'bull-board.png') });
+    await page.goto(`${t.url}/admin/queues/queue/outbox?status=waiting`);
+    await page.getByText('order-1042').first().waitFor();
+    await page.screenshot({ path: path.join(IMG_DIR, 'bull-board-outbox.png') });
+  });
+
+  it('renders the API docs page from /openapi.json', async () => {
+    const t = await start();
+    const { page } = await signedIn(t);
+    await page.goto(`${t.url}/docs`);
+    await page.locator('#post-v1-messages').waitFor();
+    expect(await page.locator('section.endpoint h3').count()).toBeGreaterThan(10);
+    await page.screenshot({ path: path.join(IMG_DIR, 'api-docs.png') });
+  });
+});
