@@ -1,10 +1,12 @@
 /**
  * The status page in a real browser (Debian Chromium via playwright-core): sign in, watch the QR code
- * appear and the state turn READY without a reload, on a laptop and a phone; open Bull Board. The
- * screenshots are the README's (docs/img/).
+ * appear and the state turn READY without a reload, on a laptop and a phone; open Bull Board.
+ * Screenshots go to a temp dir, or to the README's docs/img/ with `WAQ_UPDATE_SCREENSHOTS=1`
+ * (a test run must not rewrite tracked files).
  */
 import { createServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,7 +16,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { qrState, startTestApi, TEST_API_KEY, type TestApi } from '../testing/test-api.js';
 
-const IMG_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/img');
+const IMG_DIR =
+  process.env['WAQ_UPDATE_SCREENSHOTS'] === '1'
+    ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/img')
+    : path.join(tmpdir(), 'waq-screenshots');
 // A realistic WhatsApp Web QR payload (ref, public keys, secret): long enough for a dense code.
 const QR_VALUE = '2@Xk3hQ9vZbRt7LmP1sW8yN4cJ6dF0gH2kA5eU9iO3pQ7rT1vX,Yq8bN2mL5kJ7hG4fD1sA9pO6iU3yT0rE8wQ2zX5c=,Hq4mB7nV1cX8zL5kJ2gF9dS6aP3oI0uY7tR4eW1qZ=,N7vB4nM1xC8zL5kJ2hG9fD6sA3pO0iU=';
 
