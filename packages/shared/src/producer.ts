@@ -17,11 +17,11 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
-import { decodeEvent } from './events.js';
+import { latestEventId, openBlockingConnection, tailEvents } from './event-stream.js';
 import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
 import type { Logger } from './logger.js';
 import { decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
-import { createRedis, redisOptions } from './redis.js';
+import { createRedis } from './redis.js';
 import { createSessionQueues, enqueue, newMessageId, parseJobId, sendFingerprint, type SessionQueues } from './session-queues.js';
 import { decodeState, reportState, type ReportedSessionState } from './state.js';
 
@@ -170,34 +170,31 @@ export function createProducer(options: ProducerOptions): Producer {
 
     async waitForMessage(id, { timeoutMs = 60_000, signal } = {}) {
       const deadline = Date.now() + timeoutMs;
-      // A dedicated connection: XREAD BLOCK would stall every other command on a shared one.
-      const reader = redis.duplicate({ ...redisOptions('consumer', 'waq-producer-wait'), enableOfflineQueue: true });
-      reader.on('error', () => undefined);
+      const after = await latestEventId(redis, keys.events);
+      const reader = await openBlockingConnection(redis, { name: 'waq-producer-wait' });
+      const stop = new AbortController();
+      const onAbort = (): void => stop.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settled = async (): Promise<MessageView | undefined> => {
+        const view = await getMessage(id);
+        if (view === null) throw new Error(`message ${JSON.stringify(id)} is unknown: it was never accepted or is past its retention`);
+        return view.status === 'sent' || view.status === 'failed' ? view : undefined;
+      };
       try {
-        const last = await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
-        let cursor = last[0]?.[0] ?? '0-0';
-        let recheck = true;
-        for (;;) {
-          if (recheck) {
-            const view = await getMessage(id);
-            if (view === null) throw new Error(`message ${JSON.stringify(id)} is unknown: it was never accepted or is past its retention`);
-            if (view.status === 'sent' || view.status === 'failed') return view;
+        const now = await settled();
+        if (now !== undefined) return now;
+        // Re-read the message on an event about it, and at least once a second in case one was trimmed.
+        for await (const batch of tailEvents(reader, keys.events, { after, blockMs: 1_000, signal: stop.signal })) {
+          if (batch.length === 0 || batch.some(({ event }) => 'id' in event && event.id === id)) {
+            const view = await settled();
+            if (view !== undefined) return view;
           }
-          signal?.throwIfAborted();
-          const left = deadline - Date.now();
-          if (left <= 0) throw new Error(`message ${id} was not sent or failed within ${timeoutMs} ms`);
-          const batch = await reader.xread('COUNT', 100, 'BLOCK', Math.min(left, 1_000), 'STREAMS', keys.events, cursor);
-          // Re-read the message on an event about it, and once a second in case an event was trimmed.
-          recheck = batch === null;
-          for (const [, entries] of batch ?? []) {
-            for (const [entryId, fields] of entries) {
-              cursor = entryId;
-              const stored = decodeEvent(entryId, fields);
-              if (stored !== null && 'id' in stored.event && stored.event.id === id) recheck = true;
-            }
-          }
+          if (Date.now() >= deadline) break;
         }
+        signal?.throwIfAborted();
+        throw new Error(`message ${id} was not sent or failed within ${timeoutMs} ms`);
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         reader.disconnect();
       }
     },
