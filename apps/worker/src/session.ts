@@ -271,7 +271,9 @@ export class SessionController extends EventEmitter<SessionEvents> {
       if (driver === undefined || generation !== this.generation) return;
       void withTimeout(driver.getState(), timeout).then(
         (state) => {
-          if (state !== 'CONNECTED' && generation === this.generation) void this.connectionLost('watchdog', `watchdog: WhatsApp Web reports ${state ?? 'no state'}`);
+          // TIMEOUT/OPENING are WhatsApp Web's own reconnecting (phone or network away) and heal by
+          // themselves; only a page that has no state at all is dead.
+          if (state === null && generation === this.generation) void this.connectionLost('watchdog', 'watchdog: WhatsApp Web reports no connection state');
         },
         (error: unknown) => {
           if (generation === this.generation) void this.connectionLost('watchdog', `watchdog: the page did not answer (${errorMessage(error)})`);

@@ -226,11 +226,14 @@ export function describeDriverContract(name: string, createHarness: () => Promis
       await driver.destroy();
       const previous = driver;
       ({ driver, log } = start());
-      await driver.initialize();
+      const initializing = driver.initialize();
+      initializing.catch(() => undefined); // awaited below; `ready` may come first
       const [restored] = await log.waitFor('ready');
       expect(restored.wid).toBe(me.wid);
       expect(log.has('qr')).toBe(false);
+      // Usable from the ready event on, whether or not initialize() has resolved yet.
       expect((await driver.recentOwnMessages(h.peerWid, 10)).map((m) => m.waMessageId)).toEqual(sent.map((m) => m.waMessageId));
+      await initializing;
       // The destroyed one stays quiet and inert.
       expect(await previous.getState()).toBeNull();
       await expect(previous.sendText(h.peerWid, 'from the grave')).rejects.toThrow();

@@ -21,7 +21,7 @@ export interface FakeSentMessage {
 export interface FakeWhatsAppOptions {
   /** Rotate the QR this often while unpaired. @defaultValue 1000 */
   readonly qrIntervalMs?: number;
-  /** Delay between the acks 1 (server) → 2 (device) → 3 (read), in ms. @defaultValue 0 */
+  /** Delay between the acks 1 (server) → 2 (device) → 3 (read), in ms; the simulator's default. @defaultValue 300 */
   readonly ackDelayMs?: number;
   /** Users that have WhatsApp; `null` means everyone. @defaultValue null */
   readonly registered?: readonly string[] | null;
@@ -57,7 +57,7 @@ export class FakeWhatsApp {
 
   constructor(options: FakeWhatsAppOptions = {}) {
     this.qrIntervalMs = options.qrIntervalMs ?? 1_000;
-    this.ackDelayMs = options.ackDelayMs ?? 0;
+    this.ackDelayMs = options.ackDelayMs ?? 300;
     this.registered = options.registered === undefined || options.registered === null ? null : new Set(options.registered);
     this.me = options.me ?? { wid: '4915000000001@c.us', pushname: 'waq test' };
   }

@@ -105,6 +105,7 @@ describe('WwebjsDriver with a real browser', () => {
     await log.waitFor('ready');
     const pid = driver.browserPid();
     expect(pid).toEqual(expect.any(Number));
+    expect(await findProfileProcesses(account.profileDir)).not.toEqual([]);
 
     killProcessGroup(pid!);
     const [reason] = await log.waitFor('crashed');
@@ -140,6 +141,19 @@ describe('WwebjsDriver with a real browser', () => {
     await driver.destroy();
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(processGroupAlive(pid)).toBe(false);
+  });
+
+  it('destroy() while Chromium is still starting waits for it and closes it; initialize() rejects', async () => {
+    const driver = account.createDriver();
+    const log = new DriverEventLog(driver, 30_000);
+    const initializing = driver.initialize();
+    const rejected = expect(initializing).rejects.toThrow(/destroyed/);
+    await driver.destroy();
+    expect(driver.browserPid()).toEqual(expect.any(Number));
+    expect(processGroupAlive(driver.browserPid()!)).toBe(false);
+    expect(await findProfileProcesses(account.profileDir)).toEqual([]);
+    await rejected;
+    expect(log.names()).toEqual([]);
   });
 
   it('initialize() times out when a restored session cannot reach WhatsApp, and leaves no Chromium', async () => {

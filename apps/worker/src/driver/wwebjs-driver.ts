@@ -46,12 +46,15 @@ export function createWwebjsDriverFactory({ clientOptions, ...options }: WwebjsD
 
 /** How long `destroy()` lets the library finish its own post-LOGOUT clean-up first (see `close`). */
 const RELOGIN_SETTLE_MS = 5_000;
+/** How long `destroy()` waits for a Chromium launch in progress, to close it: puppeteer's launch timeout + margin. */
+const LAUNCH_SETTLE_MS = 35_000;
 
 type Phase = 'new' | 'initializing' | 'running' | 'closing' | 'closed';
 
-/** The library method the driver wraps; private in whatsapp-web.js, hence not in its typings. */
-interface Injectable {
+/** The library internals the driver wraps (1.34.7); `inject` is private, hence not in the typings. */
+interface ClientInternals {
   inject(): Promise<void>;
+  authStrategy: { afterBrowserInitialized(): Promise<void> };
 }
 
 export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsAppDriver {
@@ -70,6 +73,8 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   private closing: Promise<void> | undefined;
   /** Set from the LOGOUT `disconnected` until the library reaches its re-injection (its profile clean-up done). */
   private relogin: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Resolved once `initialize()` has launched Chromium (`client.pupBrowser` is set). */
+  private readonly launched = deferred();
   private pid: number | undefined;
 
   constructor(clientOptions: wwebjs.ClientOptions, options: WwebjsDriverOptions) {
@@ -80,6 +85,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     this.logoutTimeoutMs = options.logoutTimeoutMs ?? 15_000;
     // The session controller counts QR codes and decides when to give up; the library must not.
     this.client = new wwebjs.Client({ ...clientOptions, qrMaxRetries: 0 });
+    this.wrapLaunch();
     this.wrapInject();
     this.wireClient();
   }
@@ -123,9 +129,9 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   }
 
   async logout(): Promise<void> {
-    if (this.phase !== 'running' || this.closing !== undefined) {
+    if (!this.alive() || !this.client.pupPage) {
       await this.destroy();
-      throw new Error(`cannot log out: the client is not running (${this.phase})`);
+      throw new Error(`cannot log out: the client is not running (${this.ended ? 'ended' : this.phase})`);
     }
     // Silence first: the unlink navigates the page, which the library reports as its own LOGOUT.
     this.phase = 'closing';
@@ -169,8 +175,17 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     return messages.slice(-limit).map((m) => ({ waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp }));
   }
 
+  /**
+   * `ready` can come before `initialize()` resolves (a restored session), so readiness is the event's,
+   * not the phase's.
+   */
   private assertReady(): void {
-    if (!this.ready || this.phase !== 'running') throw new Error(`the client is not ready (${this.ended ? 'ended' : this.phase})`);
+    if (!this.ready || !this.alive()) throw new Error(`the client is not ready (${this.ended ? 'ended' : this.phase})`);
+  }
+
+  /** Launched or launching, not closing, and no `disconnected` / `crashed` yet. */
+  private alive(): boolean {
+    return !this.ended && (this.phase === 'initializing' || this.phase === 'running');
   }
 
   /** Events reach listeners only during the lifetime; a listener that throws is logged, not thrown into the library. */
@@ -231,7 +246,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
    * fail) and logs later ones; a later failure while not closing means the page is broken: `crashed`.
    */
   private wrapInject(): void {
-    const target = this.client as unknown as Injectable;
+    const target = this.client as unknown as ClientInternals;
     const inject = target.inject.bind(this.client);
     target.inject = async (): Promise<void> => {
       const first = !this.injectedOnce;
@@ -260,6 +275,28 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     };
   }
 
+  /**
+   * `authStrategy.afterBrowserInitialized()` runs right after `initialize()` launched Chromium (and again,
+   * from the library's post-LOGOUT listener, where it must not throw). A driver destroyed while Chromium
+   * was starting closes it here, on the first call, so destroy() can promise that no browser survives it.
+   */
+  private wrapLaunch(): void {
+    const strategy = (this.client as unknown as ClientInternals).authStrategy;
+    const afterBrowserInitialized = strategy.afterBrowserInitialized.bind(strategy);
+    let first = true;
+    strategy.afterBrowserInitialized = async (): Promise<void> => {
+      if (first) {
+        first = false;
+        this.launched.resolve();
+        if (this.isClosing()) {
+          await this.killBrowser();
+          throw new Error('the driver was destroyed while Chromium started');
+        }
+      }
+      return afterBrowserInitialized();
+    };
+  }
+
   /** Chromium exiting or the page crashing is only visible through puppeteer. Attached once both exist. */
   private watchBrowser(): void {
     const browser = this.client.pupBrowser;
@@ -280,8 +317,13 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   }
 
   private async close(): Promise<void> {
+    const launching = this.phase === 'initializing' && !this.client.pupBrowser;
     this.phase = 'closing';
     this.ready = false;
+    // Chromium is being launched: wait for it (the launch hook closes it) or for initialize() to fail.
+    if (launching && this.initSettled !== undefined) {
+      await withTimeout(Promise.race([this.launched.promise, this.initSettled]), LAUNCH_SETTLE_MS, 'the Chromium launch').catch(() => undefined);
+    }
     // After a LOGOUT the library deletes the profile, recreates its dir and re-injects: let it reach the
     // re-injection (bounded) so its clean-up does not run after ours, then close under it.
     if (this.relogin !== undefined) await withTimeout(this.relogin.promise, RELOGIN_SETTLE_MS, 'post-LOGOUT clean-up').catch(() => undefined);
@@ -291,7 +333,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
       this.logger.warn({ err: error, pid: this.browserPid() }, 'Chromium did not close cleanly; killing it');
     }
     await this.killBrowser();
-    // initialize() may still be launching Chromium: whatever it ends up with must go too.
+    // Belt and braces: should initialize() still end up with a browser (a launch slower than the bound above).
     void this.initSettled?.then(() => this.killBrowser());
     this.phase = 'closed';
   }
