@@ -59,13 +59,17 @@ async function startWorker(name: string, env: Record<string, string> = {}): Prom
   });
 }
 
-/** Main Chromium processes (not their renderers/helpers) running on the session profile. */
+/**
+ * Browser processes on the session profile: not their renderers/helpers (`--type=…`), and not the
+ * `sh` wrapper Debian's /usr/bin/chromium-headless-shell runs the real binary under.
+ */
 async function browserProcesses(): Promise<number[]> {
   const pids = await findProfileProcesses(profileDir);
   const main: number[] = [];
   for (const pid of pids) {
-    const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (args !== '' && !args.includes('--type=')) main.push(pid);
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const program = path.basename(args[0] ?? '');
+    if (args.length > 1 && !args.some((arg) => arg.startsWith('--type=')) && !/^(ba|da)?sh$/.test(program)) main.push(pid);
   }
   return main;
 }
