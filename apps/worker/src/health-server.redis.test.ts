@@ -1,9 +1,10 @@
-import { createRedis } from '@waq/shared';
-import { listen, testRedisUrl, type ListeningServer } from '@waq/test-utils';
+import { createRedis, createSessionQueues } from '@waq/shared';
+import { listen, testRedisUrl, uniquePrefix, type ListeningServer } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createHealthServer } from './health-server.js';
+import { WorkerMetrics } from './metrics.js';
 
 const opened: { server: ListeningServer; redis: Redis }[] = [];
 
@@ -36,5 +37,36 @@ describe('worker health server', () => {
     const url = await start('redis://127.0.0.1:1');
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('worker metrics', () => {
+  it('serves session status, lease, sends by outcome and queue depths on /metrics', async () => {
+    const redis = createRedis({ url: testRedisUrl(), role: 'consumer', name: 'worker-metrics-test' });
+    const prefix = uniquePrefix();
+    const queues = createSessionQueues(redis, { prefix, sessionId: 'default' });
+    try {
+      await queues.outbox.add('send', { to: '4915100000001@c.us', text: 'x' });
+      const metrics = new WorkerMetrics(queues);
+      metrics.setStatus('READY');
+      metrics.setLeaseHeld(true);
+      metrics.recordSend('sent');
+      metrics.reconnects.inc();
+      const server = await listen(createHealthServer({ redis, version: '1', registry: metrics.registry, health: () => ({ role: 'owner', sessionStatus: 'READY' }) }));
+      opened.push({ server, redis: redis.duplicate() });
+      expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok', version: '1', role: 'owner', sessionStatus: 'READY' });
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      expect(text).toContain('waq_session_status{status="READY"} 1');
+      expect(text).toContain('waq_session_status{status="QR"} 0');
+      expect(text).toContain('waq_lease_held 1');
+      expect(text).toContain('waq_sends_total{outcome="sent"} 1');
+      expect(text).toContain('waq_reconnects_total 1');
+      expect(text).toContain('waq_queue_jobs{queue="outbox",state="waiting"} 1');
+      expect(text).toContain('waq_worker_process_resident_memory_bytes');
+    } finally {
+      await queues.outbox.obliterate({ force: true });
+      await queues.close();
+      redis.disconnect();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { chooseDriver } from './create-driver.js';
 import { createHealthServer } from './health-server.js';
 import { WorkerMetrics } from './metrics.js';
 import { SessionOwner } from './owner.js';
+import { printTerminalQr } from './terminal-qr.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'worker', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
@@ -25,7 +26,17 @@ shutdown.add('queues', () => queues.close());
 const metrics = new WorkerMetrics(queues);
 
 const driver = await chooseDriver(config, logger);
-const owner = new SessionOwner({ config: { ...config, SESSION_DIR: driver.sessionDir }, workerId, redis, queues, createDriver: driver.createDriver, logger, metrics });
+const drawQr = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && process.stdout.isTTY);
+const owner = new SessionOwner({
+  config: { ...config, SESSION_DIR: driver.sessionDir },
+  workerId,
+  redis,
+  queues,
+  createDriver: driver.createDriver,
+  logger,
+  metrics,
+  ...(drawQr ? { onQrCode: (value: string) => void printTerminalQr(value) } : {}),
+});
 
 const health = createHealthServer({
   redis,

@@ -29,7 +29,8 @@ export class WorkerMetrics {
       labelNames: ['queue', 'state'],
       registers: [this.registry],
       async collect() {
-        for (const [name, queue] of Object.entries(queues)) {
+        // Named explicitly: the object passed in may carry more than the two queues (SessionQueues does).
+        for (const [name, queue] of [['control', queues.control], ['outbox', queues.outbox]] as const) {
           const counts = await queue.getJobCounts('waiting', 'paused', 'active', 'delayed', 'completed', 'failed', 'prioritized');
           for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
         }

@@ -47,6 +47,8 @@ export interface OwnerOptions {
   /** Watchdog timings (tests shorten them). */
   readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly profileFs?: ProfileFs;
+  /** Called with every new QR value. */
+  readonly onQrCode?: (value: string) => void;
 }
 
 export interface Ownership {
@@ -113,6 +115,7 @@ export class SessionOwner {
       ...(this.options.watchdog === undefined ? {} : { watchdogIntervalMs: this.options.watchdog.intervalMs, watchdogTimeoutMs: this.options.watchdog.timeoutMs }),
       onDriver: (driver) => this.wireMessageEvents(driver, publisher),
       onReconnect: () => metrics?.reconnects.inc(),
+      ...(this.options.onQrCode === undefined ? {} : { onQrCode: this.options.onQrCode }),
     });
     session.on('status', (state) => metrics?.setStatus(state.status));
 

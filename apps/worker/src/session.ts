@@ -54,6 +54,8 @@ export interface SessionOptions extends SessionTimings {
   /** Hooks for metrics and for the message handlers (acks, incoming). */
   readonly onDriver?: (driver: WhatsAppDriver) => void;
   readonly onReconnect?: () => void;
+  /** Called with every new QR value (the worker draws it in a terminal). */
+  readonly onQrCode?: (value: string) => void;
 }
 
 interface SessionEvents {
@@ -212,6 +214,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
     const expiresAt = new Date(Date.now() + (this.options.qrTtlMs ?? 20_000)).toISOString();
     this.options.logger.info({ qrNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt }, 'scan the QR code with WhatsApp on your phone (Linked devices)');
     await this.publish('QR', { qr: { value, expiresAt } });
+    this.options.onQrCode?.(value);
   }
 
   private async onReady(me: DriverMe): Promise<void> {
