@@ -183,6 +183,14 @@ describe('outbox', () => {
     expect(acks).toEqual(['server', 'device', 'read']);
   });
 
+  it('appends incoming messages to the event stream', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.receive(ALICE_WID, 'hi gateway');
+    const incoming = await h.waitForEvent((e) => e.type === 'message.incoming');
+    expect(incoming).toMatchObject({ type: 'message.incoming', from: ALICE_WID, body: 'hi gateway', waMessageId: expect.stringMatching(/^false_/) });
+  });
+
   it('never sends twice when an attempt fails after WhatsApp accepted the message', async () => {
     h.startOwner();
     await pairFresh();
