@@ -126,7 +126,7 @@ async function bootstrap() {
         name: 'docker-compose',
         packages: ['docker-compose'],
         find: () => which('docker-compose'),
-        help: 'Install it (sudo apt-get install docker-compose) to let the tests check docker-compose.yml; they skip that check without it.',
+        help: 'Install it (sudo apt-get install docker-compose): the tests validate docker-compose.yml with it and fail without it.',
         whenMissing: 'warn',
         noRecommends: true, // its Recommends pull in the whole Docker engine; validating the file needs none of it
       },

@@ -22,8 +22,8 @@ const HEADER = [
   '# docker compose: copy this file to `.env` next to docker-compose.yml and uncomment what you change.',
   '# There, API_PORT is the host port the API is published on; REDIS_URL, SESSION_DIR, WWEBJS_CACHE_DIR,',
   '# DATA_DIR, API_HOST, WORKER_HOST and WORKER_PORT are fixed by docker-compose.yml (container paths and',
-  '# ports), and CHROMIUM_PATH, WAQ_SANDBOX and WAQ_SIM_URL are not passed (the image brings its Chromium',
-  '# and no simulator).',
+  '# ports), and CHROMIUM_PATH, WAQ_SANDBOX and WAQ_SIM_URL are not passed (the image brings its Chromium;',
+  '# compose runs no simulator phone server, so sandbox mode is `npm start` only).',
   '# npm start does not read .env: export the variables in your shell instead (e.g. `set -a; . ./.env; set +a`).',
 ];
 

@@ -50,4 +50,8 @@ describe('scrubPhoneNumbers', () => {
     const line = '{"time":1764041981000,"port":6379,"jobId":"550e8400-e29b-41d4","msg":"ok"}';
     expect(scrubPhoneNumbers(line)).toBe(line);
   });
+
+  it('masks the number inside a serialized WhatsApp message id', () => {
+    expect(scrubPhoneNumbers('{"waMessageId":"true_4915123456789@c.us_3EB01A9ACF072128B825E972"}')).toBe('{"waMessageId":"true_49*********89@c.us_3EB01A9ACF072128B825E972"}');
+  });
 });

@@ -32,7 +32,9 @@ export const REDACTED_PATHS = [
 ];
 
 const E164 = /\+\d[\d ]{5,17}\d/g;
-const WID = /\b\d{5,20}(?=@(?:c\.us|s\.whatsapp\.net|lid)\b)/g;
+// Not `\b` on either side: a serialized message id (`true_4915123456789@c.us_3EB0…`) has word
+// characters around the user id, and `\b` let it through in clear (found by the reliability suite).
+const WID = /(?<!\d)\d{5,20}(?=@(?:c\.us|s\.whatsapp\.net|lid)(?![a-z.]))/g;
 
 /** Masks the middle digits of phone numbers and WhatsApp user ids found anywhere in `text`. */
 export function scrubPhoneNumbers(text: string): string {
