@@ -93,6 +93,18 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     expect(h.world.maxLive).toBe(1);
   });
 
+  it('restarts a client stuck in AUTHENTICATED', async () => {
+    h.startOwner();
+    await h.waitForStatus('STOPPED');
+    h.world.stallAfterAuthenticated = 1;
+    await h.producer.connect();
+    await h.waitForStatus('QR');
+    h.world.scan();
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^stuck in AUTHENTICATED/.test(e.reason ?? ''));
+    await h.waitForStatus('READY');
+    expect(h.world.initializeCalls).toBe(2);
+  });
+
   it('retries a failed initialisation by recreating the client', async () => {
     h.world.failNextInitialize = 2;
     h.startOwner();

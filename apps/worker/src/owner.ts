@@ -45,7 +45,7 @@ export interface OwnerOptions {
   readonly logger: Logger;
   readonly metrics?: WorkerMetrics;
   /** Watchdog timings (tests shorten them). */
-  readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number };
+  readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number; readonly authenticatedTimeoutMs?: number };
   readonly profileFs?: ProfileFs;
   /** Called with every new QR value. */
   readonly onQrCode?: (value: string) => void;
@@ -112,7 +112,13 @@ export class SessionOwner {
       qrMaxRetries: config.QR_MAX_RETRIES,
       reconnectBaseMs: config.RECONNECT_BASE_MS,
       reconnectMaxMs: config.RECONNECT_MAX_MS,
-      ...(this.options.watchdog === undefined ? {} : { watchdogIntervalMs: this.options.watchdog.intervalMs, watchdogTimeoutMs: this.options.watchdog.timeoutMs }),
+      ...(this.options.watchdog === undefined
+        ? {}
+        : {
+            watchdogIntervalMs: this.options.watchdog.intervalMs,
+            watchdogTimeoutMs: this.options.watchdog.timeoutMs,
+            ...(this.options.watchdog.authenticatedTimeoutMs === undefined ? {} : { authenticatedTimeoutMs: this.options.watchdog.authenticatedTimeoutMs }),
+          }),
       onDriver: (driver) => this.wireMessageEvents(driver, publisher),
       onReconnect: () => metrics?.reconnects.inc(),
       ...(this.options.onQrCode === undefined ? {} : { onQrCode: this.options.onQrCode }),

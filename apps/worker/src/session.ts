@@ -41,6 +41,11 @@ export interface SessionTimings {
   readonly watchdogIntervalMs?: number;
   /** How long the watchdog waits for that answer. @defaultValue 10000 */
   readonly watchdogTimeoutMs?: number;
+  /**
+   * How long AUTHENTICATED may last before the client counts as stuck (WhatsApp Web never finished
+   * syncing, a known failure mode) and is restarted. @defaultValue 120000
+   */
+  readonly authenticatedTimeoutMs?: number;
 }
 
 export interface SessionOptions extends SessionTimings {
@@ -69,6 +74,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
+  private authenticatedTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Serialises outbox pause/resume so they land in the order the states changed. */
   private gate: Promise<void> = Promise.resolve();
@@ -190,7 +196,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private wire(driver: WhatsAppDriver, generation: number): void {
     const current = (): boolean => generation === this.generation && !this.stopped;
     driver.on('qr', (qr) => current() && void this.onQr(qr));
-    driver.on('authenticated', () => current() && void this.publish('AUTHENTICATED', { reason: 'credentials accepted; syncing' }));
+    driver.on('authenticated', () => current() && void this.onAuthenticated(generation));
     driver.on('ready', (me) => current() && void this.onReady(me));
     driver.on('auth_failure', (message) => current() && void this.connectionLost('auth_failure', `WhatsApp rejected the saved session: ${message}`));
     driver.on('disconnected', (reason) => {
@@ -217,7 +223,20 @@ export class SessionController extends EventEmitter<SessionEvents> {
     this.options.onQrCode?.(value);
   }
 
+  private async onAuthenticated(generation: number): Promise<void> {
+    const limit = this.options.authenticatedTimeoutMs ?? 120_000;
+    clearTimeout(this.authenticatedTimer);
+    this.authenticatedTimer = setTimeout(() => {
+      if (generation === this.generation && this.status === 'AUTHENTICATED') {
+        void this.connectionLost('stuck_authenticated', `stuck in AUTHENTICATED for ${Math.round(limit / 1_000)} s (WhatsApp Web never finished syncing): restarting the client`);
+      }
+    }, limit);
+    this.authenticatedTimer.unref();
+    await this.publish('AUTHENTICATED', { reason: 'credentials accepted; syncing' });
+  }
+
   private async onReady(me: DriverMe): Promise<void> {
+    clearTimeout(this.authenticatedTimer);
     this.reconnectAttempt = 0;
     await this.options.profile.markSaved().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not mark the session as saved'));
     await this.publish('READY', { me: { wid: me.wid, ...(me.pushname === undefined ? {} : { pushname: me.pushname }) } });
@@ -294,6 +313,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private async teardown(): Promise<void> {
     this.generation += 1;
     this.stopWatchdog();
+    clearTimeout(this.authenticatedTimer);
     const driver = this.driver;
     this.driver = undefined;
     if (driver === undefined) return;

@@ -51,6 +51,8 @@ export class FakeWhatsApp {
   failNextInitialize = 0;
   failNextSends: Error[] = [];
   hangGetState = false;
+  /** Authenticated clients never get ready (WhatsApp Web stuck syncing), while this many remain. */
+  stallAfterAuthenticated = 0;
   /** Called inside sendText after WhatsApp "accepted" the message but before it returns. */
   afterAccept: ((message: FakeSentMessage) => Promise<void> | void) | undefined;
   private sequence = 0;
@@ -177,6 +179,10 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     clearInterval(this.qrTimer);
     this.state = 'ready';
     this.emit('authenticated');
+    if (this.world.stallAfterAuthenticated > 0) {
+      this.world.stallAfterAuthenticated -= 1;
+      return;
+    }
     setImmediate(() => {
       if (this.state !== 'ready') return;
       this.emit('ready', this.world.me);

@@ -86,7 +86,7 @@ export class OwnerHarness {
       queues,
       createDriver: this.world.createDriver,
       logger: silentLogger,
-      watchdog: { intervalMs: 100, timeoutMs: 100 },
+      watchdog: { intervalMs: 100, timeoutMs: 100, authenticatedTimeoutMs: 300 },
       ...extra,
     });
     const abort = new AbortController();
