@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
  * `npm test` runs them in that order; `pnpm vitest --project unit` runs one.
  */
 const sourceCondition = { resolve: { conditions: ['waq-source'] }, ssr: { resolve: { conditions: ['waq-source'] } } };
-const include = ['apps/*/src/**/*', 'packages/*/src/**/*', 'scripts/**/*', 'bench/**/*'];
+const include = ['apps/*/src/**/*', 'packages/*/src/**/*', 'scripts/**/*', 'bench/**/*', 'tests/**/*'];
 const glob = (suffix: string): string[] => include.map((dir) => `${dir}${suffix}`);
 
 export default defineConfig({

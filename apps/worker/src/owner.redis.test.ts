@@ -217,6 +217,28 @@ describe('outbox', () => {
     expect(view.waMessageId).toBe(h.world.sent[0]?.waMessageId);
   });
 
+  it('finds the copy of an interrupted attempt even after many more messages went to the same chat', async () => {
+    // Found by the reliability suite (kill -9 of the worker mid-stream): a stalled or backed-off job is
+    // retried after the queue behind it moved on, so its earlier copy can be far back in the chat.
+    h.startOwner();
+    await pairFresh();
+    h.world.afterAccept = (message) => {
+      if (message.body === 'interrupted') {
+        h.world.afterAccept = undefined;
+        throw new Error('Protocol error: Target closed (after the message left)');
+      }
+    };
+    const target = await h.producer.send({ to: ALICE, text: 'interrupted' });
+    const others: string[] = [];
+    for (let i = 0; i < 80; i += 1) others.push((await h.producer.send({ to: ALICE, text: `after ${i}` })).id);
+    for (const id of others) await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    const view = await h.producer.waitForMessage(target.id, { timeoutMs: 20_000 });
+    expect(view.status).toBe('sent');
+    const bodies = h.world.messagesTo(ALICE_WID).map((m) => m.body);
+    expect(bodies.filter((b) => b === 'interrupted')).toHaveLength(1);
+    expect(bodies.indexOf('interrupted')).toBeLessThan(bodies.indexOf('after 60'));
+  });
+
   it('does not mistake an earlier identical message of another job for its own', async () => {
     h.startOwner();
     await pairFresh();

@@ -21,8 +21,13 @@ import type { StatePublisher } from './state-publisher.js';
 
 /** Clock skew allowed between this host and WhatsApp's message timestamps (seconds granularity). */
 const DEDUPE_SKEW_S = 5;
-/** How far back in the chat the crash-dedupe looks. */
-const DEDUPE_WINDOW = 50;
+/**
+ * How far back in the chat the crash-dedupe looks. Generous on purpose: a job interrupted by a crash is
+ * retried only once its lock expires (up to about 2 × JOB_LOCK_MS, plus the restart), and the jobs behind
+ * it keep going meanwhile, often to the same chat. With 50, a kill -9 of the worker in a 1,000-message
+ * run to one number sent a duplicate (reliability suite, scenario 1). Read only on that rare path.
+ */
+const DEDUPE_WINDOW = 1_000;
 
 export interface SendContext {
   readonly jobId: string;
@@ -104,6 +109,7 @@ export function createSendHandler(options: SendHandlerOptions) {
         await recordSent(jobId, copy, logger);
         return { waMessageId: copy, recovered: true };
       }
+      logger.info({ attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt left no copy in the chat: sending');
     }
 
     if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();

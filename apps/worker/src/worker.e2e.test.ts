@@ -3,16 +3,14 @@
  * against the offline WhatsApp Web simulator, real Redis. The steps share one linked session and run
  * in order, as an operator would live through them.
  */
-import { readFile, rm, mkdtemp } from 'node:fs/promises';
+import { rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { createProducer, decodeEvent, sessionKeys, type Producer, type SessionEvent } from '@waq/shared';
-import { createRedisFixture, freePort, killSpawned, spawnTs, type RedisFixture, type SpawnedProcess } from '@waq/test-utils';
+import { browserProcesses as browserProcessesOn, createRedisFixture, freePort, killSpawned, spawnTs, type RedisFixture, type SpawnedProcess } from '@waq/test-utils';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-import { findProfileProcesses } from './chromium-hygiene.js';
 
 let fixture: RedisFixture;
 let phone: PhoneServer;
@@ -59,19 +57,9 @@ async function startWorker(name: string, env: Record<string, string> = {}): Prom
   });
 }
 
-/**
- * Browser processes on the session profile: not their renderers/helpers (`--type=…`), and not the
- * `sh` wrapper Debian's /usr/bin/chromium-headless-shell runs the real binary under.
- */
-async function browserProcesses(): Promise<number[]> {
-  const pids = await findProfileProcesses(profileDir);
-  const main: number[] = [];
-  for (const pid of pids) {
-    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    const program = path.basename(args[0] ?? '');
-    if (args.length > 1 && !args.some((arg) => arg.startsWith('--type=')) && !/^(ba|da)?sh$/.test(program)) main.push(pid);
-  }
-  return main;
+/** The browser processes on the session profile (helpers, renderers and Debian's sh wrapper excluded). */
+function browserProcesses(): Promise<number[]> {
+  return browserProcessesOn(profileDir);
 }
 
 async function events(): Promise<SessionEvent[]> {

@@ -1,3 +1,6 @@
 export * from './redis.js';
 export * from './http.js';
 export * from './processes.js';
+export * from './chromium.js';
+export * from './redis-server.js';
+export * from './secrets.js';

@@ -1,0 +1,161 @@
+/**
+ * Reliability scenarios 1, 2 and 7 (issue 7): crashes of the worker and of Chromium on one linked
+ * session — kill -9 of the worker with a queue of sends, kill -9 of Chromium mid-stream, and the stale
+ * profile lock + orphan Chromium a crash leaves behind. Counted on the simulator's side.
+ */
+import { lstat, readlink, symlink, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+
+import { decodeEvent } from '@waq/shared';
+import type { SpawnedProcess } from '@waq/test-utils';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { report, scale, seconds } from './scale.js';
+import { Stack, texts } from './stack.js';
+
+const NUMBERS = { s1: '+49 151 30000001', s2: '+49 151 30000002', s7: '+49 151 30000007' };
+let stack: Stack;
+let worker: SpawnedProcess;
+let generation = 0;
+
+beforeAll(async () => {
+  stack = await Stack.create();
+  worker = await stack.startWorker(`worker-${++generation}`);
+  await stack.waitForStatus('STOPPED');
+  await stack.pair();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function qrEvents(): Promise<number> {
+  const entries = await stack.redis.xrange(stack.keys.events, '-', '+');
+  return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
+}
+
+/** kill -9 of the worker process only: its Chromium is left running on the profile, as in production. */
+async function killWorker(): Promise<void> {
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+}
+
+describe('crash recovery on the real stack', () => {
+  it('1. kill -9 of the worker with sends queued and one active: every message delivered exactly once, no QR', async () => {
+    const count = scale(200, 1_000);
+    const kills = scale(1, 3);
+    const bodies = texts('s1', count);
+    const qrBefore = await qrEvents();
+    const ids = await stack.sendAll(NUMBERS.s1, bodies);
+    const recoveries: number[] = [];
+    let activeAtKill = 0;
+    for (let k = 1; k <= kills; k += 1) {
+      // Spread the kills over the run: the k-th once about k/(kills+1) of the messages are out.
+      const threshold = Math.floor((count * k) / (kills + 1));
+      await vi.waitFor(() => expect(stack.tally(NUMBERS.s1, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
+      activeAtKill += (await stack.producer.queues.outbox.getJobCounts('active')).active ?? 0;
+      const killedAt = Date.now();
+      await killWorker();
+      worker = await stack.startWorker(`worker-${++generation}`);
+      recoveries.push(await stack.waitForReadyAfter(killedAt));
+    }
+    await stack.waitAllCompleted(ids, 180_000);
+    const tally = stack.tally(NUMBERS.s1, bodies);
+    if (tally.duplicated > 0) console.error(stack.explainDuplicates(NUMBERS.s1, bodies, ids));
+    report({
+      scenario: '1. kill -9 worker, queue of sends',
+      load: `${count} sends queued`,
+      faults: `${kills} × kill -9 worker (${activeAtKill} job(s) active at the kills), orphan Chromium left running`,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      recovery: `kill → READY ${recoveries.map(seconds).join(', ')}`,
+      notes: `order kept: ${tally.inOrder}; QR shown: ${(await qrEvents()) - qrBefore}`,
+    });
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.browsers()).toHaveLength(1);
+  }, 900_000);
+
+  it('2. kill -9 of Chromium mid-stream: READY again, nothing lost, nothing doubled', async () => {
+    const count = scale(100, 300);
+    const kills = scale(1, 3);
+    const bodies = texts('s2', count);
+    const ids = await stack.sendAll(NUMBERS.s2, bodies);
+    const recoveries: number[] = [];
+    for (let k = 1; k <= kills; k += 1) {
+      const threshold = Math.floor((count * k) / (kills + 1));
+      await vi.waitFor(() => expect(stack.tally(NUMBERS.s2, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
+      const [browser] = await stack.browsers();
+      expect(browser).toBeDefined();
+      const killedAt = Date.now();
+      process.kill(browser as number, 'SIGKILL');
+      recoveries.push(await stack.waitForReadyAfter(killedAt));
+    }
+    await stack.waitAllCompleted(ids, 180_000);
+    const tally = stack.tally(NUMBERS.s2, bodies);
+    if (tally.duplicated > 0) console.error(stack.explainDuplicates(NUMBERS.s2, bodies, ids));
+    report({
+      scenario: '2. kill -9 Chromium mid-stream',
+      load: `${count} sends`,
+      faults: `${kills} × kill -9 Chromium`,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      recovery: `kill → READY ${recoveries.map(seconds).join(', ')}`,
+      notes: `order kept: ${tally.inOrder}`,
+    });
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(await stack.browsers()).toHaveLength(1);
+  }, 900_000);
+
+  it('7. a stale profile lock and an orphan Chromium left by a crash: the next start is clean', async () => {
+    const cycles = scale(1, 3);
+    const qrBefore = await qrEvents();
+    const recoveries: number[] = [];
+    const bodies = texts('s7', cycles);
+    for (let c = 0; c < cycles; c += 1) {
+      const [orphan] = await stack.browsers();
+      expect(orphan).toBeDefined();
+      const killedAt = Date.now();
+      await killWorker();
+      // What a crash of full Chromium leaves (headless-shell takes no singleton locks): locks that
+      // point at a process of this host that no longer exists.
+      const stale = `${hostname()}-999999`;
+      for (const name of ['SingletonLock', 'SingletonSocket', 'SingletonCookie']) {
+        await unlink(path.join(stack.profileDir, name)).catch(() => undefined);
+        await symlink(name === 'SingletonLock' ? stale : `/tmp/waq-gone-${c}/${name}`, path.join(stack.profileDir, name));
+      }
+      worker = await stack.startWorker(`worker-${++generation}`);
+      await worker.waitForLine(/orphan Chromium from an earlier run holds the session profile: killing it/, 30_000);
+      await worker.waitForLine(/removed stale Chromium profile locks/, 30_000);
+      recoveries.push(await stack.waitForReadyAfter(killedAt));
+      expect(worker.lines.join('\n')).not.toMatch(/already running/i);
+      const browsers = await stack.browsers();
+      expect(browsers).toHaveLength(1);
+      expect(browsers).not.toContain(orphan);
+      const lock = await lstat(path.join(stack.profileDir, 'SingletonLock')).then(() => readlink(path.join(stack.profileDir, 'SingletonLock')), () => undefined);
+      expect(lock).not.toBe(stale);
+      const { id } = await stack.producer.send({ to: NUMBERS.s7, text: bodies[c] as string });
+      expect((await stack.producer.waitForMessage(id, { timeoutMs: 30_000 })).status).toBe('sent');
+    }
+    const tally = stack.tally(NUMBERS.s7, bodies);
+    report({
+      scenario: '7. stale profile lock + orphan Chromium',
+      load: `${cycles} crash/restart cycle(s), 1 send after each`,
+      faults: `${cycles} × (kill -9 worker leaving Chromium orphaned + stale SingletonLock/Socket/Cookie)`,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (includes the ${4} s lease TTL)`,
+      notes: `QR shown: ${(await qrEvents()) - qrBefore}; Chromium after: 1`,
+    });
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(await qrEvents()).toBe(qrBefore);
+  }, 900_000);
+
+  it('10. (logs) no phone number, message body, QR value or key in clear in any process output', () => {
+    const leaks = stack.leaks(Object.values(NUMBERS));
+    report({ scenario: '10. log check: crash recovery', load: `${stack.logLines().length} log lines, ${stack.processes.length} processes`, faults: '-', lost: '-', duplicated: '-', recovery: '-', notes: `leaks: ${leaks.length}` });
+    expect(leaks).toEqual([]);
+    expect(stack.qrValues.size).toBeGreaterThan(0);
+  });
+});

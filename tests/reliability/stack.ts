@@ -1,0 +1,264 @@
+/**
+ * The real stack a reliability scenario runs on: worker (and API) processes spawned from source,
+ * whatsapp-web.js + Chromium against the offline simulator (in-process phone server), real Redis under a
+ * unique prefix. Every process a stack spawns is remembered (its output feeds the log check) and killed
+ * by `close()`, Chromium included; temp dirs and Redis keys are removed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { createProducer, sessionKeys, type Producer, type SessionKeys } from '@waq/shared';
+import {
+  browserProcesses,
+  deleteByPrefix,
+  findSecrets,
+  freePort,
+  killBrowsers,
+  killSpawned,
+  spawnTs,
+  testRedisUrl,
+  uniquePrefix,
+  type SecretLeak,
+  type SpawnedProcess,
+} from '@waq/test-utils';
+import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
+import { Redis } from 'ioredis';
+import { expect, vi } from 'vitest';
+
+export const LEASE_TTL_MS = 4_000;
+/** Every message body of the suite contains this marker, so the log check can look for bodies. */
+export const BODY_MARKER = 'wqbody';
+
+export interface StackOptions {
+  /** Redis to use (a throwaway server); default: the test Redis. */
+  readonly redisUrl?: string;
+  /** Simulator ack delay. @defaultValue 50 */
+  readonly ackDelayMs?: number;
+  /** Extra environment for every worker. */
+  readonly workerEnv?: Record<string, string>;
+}
+
+export interface ApiProcess {
+  readonly proc: SpawnedProcess;
+  readonly url: string;
+  readonly key: string;
+  fetch(route: string, init?: RequestInit): Promise<Response>;
+}
+
+export interface Tally {
+  readonly expected: number;
+  /** Distinct expected bodies the phone received. */
+  readonly delivered: number;
+  readonly lost: number;
+  /** Extra copies received (a body received twice counts 1). */
+  readonly duplicated: number;
+  /** The first copies arrived in the order the messages were accepted. */
+  readonly inOrder: boolean;
+  /** When not in order: the first body that arrived before one accepted earlier. */
+  readonly firstOutOfOrder?: string;
+}
+
+export class Stack {
+  readonly processes: SpawnedProcess[] = [];
+  readonly qrValues = new Set<string>();
+  readonly apiKeys = new Set<string>();
+  readonly keys: SessionKeys;
+  readonly profileDir: string;
+
+  private constructor(
+    readonly redisUrl: string,
+    readonly prefix: string,
+    readonly redis: Redis,
+    readonly phone: PhoneServer,
+    readonly producer: Producer,
+    readonly root: string,
+    private readonly options: StackOptions,
+  ) {
+    this.keys = sessionKeys({ prefix, sessionId: 'default' });
+    this.profileDir = path.join(root, 'auth', 'sandbox', 'session-default');
+  }
+
+  static async create(options: StackOptions = {}): Promise<Stack> {
+    const redisUrl = options.redisUrl ?? testRedisUrl();
+    const prefix = uniquePrefix();
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    await redis.ping();
+    const phone = await startPhoneServer({ ackDelayMs: options.ackDelayMs ?? 50 });
+    const producer = createProducer({ redis: redisUrl, prefix });
+    const root = await mkdtemp(path.join(tmpdir(), 'waq-reliability-'));
+    return new Stack(redisUrl, prefix, redis, phone, producer, root, options);
+  }
+
+  async startWorker(name: string, env: Record<string, string> = {}): Promise<SpawnedProcess> {
+    const proc = spawnTs(name, 'apps/worker/src/main.ts', [], {
+      env: {
+        REDIS_URL: this.redisUrl,
+        WAQ_PREFIX: this.prefix,
+        WAQ_SANDBOX: 'true',
+        WAQ_SIM_URL: this.phone.url,
+        SESSION_DIR: path.join(this.root, 'auth'),
+        WWEBJS_CACHE_DIR: path.join(this.root, 'cache'),
+        WORKER_PORT: String(await freePort()),
+        LEASE_TTL_MS: String(LEASE_TTL_MS),
+        JOB_LOCK_MS: '3000',
+        RECONNECT_BASE_MS: '200',
+        RECONNECT_MAX_MS: '2000',
+        SEND_INTERVAL_MS: '0',
+        SEND_JITTER_MS: '0',
+        ...this.options.workerEnv,
+        ...env,
+      },
+    });
+    this.processes.push(proc);
+    return proc;
+  }
+
+  async startApi(name: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+    const port = await freePort();
+    const key = `k-${randomBytes(18).toString('hex')}`;
+    this.apiKeys.add(key);
+    const proc = spawnTs(name, 'apps/api/src/main.ts', [], {
+      env: { REDIS_URL: this.redisUrl, WAQ_PREFIX: this.prefix, API_HOST: '127.0.0.1', API_PORT: String(port), API_KEY: key, DATA_DIR: path.join(this.root, 'data'), WAQ_SANDBOX: 'true', WAQ_SIM_URL: this.phone.url, ...env },
+    });
+    this.processes.push(proc);
+    await proc.waitForLine(/API listening/, 30_000);
+    const url = `http://127.0.0.1:${port}`;
+    return {
+      proc,
+      url,
+      key,
+      fetch(route, init = {}) {
+        const headers = new Headers(init.headers);
+        if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${key}`);
+        return fetch(`${url}${route}`, { ...init, headers });
+      },
+    };
+  }
+
+  /** Waits for the reported session status; returns how long it took. */
+  async waitForStatus(status: string, timeout = 30_000): Promise<number> {
+    const started = Date.now();
+    await vi.waitFor(async () => expect((await this.producer.getState()).status).toBe(status), { timeout, interval: 50 });
+    return Date.now() - started;
+  }
+
+  /**
+   * Waits for READY published after `since` (ms epoch): right after a kill the state still says READY
+   * (the dead worker's lease has not lapsed yet). Returns the time from `since`.
+   */
+  async waitForReadyAfter(since: number, timeout = 60_000): Promise<number> {
+    await vi.waitFor(
+      async () => {
+        const state = await this.producer.getState();
+        expect(state.status === 'READY' && Date.parse(state.since) >= since).toBe(true);
+      },
+      { timeout, interval: 50 },
+    );
+    return Date.parse((await this.producer.getState()).since) - since;
+  }
+
+  /** For a failed count: each duplicated body with the phone's records and the log lines of its job. */
+  explainDuplicates(number: string, texts: readonly string[], ids: readonly string[]): string {
+    const records = this.phone.phone.messages(number.replace(/\D/g, ''));
+    const out: string[] = [];
+    texts.forEach((text, i) => {
+      const copies = records.filter((r) => r.body === text);
+      if (copies.length < 2) return;
+      const id = ids[i] ?? '?';
+      out.push(`${text} (job ${id}): ${copies.map((c) => `#${c.order} ${c.id} at ${new Date(c.receivedAt).toISOString()}`).join(', ')}`);
+      for (const p of this.processes) for (const line of p.lines) if (line.includes(id)) out.push(`  [${p.name}] ${line}`);
+    });
+    return out.join('\n');
+  }
+
+  /** connect → QR (remembered for the log check) → the phone scans → READY. */
+  async pair(): Promise<void> {
+    await this.producer.connect('reliability');
+    await this.waitForStatus('QR');
+    this.rememberQr((await this.producer.getState()).qr?.value);
+    this.phone.phone.scan();
+    await this.waitForStatus('READY');
+  }
+
+  rememberQr(value: string | undefined): void {
+    if (value !== undefined) this.qrValues.add(value);
+  }
+
+  browsers(): Promise<number[]> {
+    return browserProcesses(this.profileDir);
+  }
+
+  /** Bodies the phone received for `number` (any spelling), in arrival order. */
+  bodiesTo(number: string): string[] {
+    return this.phone.phone.messages(number.replace(/\D/g, '')).map((m) => m.body);
+  }
+
+  /** Accepts `texts` through the SDK, in order; returns the message ids. */
+  async sendAll(to: string, texts: readonly string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const text of texts) ids.push((await this.producer.send({ to, text })).id);
+    return ids;
+  }
+
+  /** Waits until every id is `completed` in BullMQ and the outbox has nothing waiting or running. */
+  async waitAllCompleted(ids: readonly string[], timeout: number): Promise<void> {
+    const outbox = this.producer.queues.outbox;
+    await vi.waitFor(
+      async () => {
+        const counts = await outbox.getJobCounts('active', 'wait', 'paused', 'delayed', 'prioritized');
+        expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+      },
+      { timeout, interval: 250 },
+    );
+    const states = await Promise.all(ids.map((id) => outbox.getJobState(id)));
+    expect(states.filter((s) => s !== 'completed')).toEqual([]);
+  }
+
+  /** What the phone received of `texts` for `number`: lost, duplicated, order. */
+  tally(number: string, texts: readonly string[]): Tally {
+    const wanted = new Set(texts);
+    const received = this.bodiesTo(number).filter((b) => wanted.has(b));
+    const firstCopies = [...new Set(received)];
+    const rank = new Map(texts.map((t, i) => [t, i]));
+    const jump = firstCopies.findIndex((body, i) => i > 0 && (rank.get(body) ?? 0) < (rank.get(firstCopies[i - 1] as string) ?? 0));
+    return {
+      ...(jump > 0 ? { firstOutOfOrder: `${firstCopies[jump - 1]} arrived before ${firstCopies[jump]}` } : {}),
+      expected: texts.length,
+      delivered: firstCopies.length,
+      lost: texts.length - firstCopies.length,
+      duplicated: received.length - firstCopies.length,
+      inOrder: firstCopies.every((body, i) => body === texts[i]),
+    };
+  }
+
+  /** Everything every process of this stack wrote. */
+  logLines(): string[] {
+    return this.processes.flatMap((p) => p.lines);
+  }
+
+  leaks(phoneNumbers: readonly string[]): SecretLeak[] {
+    return findSecrets(this.logLines(), { phoneNumbers: [...phoneNumbers, this.phone.phone.me], bodies: [BODY_MARKER], qrValues: [...this.qrValues], keys: [...this.apiKeys] });
+  }
+
+  async close(): Promise<void> {
+    const steps: (() => Promise<unknown>)[] = [
+      () => killSpawned(),
+      () => killBrowsers(this.profileDir),
+      () => this.producer.close(),
+      () => this.phone.close(),
+      () => deleteByPrefix(this.redis, this.prefix),
+      async () => this.redis.disconnect(),
+      () => rm(this.root, { recursive: true, force: true }),
+    ];
+    // Every step runs even when one fails (a dead throwaway Redis must not keep Chromium alive).
+    for (const step of steps) await step().catch(() => undefined);
+  }
+}
+
+/** `count` message bodies for one scenario: `wqbody <tag> #0001`, … (the marker feeds the log check). */
+export function texts(tag: string, count: number, from = 0): string[] {
+  return Array.from({ length: count }, (_v, i) => `${BODY_MARKER} ${tag} #${String(from + i).padStart(4, '0')}`);
+}
