@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { OwnerHarness } from './testing/owner-harness.js';
@@ -237,6 +237,47 @@ describe('outbox', () => {
     const bodies = h.world.messagesTo(ALICE_WID).map((m) => m.body);
     expect(bodies.filter((b) => b === 'interrupted')).toHaveLength(1);
     expect(bodies.indexOf('interrupted')).toBeLessThan(bodies.indexOf('after 60'));
+  });
+
+  it('keeps the order when a send is cut off by the session going away: held, not retried behind the others', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.beforeSend = (_to, text) => {
+      if (text !== 'cut') return;
+      h.world.beforeSend = undefined;
+      h.world.crash();
+      throw new Error('Protocol error (Runtime.callFunctionOn): Target closed');
+    };
+    const texts = ['cut', 'next 1', 'next 2', 'next 3'];
+    const ids: string[] = [];
+    for (const text of texts) ids.push((await h.producer.send({ to: ALICE, text })).id);
+    for (const id of ids) await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(texts);
+    expect((await h.producer.getMessage(ids[0] ?? ''))?.attempts).toBe(1);
+  });
+
+  it('keeps the order after a worker died mid-send: the orphaned job goes first once its lock expires', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `ordered ${i}` })).id);
+    // A worker that took the first send and died: its job stays active until the lock expires.
+    let taken: () => void = () => undefined;
+    const tookOne = new Promise<void>((resolve) => (taken = resolve));
+    const dead = new Worker(
+      'outbox',
+      () => {
+        taken();
+        return new Promise<unknown>(() => undefined);
+      },
+      { connection: h.fixture.redis.duplicate({ maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
+    );
+    await tookOne;
+    await dead.close(true);
+    expect(await h.producer.queues.outbox.getActiveCount()).toBe(1);
+
+    h.startOwner({ JOB_LOCK_MS: 1_000 });
+    await pairFresh();
+    for (const id of ids) await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['ordered 0', 'ordered 1', 'ordered 2', 'ordered 3']);
   });
 
   it('does not mistake an earlier identical message of another job for its own', async () => {

@@ -12,7 +12,7 @@ import { type Config, type JobHandlers, type Logger, type SessionQueues } from '
 import { cleanProfile } from './chromium-hygiene.js';
 import { createConsumers, type JobContext } from './consumers.js';
 import type { DriverFactory, WhatsAppDriver } from './driver/driver.js';
-import { SessionLease } from './lease.js';
+import { abortableDelay, SessionLease } from './lease.js';
 import type { WorkerMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
@@ -107,7 +107,13 @@ export class SessionOwner {
         await lease.assertHeld();
         await cleanProfile(profile.dir, logger);
       },
-      outbox: { pause: () => queues.outbox.pause(), resume: () => queues.outbox.resume() },
+      outbox: {
+        pause: () => queues.outbox.pause(),
+        resume: async () => {
+          await this.awaitOrphanedSends();
+          await queues.outbox.resume();
+        },
+      },
       logger,
       qrMaxRetries: config.QR_MAX_RETRIES,
       reconnectBaseMs: config.RECONNECT_BASE_MS,
@@ -132,6 +138,7 @@ export class SessionOwner {
       publisher,
       pacer: new Pacer({ intervalMs: config.SEND_INTERVAL_MS, jitterMs: config.SEND_JITTER_MS }),
       readyClient: () => (session.status === 'READY' ? session.client : undefined),
+      sessionLostWithin: (ms) => session.leavesReadyWithin(ms),
       retentionSeconds: config.MESSAGE_RETENTION_S,
     });
     const handlers: JobHandlers<JobContext> = {
@@ -195,6 +202,24 @@ export class SessionOwner {
     } finally {
       this.current = undefined;
       metrics?.setLeaseHeld(false);
+    }
+  }
+
+  /**
+   * Sends left active by a worker that died (kill -9) keep their lock until it expires; BullMQ's stalled
+   * check then puts them back at the head of the queue. Resuming before that would let the messages
+   * behind them go first, so the outbox stays paused (bounded by two lock periods) until none is left.
+   */
+  private async awaitOrphanedSends(): Promise<void> {
+    const { queues, config, logger } = this.options;
+    const deadline = Date.now() + 2 * config.JOB_LOCK_MS + 5_000;
+    let announced = false;
+    while ((await queues.outbox.getActiveCount()) > 0 && Date.now() < deadline) {
+      if (!announced) {
+        logger.info({ upToMs: deadline - Date.now() }, 'a send interrupted by a crash is waiting for its lock to expire; holding the outbox so order is kept');
+        announced = true;
+      }
+      await abortableDelay(200);
     }
   }
 

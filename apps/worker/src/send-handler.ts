@@ -19,6 +19,8 @@ import type { SessionLease } from './lease.js';
 import type { Pacer } from './pacer.js';
 import type { StatePublisher } from './state-publisher.js';
 
+/** How long a failed send waits to see whether the session is going away (events trail the failure). */
+const SESSION_LOSS_GRACE_MS = 2_000;
 /** Clock skew allowed between this host and WhatsApp's message timestamps (seconds granularity). */
 const DEDUPE_SKEW_S = 5;
 /**
@@ -49,6 +51,8 @@ export interface SendHandlerOptions {
   readonly pacer: Pacer;
   /** The client if the session is READY, else undefined. */
   readonly readyClient: () => WhatsAppDriver | undefined;
+  /** Resolves true if the session leaves READY within `ms` (a failed send caused by the session going away). */
+  readonly sessionLostWithin: (ms: number) => Promise<boolean>;
   /** MESSAGE_RETENTION_S */
   readonly retentionSeconds: number;
 }
@@ -59,7 +63,7 @@ export class HeldError extends Error {
 }
 
 export function createSendHandler(options: SendHandlerOptions) {
-  const { redis, keys, lease, publisher, pacer, readyClient, retentionSeconds } = options;
+  const { redis, keys, lease, publisher, pacer, readyClient, sessionLostWithin, retentionSeconds } = options;
   const recordTtl = retentionSeconds * 8;
 
   function requireClient(): WhatsAppDriver {
@@ -115,7 +119,18 @@ export function createSendHandler(options: SendHandlerOptions) {
     if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
 
     await redis.multi().hset(recordKey, { phase: 'sending', attemptStartedAt: new Date().toISOString() }).expire(recordKey, recordTtl).exec();
-    const { waMessageId } = await client.sendText(payload.to, payload.text);
+    let waMessageId: string;
+    try {
+      ({ waMessageId } = await client.sendText(payload.to, payload.text));
+    } catch (error) {
+      // A send cut off by the session going away (Chromium crash, unlink, disconnect) keeps its place in
+      // line: held, it goes back to the head of the queue without burning an attempt, and its marker
+      // makes the next attempt look for a copy first. A retry with backoff would let later messages pass.
+      if (await sessionLostWithin(SESSION_LOSS_GRACE_MS)) {
+        throw new HeldError(`the session left READY during the send (${error instanceof Error ? error.message : String(error)})`);
+      }
+      throw error;
+    }
     pacer.markSent();
     await recordSent(jobId, waMessageId, logger);
     return { waMessageId, recovered: false };

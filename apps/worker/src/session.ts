@@ -120,6 +120,24 @@ export class SessionController extends EventEmitter<SessionEvents> {
     return true;
   }
 
+  /** Resolves true if the session leaves READY within `ms` (or already has), else false. */
+  leavesReadyWithin(ms: number): Promise<boolean> {
+    if (this.status !== 'READY') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onStatus = (state: SessionState): void => {
+        if (state.status === 'READY') return;
+        clearTimeout(timer);
+        this.off('status', onStatus);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.off('status', onStatus);
+        resolve(false);
+      }, ms);
+      this.on('status', onStatus);
+    });
+  }
+
   /** Resolves with the state once it is QR or READY (or FAILED / LOGGED_OUT), or after `timeoutMs`. */
   async waitForQrOrReady(timeoutMs: number): Promise<SessionState> {
     const settled = (s: SessionState): boolean => s.status === 'QR' || s.status === 'READY' || s.status === 'FAILED' || s.status === 'LOGGED_OUT';
@@ -197,13 +215,18 @@ export class SessionController extends EventEmitter<SessionEvents> {
     const current = (): boolean => generation === this.generation && !this.stopped;
     driver.on('qr', (qr) => current() && void this.onQr(qr));
     driver.on('authenticated', () => current() && void this.onAuthenticated(generation));
-    driver.on('ready', (me) => current() && void this.onReady(me));
+    driver.on('ready', (me) => current() && void this.onReady(me, generation));
     driver.on('auth_failure', (message) => current() && void this.connectionLost('auth_failure', `WhatsApp rejected the saved session: ${message}`));
     driver.on('disconnected', (reason) => {
       if (!current()) return;
+      this.invalidate();
       void (reason === LOGOUT_REASON ? this.onUnlinked() : this.connectionLost('disconnected', `disconnected: ${reason}`));
     });
-    driver.on('crashed', (reason) => current() && void this.connectionLost('browser_crashed', `the browser died: ${reason}`));
+    driver.on('crashed', (reason) => {
+      if (!current()) return;
+      this.invalidate();
+      void this.connectionLost('browser_crashed', `the browser died: ${reason}`);
+    });
   }
 
   private async onQr(value: string): Promise<void> {
@@ -235,13 +258,21 @@ export class SessionController extends EventEmitter<SessionEvents> {
     await this.publish('AUTHENTICATED', { reason: 'credentials accepted; syncing' });
   }
 
-  private async onReady(me: DriverMe): Promise<void> {
+  private async onReady(me: DriverMe, generation: number): Promise<void> {
     clearTimeout(this.authenticatedTimer);
     this.reconnectAttempt = 0;
     await this.options.profile.markSaved().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not mark the session as saved'));
+    if (generation !== this.generation) return;
     await this.publish('READY', { me: { wid: me.wid, ...(me.pushname === undefined ? {} : { pushname: me.pushname }) } });
+    // The client may have gone while READY was being written: then its loss handler pauses the outbox.
+    if (generation !== this.generation) return;
     await this.setOutbox('resume');
     this.startWatchdog();
+  }
+
+  /** Events from the current client are ignored from now on (it is being torn down). */
+  private invalidate(): void {
+    this.generation += 1;
   }
 
   private async onUnlinked(): Promise<void> {
@@ -326,9 +357,15 @@ export class SessionController extends EventEmitter<SessionEvents> {
   }
 
   private setOutbox(action: 'pause' | 'resume'): Promise<void> {
-    this.gate = this.gate.then(() => (action === 'pause' ? this.options.outbox.pause() : this.options.outbox.resume())).catch((error: unknown) => {
-      this.options.logger.error({ err: error, action }, `could not ${action} the outbox`);
-    });
+    this.gate = this.gate
+      .then(() => {
+        if (action === 'pause') return this.options.outbox.pause();
+        // Resume only what is still READY when its turn comes: a pause may have been asked since.
+        return this.status === 'READY' ? this.options.outbox.resume() : undefined;
+      })
+      .catch((error: unknown) => {
+        this.options.logger.error({ err: error, action }, `could not ${action} the outbox`);
+      });
     return this.gate;
   }
 }

@@ -53,6 +53,8 @@ export class FakeWhatsApp {
   hangGetState = false;
   /** Authenticated clients never get ready (WhatsApp Web stuck syncing), while this many remain. */
   stallAfterAuthenticated = 0;
+  /** Called at the start of sendText, before anything leaves (a hook to crash or throw there). */
+  beforeSend: ((wid: string, text: string) => void) | undefined;
   /** Called inside sendText after WhatsApp "accepted" the message but before it returns. */
   afterAccept: ((message: FakeSentMessage) => Promise<void> | void) | undefined;
   private sequence = 0;
@@ -237,6 +239,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
 
   async sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
     this.assertReady();
+    this.world.beforeSend?.(wid, text);
     const failure = this.world.failNextSends.shift();
     if (failure !== undefined) throw failure;
     if (this.world.registered !== null && !this.world.registered.has(wid) && !wid.endsWith('@g.us')) throw new Error('No LID for user');
