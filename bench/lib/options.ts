@@ -1,0 +1,134 @@
+/**
+ * Benchmark sizes. Defaults are the full run (`npm run bench`, under 15 minutes on 2 cores); every size
+ * can be changed by environment variable, and `--smoke` shrinks everything to seconds (the tests use it).
+ *
+ *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=docs/benchmarks.md]
+ */
+import { CASE_IDS, type CaseId } from './report.js';
+
+export interface BenchOptions {
+  /** REDIS_URL: the Redis every case but `cost` uses (under a unique prefix). @defaultValue redis://127.0.0.1:6379 */
+  readonly redisUrl: string;
+  /** Where the report goes; undefined: not written. */
+  readonly out: string | undefined;
+  readonly only: ReadonlySet<CaseId>;
+  readonly smoke: boolean;
+  /** BENCH_RUNS: repetitions of each measurement (median of these). */
+  readonly runs: number;
+  readonly reference: {
+    /** BENCH_SET_REQUESTS: redis-benchmark -n */
+    readonly setRequests: number;
+    /** BENCH_BULL_JOBS: jobs per BullMQ add / no-op worker run */
+    readonly bullJobs: number;
+  };
+  readonly api: {
+    /** BENCH_API_CONNECTIONS: autocannon -c */
+    readonly connections: number;
+    /** BENCH_API_DURATION_S: autocannon -d, per run */
+    readonly durationS: number;
+  };
+  readonly dispatch: {
+    /** BENCH_DISPATCH_JOBS: jobs per dispatch run */
+    readonly jobs: number;
+    /** BENCH_BACKLOG: held sends drained after READY (order checked) */
+    readonly backlog: number;
+  };
+  readonly cost: {
+    /** BENCH_COST_SIZES: comma-separated numbers of held sends */
+    readonly sizes: readonly number[];
+    /** BENCH_FILL_CONCURRENCY: producer.send calls in flight while filling */
+    readonly fillConcurrency: number;
+  };
+  /** BENCH_RESTORE_RUNS: start → READY measurements per side */
+  readonly restoreRuns: number;
+  /** BENCH_MEMORY_RUNS: PSS measurements per launch variant */
+  readonly memoryRuns: number;
+  readonly latency: {
+    /** BENCH_LATENCY_COUNT: messages per mode with pacing disabled */
+    readonly count: number;
+    /** BENCH_LATENCY_PACED_COUNT: messages per mode with the default pacing (about 1.25 s each) */
+    readonly pacedCount: number;
+  };
+}
+
+const FULL = {
+  runs: 3,
+  reference: { setRequests: 100_000, bullJobs: 5_000 },
+  api: { connections: 50, durationS: 10 },
+  dispatch: { jobs: 3_000, backlog: 10_000 },
+  cost: { sizes: [10_000, 100_000], fillConcurrency: 64 },
+  restoreRuns: 5,
+  memoryRuns: 3,
+  latency: { count: 50, pacedCount: 8 },
+};
+
+const SMOKE: typeof FULL = {
+  runs: 1,
+  reference: { setRequests: 200, bullJobs: 50 },
+  api: { connections: 2, durationS: 1 },
+  dispatch: { jobs: 30, backlog: 30 },
+  cost: { sizes: [20], fillConcurrency: 4 },
+  restoreRuns: 1,
+  memoryRuns: 1,
+  latency: { count: 2, pacedCount: 1 },
+};
+
+function int(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${raw}: expected a positive integer`);
+  return value;
+}
+
+function ints(env: Readonly<Record<string, string | undefined>>, name: string, fallback: readonly number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return [...fallback];
+  return raw.split(',').map((part) => int({ [name]: part.trim() }, name, 0));
+}
+
+/** Reads `--smoke`, `--only=a,b`, `--out=path` (or `--no-out`) and the BENCH_* variables. */
+export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BenchOptions {
+  let smoke = false;
+  let only: CaseId[] = [...CASE_IDS];
+  let out: string | undefined = 'docs/benchmarks.md';
+  for (const arg of argv) {
+    if (arg === '--smoke') smoke = true;
+    else if (arg === '--no-out') out = undefined;
+    else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
+    else if (arg.startsWith('--only=')) {
+      const wanted = arg.slice('--only='.length).split(',').map((s) => s.trim());
+      const unknown = wanted.filter((id) => !(CASE_IDS as readonly string[]).includes(id));
+      if (unknown.length > 0) throw new Error(`--only: unknown case ${unknown.join(', ')} (cases: ${CASE_IDS.join(', ')})`);
+      only = wanted as CaseId[];
+    } else throw new Error(`unknown argument ${arg} (use --smoke, --only=${CASE_IDS.join(',')}, --out=<file>, --no-out)`);
+  }
+  const base = smoke ? SMOKE : FULL;
+  return {
+    redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    out,
+    only: new Set(only),
+    smoke,
+    runs: int(env, 'BENCH_RUNS', base.runs),
+    reference: { setRequests: int(env, 'BENCH_SET_REQUESTS', base.reference.setRequests), bullJobs: int(env, 'BENCH_BULL_JOBS', base.reference.bullJobs) },
+    api: { connections: int(env, 'BENCH_API_CONNECTIONS', base.api.connections), durationS: int(env, 'BENCH_API_DURATION_S', base.api.durationS) },
+    dispatch: { jobs: int(env, 'BENCH_DISPATCH_JOBS', base.dispatch.jobs), backlog: int(env, 'BENCH_BACKLOG', base.dispatch.backlog) },
+    cost: { sizes: ints(env, 'BENCH_COST_SIZES', base.cost.sizes), fillConcurrency: int(env, 'BENCH_FILL_CONCURRENCY', base.cost.fillConcurrency) },
+    restoreRuns: int(env, 'BENCH_RESTORE_RUNS', base.restoreRuns),
+    memoryRuns: int(env, 'BENCH_MEMORY_RUNS', base.memoryRuns),
+    latency: { count: int(env, 'BENCH_LATENCY_COUNT', base.latency.count), pacedCount: int(env, 'BENCH_LATENCY_PACED_COUNT', base.latency.pacedCount) },
+  };
+}
+
+/** The settings as a markdown list, for the report. */
+export function describeOptions(o: BenchOptions): string {
+  return [
+    `- \`BENCH_RUNS=${o.runs}\` runs per measurement${o.smoke ? ' (`--smoke`)' : ''}`,
+    `- reference: \`BENCH_SET_REQUESTS=${o.reference.setRequests}\`, \`BENCH_BULL_JOBS=${o.reference.bullJobs}\``,
+    `- API: \`BENCH_API_CONNECTIONS=${o.api.connections}\`, \`BENCH_API_DURATION_S=${o.api.durationS}\``,
+    `- dispatch: \`BENCH_DISPATCH_JOBS=${o.dispatch.jobs}\`, \`BENCH_BACKLOG=${o.dispatch.backlog}\``,
+    `- cost: \`BENCH_COST_SIZES=${o.cost.sizes.join(',')}\`, \`BENCH_FILL_CONCURRENCY=${o.cost.fillConcurrency}\``,
+    `- restore / memory: \`BENCH_RESTORE_RUNS=${o.restoreRuns}\`, \`BENCH_MEMORY_RUNS=${o.memoryRuns}\``,
+    `- latency: \`BENCH_LATENCY_COUNT=${o.latency.count}\`, \`BENCH_LATENCY_PACED_COUNT=${o.latency.pacedCount}\``,
+  ].join('\n');
+}

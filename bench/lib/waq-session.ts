@@ -1,0 +1,124 @@
+/**
+ * waq's worker side composed in-process the way apps/worker/src/main.ts composes it (SessionOwner on a
+ * consumer connection, the session's queues, a driver factory), with production config from
+ * `loadConfig()` except what a case overrides (pacing). Works with the fake driver and the real one.
+ */
+import { Writable } from 'node:stream';
+
+import {
+  createLogger,
+  createProducer,
+  createRedis,
+  createSessionQueues,
+  decodeState,
+  loadConfig,
+  sessionKeys,
+  type Config,
+  type Logger,
+  type Producer,
+  type SessionKeys,
+  type SessionQueues,
+  type SessionStatus,
+} from '@waq/shared';
+import type { Redis } from 'ioredis';
+
+import type { DriverFactory } from '../../apps/worker/src/driver/driver.js';
+import { SessionOwner } from '../../apps/worker/src/owner.js';
+import { pollUntil } from './stats.js';
+
+/**
+ * Logs at `info` (production's level) into a sink: pino still serialises and redacts every line, so
+ * the cost of logging is in the figures, but nothing reaches the terminal.
+ */
+export function sinkLogger(service: string): Logger {
+  return createLogger({ service, version: 'bench', level: 'info', format: 'json', destination: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+}
+
+export interface SessionScope {
+  readonly url: string;
+  readonly prefix: string;
+  readonly sessionDir: string;
+  /** Extra environment for `loadConfig()`, e.g. `{ SEND_INTERVAL_MS: '0' }`. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export function scopeConfig(scope: SessionScope): Config {
+  return loadConfig({ REDIS_URL: scope.url, WAQ_PREFIX: scope.prefix, SESSION_DIR: scope.sessionDir, LOG_LEVEL: 'info', ...scope.env });
+}
+
+export interface RunningOwner {
+  readonly owner: SessionOwner;
+  readonly redis: Redis;
+  readonly queues: SessionQueues;
+  /** Graceful stop, as on SIGTERM: active job finished, client destroyed, lease released. */
+  stop(): Promise<void>;
+}
+
+let workerCount = 0;
+
+export function startOwner(scope: SessionScope, createDriver: DriverFactory, logger: Logger = sinkLogger('worker')): RunningOwner {
+  const config = scopeConfig(scope);
+  workerCount += 1;
+  const workerId = `bench-worker-${process.pid}-${workerCount}`;
+  const redis = createRedis({ url: scope.url, role: 'consumer', name: workerId, logger });
+  const queues = createSessionQueues(redis, { prefix: scope.prefix, sessionId: config.SESSION_ID }, logger);
+  const owner = new SessionOwner({ config, workerId, redis, queues, createDriver, logger });
+  const abort = new AbortController();
+  const running = owner.run(abort.signal);
+  let stopping: Promise<void> | undefined;
+  return {
+    owner,
+    redis,
+    queues,
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        await running;
+        await queues.close();
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The producer side (what the API and other services use) and a plain connection to read state. */
+export interface SessionClient {
+  readonly producer: Producer;
+  readonly keys: SessionKeys;
+  readonly observer: Redis;
+  status(): Promise<SessionStatus | undefined>;
+  waitForStatus(status: SessionStatus, timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function sessionClient(scope: SessionScope): Promise<SessionClient> {
+  const config = scopeConfig(scope);
+  const observer = createRedis({ url: scope.url, role: 'consumer', name: 'bench-observer' });
+  const producerRedis = createRedis({ url: scope.url, role: 'producer', name: 'bench-producer' });
+  await Promise.all([observer.ping(), new Promise<void>((resolve) => (producerRedis.status === 'ready' ? resolve() : producerRedis.once('ready', () => resolve())))]);
+  const producer = createProducer({
+    redis: producerRedis,
+    prefix: scope.prefix,
+    sessionId: config.SESSION_ID,
+    sendMaxAttempts: config.SEND_MAX_ATTEMPTS,
+    retentionSeconds: config.MESSAGE_RETENTION_S,
+  });
+  await producer.queues.outbox.waitUntilReady();
+  const keys = sessionKeys({ prefix: scope.prefix, sessionId: config.SESSION_ID });
+  const status = async (): Promise<SessionStatus | undefined> => decodeState(await observer.get(keys.state))?.status;
+  return {
+    producer,
+    keys,
+    observer,
+    status,
+    async waitForStatus(wanted, timeoutMs) {
+      await pollUntil(async () => (await status()) === wanted, { timeoutMs, intervalMs: 10, what: `session status ${wanted}` });
+    },
+    async close() {
+      await producer.close();
+      await producerRedis.quit().catch(() => producerRedis.disconnect());
+      await observer.quit().catch(() => observer.disconnect());
+    },
+  };
+}

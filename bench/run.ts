@@ -1,0 +1,18 @@
+/**
+ * `npm run bench`: runs every case (or `--only=…`), prints progress to stderr and writes the report to
+ * docs/benchmarks.md. See bench/lib/options.ts for sizes and flags.
+ */
+import { writeFile } from 'node:fs/promises';
+
+import { runBench } from './bench.js';
+import { parseOptions } from './lib/options.js';
+
+const options = parseOptions(process.argv.slice(2), process.env);
+const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+const markdown = await runBench(options, log);
+if (options.out !== undefined) {
+  await writeFile(options.out, markdown);
+  log(`wrote ${options.out}`);
+} else {
+  process.stdout.write(markdown);
+}
