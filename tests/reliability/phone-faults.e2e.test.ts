@@ -47,8 +47,8 @@ describe('phone-side faults on the real stack', () => {
     );
     expect(byStatus['failed'] ?? 0).toBe(0);
     expect(byStatus['held']).toBeGreaterThan(0);
-    // `delayed`: an attempt the unlink interrupted inside WhatsApp Web, waiting for its retry.
-    expect(Object.keys(byStatus).filter((status) => !['held', 'sent', 'delayed'].includes(status))).toEqual([]);
+    // An attempt the unlink interrupted is held too (back at the head of the queue), not retried later.
+    expect(Object.keys(byStatus).filter((status) => !['held', 'sent'].includes(status))).toEqual([]);
 
     const pairedAt = Date.now();
     await stack.pair();
@@ -65,10 +65,10 @@ describe('phone-side faults on the real stack', () => {
       recovery: `connect → QR → scan → all delivered ${seconds(recoveredMs)}`,
       notes: `while logged out: ${Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(', ')}; order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}`,
     });
-    expect(tally).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
   }, 300_000);
 
-  it('6. the phone goes offline and online repeatedly during a long run: no loss, no duplicate, order kept', async () => {
+  it('6. the phone goes offline and online repeatedly during a long run: no loss, no duplicate (order reported)', async () => {
     const count = scale(200, 1_000);
     const flaps = scale(4, 20);
     const offlineMs = 1_000;
@@ -102,13 +102,12 @@ describe('phone-side faults on the real stack', () => {
       recovery: `online → next message on the phone: median ${seconds(sorted[Math.floor(sorted.length / 2)] ?? 0)}, max ${seconds(sorted.at(-1) ?? 0)}`,
       notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}; session status stayed READY: ${(await stack.producer.getState()).status === 'READY'}`,
     });
+    // Order is reported, not asserted, here: messages WhatsApp Web accepted while offline can arrive
+    // after later ones (docs/reliability.md, "open"): the simulator's resend of its pending queue on
+    // reconnect is the suspect, not yet diagnosed.
     expect(tally).toMatchObject({ lost: 0, duplicated: 0 });
     expect(worker.child.exitCode).toBeNull();
   }, 900_000);
-
-  // Known issue (docs/reliability.md): an attempt that fails (the unlink, or the phone going away,
-  // interrupts it inside WhatsApp Web) is retried with backoff, and the messages behind it overtake it.
-  it.todo('5./6. keeps the order when an attempt is interrupted and retried');
 
   it('10. (logs) no phone number, message body, QR value or key in clear in any process output', () => {
     const leaks = stack.leaks(Object.values(NUMBERS));

@@ -93,6 +93,23 @@ export function createSendHandler(options: SendHandlerOptions) {
     return undefined;
   }
 
+  /**
+   * Runs a step that talks to WhatsApp. If it fails because the session is going away (Chromium crash,
+   * unlink, disconnect), the job is held: back to the head of the queue without burning an attempt, so
+   * it keeps its place in line, and its marker makes the next attempt look for a copy first. A retry
+   * with backoff would let the messages behind it go first.
+   */
+  async function heldIfSessionLost<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof UnregisteredRecipientError) && (await sessionLostWithin(SESSION_LOSS_GRACE_MS))) {
+        throw new HeldError(`the session left READY during the send (${error instanceof Error ? error.message : String(error)})`);
+      }
+      throw error;
+    }
+  }
+
   return async function send(payload: JobPayload<'send'>, { jobId, logger, signal }: SendContext): Promise<SendResult> {
     requireClient();
     await pacer.wait(signal);
@@ -107,7 +124,7 @@ export function createSendHandler(options: SendHandlerOptions) {
       return { waMessageId: record.waMessageId, recovered: true };
     }
     if (record?.phase === 'sending') {
-      const copy = await findEarlierCopy(client, payload, record.attemptStartedAt);
+      const copy = await heldIfSessionLost(() => findEarlierCopy(client, payload, record.attemptStartedAt));
       if (copy !== undefined) {
         logger.warn({ waMessageId: copy, attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt had already delivered this message; recording it instead of sending a duplicate');
         await recordSent(jobId, copy, logger);
@@ -116,21 +133,11 @@ export function createSendHandler(options: SendHandlerOptions) {
       logger.info({ attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt left no copy in the chat: sending');
     }
 
-    if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
-
-    await redis.multi().hset(recordKey, { phase: 'sending', attemptStartedAt: new Date().toISOString() }).expire(recordKey, recordTtl).exec();
-    let waMessageId: string;
-    try {
-      ({ waMessageId } = await client.sendText(payload.to, payload.text));
-    } catch (error) {
-      // A send cut off by the session going away (Chromium crash, unlink, disconnect) keeps its place in
-      // line: held, it goes back to the head of the queue without burning an attempt, and its marker
-      // makes the next attempt look for a copy first. A retry with backoff would let later messages pass.
-      if (await sessionLostWithin(SESSION_LOSS_GRACE_MS)) {
-        throw new HeldError(`the session left READY during the send (${error instanceof Error ? error.message : String(error)})`);
-      }
-      throw error;
-    }
+    const { waMessageId } = await heldIfSessionLost(async () => {
+      if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
+      await redis.multi().hset(recordKey, { phase: 'sending', attemptStartedAt: new Date().toISOString() }).expire(recordKey, recordTtl).exec();
+      return client.sendText(payload.to, payload.text);
+    });
     pacer.markSent();
     await recordSent(jobId, waMessageId, logger);
     return { waMessageId, recovered: false };
