@@ -17,6 +17,7 @@ import {
   freePort,
   killBrowsers,
   killSpawned,
+  sandboxWorkerEnv,
   spawnTs,
   testRedisUrl,
   uniquePrefix,
@@ -95,19 +96,7 @@ export class Stack {
   async startWorker(name: string, env: Record<string, string> = {}): Promise<SpawnedProcess> {
     const proc = spawnTs(name, 'apps/worker/src/main.ts', [], {
       env: {
-        REDIS_URL: this.redisUrl,
-        WAQ_PREFIX: this.prefix,
-        WAQ_SANDBOX: 'true',
-        WAQ_SIM_URL: this.phone.url,
-        SESSION_DIR: path.join(this.root, 'auth'),
-        WWEBJS_CACHE_DIR: path.join(this.root, 'cache'),
-        WORKER_PORT: String(await freePort()),
-        LEASE_TTL_MS: String(LEASE_TTL_MS),
-        JOB_LOCK_MS: '3000',
-        RECONNECT_BASE_MS: '200',
-        RECONNECT_MAX_MS: '2000',
-        SEND_INTERVAL_MS: '0',
-        SEND_JITTER_MS: '0',
+        ...sandboxWorkerEnv({ redisUrl: this.redisUrl, prefix: this.prefix, simUrl: this.phone.url, root: this.root, workerPort: await freePort(), leaseTtlMs: LEASE_TTL_MS }),
         ...this.options.workerEnv,
         ...env,
       },

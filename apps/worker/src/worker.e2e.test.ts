@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { createProducer, decodeEvent, sessionKeys, type Producer, type SessionEvent } from '@waq/shared';
-import { browserProcesses as browserProcessesOn, createRedisFixture, freePort, killSpawned, spawnTs, type RedisFixture, type SpawnedProcess } from '@waq/test-utils';
+import { browserProcesses as browserProcessesOn, createRedisFixture, freePort, killSpawned, sandboxWorkerEnv, spawnTs, type RedisFixture, type SpawnedProcess } from '@waq/test-utils';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -39,19 +39,7 @@ afterAll(async () => {
 async function startWorker(name: string, env: Record<string, string> = {}): Promise<SpawnedProcess> {
   return spawnTs(name, 'apps/worker/src/main.ts', [], {
     env: {
-      REDIS_URL: fixture.url,
-      WAQ_PREFIX: fixture.prefix,
-      WAQ_SANDBOX: 'true',
-      WAQ_SIM_URL: phone.url,
-      SESSION_DIR: path.join(root, 'auth'),
-      WWEBJS_CACHE_DIR: path.join(root, 'cache'),
-      WORKER_PORT: String(await freePort()),
-      LEASE_TTL_MS: String(LEASE_TTL_MS),
-      JOB_LOCK_MS: '3000',
-      RECONNECT_BASE_MS: '200',
-      RECONNECT_MAX_MS: '2000',
-      SEND_INTERVAL_MS: '0',
-      SEND_JITTER_MS: '0',
+      ...sandboxWorkerEnv({ redisUrl: fixture.url, prefix: fixture.prefix, simUrl: phone.url, root, workerPort: await freePort(), leaseTtlMs: LEASE_TTL_MS }),
       ...env,
     },
   });

@@ -111,3 +111,37 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
+
+export interface SandboxWorkerEnvOptions {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  /** The simulator's phone server. */
+  readonly simUrl: string;
+  /** A temp dir: the session profiles and the web-version cache go below it. */
+  readonly root: string;
+  readonly workerPort: number;
+  /** @defaultValue 4000 */
+  readonly leaseTtlMs?: number;
+}
+
+/**
+ * Environment of a worker process for E2E tests: sandbox mode against the simulator, short lease and
+ * job lock (crash recovery in seconds, not half a minute), quick reconnects, no send pacing.
+ */
+export function sandboxWorkerEnv({ redisUrl, prefix, simUrl, root, workerPort, leaseTtlMs = 4_000 }: SandboxWorkerEnvOptions): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl,
+    WAQ_PREFIX: prefix,
+    WAQ_SANDBOX: 'true',
+    WAQ_SIM_URL: simUrl,
+    SESSION_DIR: path.join(root, 'auth'),
+    WWEBJS_CACHE_DIR: path.join(root, 'cache'),
+    WORKER_PORT: String(workerPort),
+    LEASE_TTL_MS: String(leaseTtlMs),
+    JOB_LOCK_MS: '3000',
+    RECONNECT_BASE_MS: '200',
+    RECONNECT_MAX_MS: '2000',
+    SEND_INTERVAL_MS: '0',
+    SEND_JITTER_MS: '0',
+  };
+}
