@@ -3,8 +3,10 @@
  *
  * - acquire: `SET lease <workerId> NX PX <ttl>`; standbys retry every `ttl / 5`.
  * - renew: a Lua compare-and-extend every `ttl / 3`, so two renewals can fail before the lease lapses.
- * - fencing: `assertHeld()` runs the same compare-and-extend before every side effect (a send, a
- *   logout), so a worker that was paused past its TTL (GC, suspended VM) finds out before it acts.
+ * - fencing: `assertHeld()` before every side effect (a send, a logout): free when the last renewal is
+ *   less than half a TTL old (the key cannot have expired yet, and only expiry hands a lease to another
+ *   worker), else the same compare-and-extend; a worker that was paused past its TTL (GC, suspended VM)
+ *   finds out before it acts.
  * - loss: when a renewal finds another owner, or no renewal succeeded for a whole TTL (Redis
  *   unreachable: we can no longer prove ownership), `onLost` fires once and the owner must stop at once.
  */
@@ -85,7 +87,9 @@ export class SessionLease {
 
   /** Proves ownership and extends it; throws `LeaseLostError` when this worker is no longer owner. */
   async assertHeld(): Promise<void> {
-    if (!this.held || !(await this.renewOnce())) throw new LeaseLostError(this.options.sessionId);
+    if (!this.held) throw new LeaseLostError(this.options.sessionId);
+    if (Date.now() - this.lastRenewedAt < this.options.ttlMs / 2) return;
+    if (!(await this.renewOnce())) throw new LeaseLostError(this.options.sessionId);
   }
 
   /** Gives the lease up (only if still ours) so a standby can take over at once. */

@@ -9,7 +9,8 @@
  *    between WhatsApp accepting and BullMQ completing). `sending` → an attempt was interrupted after
  *    its marker: look in the chat's recent own messages for the same text since that attempt started;
  *    if it is there, record it instead of sending a second copy.
- * 5. Marker, then the side effect, then the record (WA message id, sent time) and the event in one MULTI.
+ * 5. The marker is written in the same round trip that reads the record (a Lua script); then the side
+ *    effect, then the record (WA message id, sent time) and the event in one MULTI.
  */
 import { ACK_LEVELS, type AckName, type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
 import type { Redis } from 'ioredis';
@@ -18,6 +19,25 @@ import type { WhatsAppDriver } from './driver/driver.js';
 import type { SessionLease } from './lease.js';
 import type { Pacer } from './pacer.js';
 import type { StatePublisher } from './state-publisher.js';
+
+/**
+ * Returns the message record as it was and, unless it says `sent`, marks this attempt: `phase=sending`
+ * and its start time. KEYS[1] record; ARGV[1] attempt start (ISO 8601); ARGV[2] record TTL (s).
+ */
+const CLAIM_ATTEMPT = `
+local previous = redis.call('HGETALL', KEYS[1])
+if redis.call('HGET', KEYS[1], 'phase') ~= 'sent' then
+  redis.call('HSET', KEYS[1], 'phase', 'sending', 'attemptStartedAt', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return previous`;
+
+function pairsToObject(reply: unknown): Record<string, string> {
+  const object: Record<string, string> = {};
+  if (!Array.isArray(reply)) return object;
+  for (let i = 0; i + 1 < reply.length; i += 2) object[String(reply[i])] = String(reply[i + 1]);
+  return object;
+}
 
 /** How long a failed send waits to see whether the session is going away (events trail the failure). */
 const SESSION_LOSS_GRACE_MS = 2_000;
@@ -118,7 +138,9 @@ export function createSendHandler(options: SendHandlerOptions) {
     await lease.assertHeld();
 
     const recordKey = keys.message(jobId);
-    const record = decodeMessageRecord(await redis.hgetall(recordKey));
+    // One round trip: what earlier attempts did, and this attempt's "sending" marker (unless already sent).
+    const previous = await redis.eval(CLAIM_ATTEMPT, 1, recordKey, new Date().toISOString(), String(recordTtl));
+    const record = decodeMessageRecord(pairsToObject(previous));
     if (record?.phase === 'sent' && record.waMessageId !== undefined) {
       logger.info({ waMessageId: record.waMessageId }, 'already sent by an earlier attempt; not sending again');
       return { waMessageId: record.waMessageId, recovered: true };
@@ -135,7 +157,6 @@ export function createSendHandler(options: SendHandlerOptions) {
 
     const { waMessageId } = await heldIfSessionLost(async () => {
       if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
-      await redis.multi().hset(recordKey, { phase: 'sending', attemptStartedAt: new Date().toISOString() }).expire(recordKey, recordTtl).exec();
       return client.sendText(payload.to, payload.text);
     });
     pacer.markSent();
