@@ -22,37 +22,29 @@ export const RECIPIENT = '+49 151 23456789';
 /** Production config but no pacing: these cases measure the machinery, not the configured send rate. */
 export const NO_PACING = { SEND_INTERVAL_MS: '0', SEND_JITTER_MS: '0' } as const;
 
-/**
- * Accepts `n` sends through the producer SDK with `concurrency` calls in flight; text and idempotency
- * key are `<tag>-<i>`. Returns sends per second.
- */
-export async function fillSends(producer: Producer, n: number, concurrency: number, tag: string): Promise<number> {
+/** Runs `task(i)` for i in 0..n-1 with `concurrency` in flight; returns calls per second. */
+async function ratePerSecond(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        await producer.send({ to: RECIPIENT, text: `${tag}-${i}`, idempotencyKey: `${tag}-${i}` });
-      }
+      while (next < n) await task(next++);
     }),
   );
   return n / ((performance.now() - started) / 1_000);
 }
 
+/**
+ * Accepts `n` sends through the producer SDK with `concurrency` calls in flight; text and idempotency
+ * key are `<tag>-<i>`. Returns sends per second.
+ */
+export function fillSends(producer: Producer, n: number, concurrency: number, tag: string): Promise<number> {
+  return ratePerSecond(n, concurrency, (i) => producer.send({ to: RECIPIENT, text: `${tag}-${i}`, idempotencyKey: `${tag}-${i}` }));
+}
+
 /** Baseline fill: plain `queue.add`s of what the producer would enqueue, `concurrency` in flight. */
-export async function fillPlain(queue: Queue, n: number, concurrency: number, options: JobsOptions): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        await queue.add('send', sendPayload(`plain-${i}`), { ...options, jobId: `plain-${i}` });
-      }
-    }),
-  );
-  return n / ((performance.now() - started) / 1_000);
+export function fillPlain(queue: Queue, n: number, concurrency: number, options: JobsOptions): Promise<number> {
+  return ratePerSecond(n, concurrency, (i) => queue.add('send', sendPayload(`plain-${i}`), { ...options, jobId: `plain-${i}` }));
 }
 
 /**

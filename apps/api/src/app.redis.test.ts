@@ -1,17 +1,8 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { startTestApi, type TestApi } from './testing/test-api.js';
+import { startTestApiForTest, type TestApi } from './testing/test-api.js';
 
-const opened: TestApi[] = [];
-async function start(options?: Parameters<typeof startTestApi>[0]): Promise<TestApi> {
-  const t = await startTestApi(options);
-  opened.push(t);
-  return t;
-}
-
-afterEach(async () => {
-  for (const t of opened.splice(0)) await t.close();
-});
+const start = startTestApiForTest;
 
 describe('health endpoints', () => {
   it('answers /healthz with the version and /readyz when Redis is up, without a key', async () => {

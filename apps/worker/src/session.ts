@@ -17,7 +17,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 
-import { backoffDelay, CONNECTING_STATUSES, type Logger, type SessionState, type SessionStatus } from '@waq/shared';
+import { backoffDelay, type Logger, type SessionState, type SessionStatus } from '@waq/shared';
 
 import { LOGOUT_REASON, type DriverFactory, type DriverMe, type WhatsAppDriver } from './driver/driver.js';
 import type { SessionProfile } from './profile.js';
@@ -368,10 +368,6 @@ export class SessionController extends EventEmitter<SessionEvents> {
       });
     return this.gate;
   }
-}
-
-export function isConnecting(status: SessionStatus): boolean {
-  return CONNECTING_STATUSES.has(status);
 }
 
 function errorMessage(error: unknown): string {

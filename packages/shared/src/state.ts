@@ -31,9 +31,6 @@ export const SESSION_STATUSES = [
 export const sessionStatusSchema = z.enum(SESSION_STATUSES);
 export type SessionStatus = z.infer<typeof sessionStatusSchema>;
 
-/** Statuses in which the client is on its way to READY (a `connect` has nothing new to do). */
-export const CONNECTING_STATUSES: ReadonlySet<SessionStatus> = new Set(['STARTING', 'QR', 'AUTHENTICATED']);
-
 export const sessionStateSchema = z.object({
   sessionId: z.string(),
   status: sessionStatusSchema,

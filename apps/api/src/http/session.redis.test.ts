@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { qrState, startTestApi, type TestApi } from '../testing/test-api.js';
+import { qrState, startTestApiForTest, type TestApi } from '../testing/test-api.js';
 
-const opened: TestApi[] = [];
-async function start(env: Record<string, string> = {}): Promise<TestApi> {
-  const t = await startTestApi({ env });
-  opened.push(t);
-  return t;
-}
-afterEach(async () => {
-  for (const t of opened.splice(0)) await t.close();
-});
+const start = (env: Record<string, string> = {}): Promise<TestApi> => startTestApiForTest({ env });
 
 const now = () => new Date().toISOString();
 

@@ -1,18 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { CSP } from './csp.js';
 import { OPERATIONS } from '../openapi/openapi-document.js';
-import { startTestApi, type TestApi } from '../testing/test-api.js';
+import { startTestApiForTest, type TestApi } from '../testing/test-api.js';
 
-const opened: TestApi[] = [];
-async function start(env: Record<string, string> = {}): Promise<TestApi> {
-  const t = await startTestApi({ env });
-  opened.push(t);
-  return t;
-}
-afterEach(async () => {
-  for (const t of opened.splice(0)) await t.close();
-});
+const start = (env: Record<string, string> = {}): Promise<TestApi> => startTestApiForTest({ env });
 
 describe('status page', () => {
   it('is served with a CSP that allows only its own script, stylesheet, QR blobs and same-origin fetch/SSE', async () => {

@@ -9,6 +9,7 @@ import { createRedisFixture, listen, type RedisFixture } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 
 import { createApi, type Api, type ApiLimits } from '../app.js';
+import { onTestFinished } from 'vitest';
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef';
 
@@ -77,4 +78,11 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
 /** A QR state as the worker publishes it. */
 export function qrState(value = 'qr-ref-1,abc,def,ghi', expiresInMs = 60_000): Partial<SessionState> {
   return { qr: { value, expiresAt: new Date(Date.now() + expiresInMs).toISOString() } };
+}
+
+/** Starts a test API that is closed when the current test finishes (pass or fail). */
+export async function startTestApiForTest(options?: TestApiOptions): Promise<TestApi> {
+  const api = await startTestApi(options);
+  onTestFinished(() => api.close());
+  return api;
 }
