@@ -223,6 +223,22 @@ export class Stack {
     };
   }
 
+  /**
+   * The arrival order of `texts` (first copies) as runs of consecutive acceptance ranks, e.g.
+   * `0–141, 143–999, 142`: what an order failure looks like, in one line.
+   */
+  arrivalRuns(number: string, texts: readonly string[]): string {
+    const rank = new Map(texts.map((t, i) => [t, i]));
+    const ranks = [...new Set(this.bodiesTo(number))].map((b) => rank.get(b)).filter((r) => r !== undefined);
+    const runs: [number, number][] = [];
+    for (const r of ranks) {
+      const last = runs.at(-1);
+      if (last !== undefined && r === last[1] + 1) last[1] = r;
+      else runs.push([r, r]);
+    }
+    return runs.map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(', ');
+  }
+
   /** Everything every process of this stack wrote. */
   logLines(): string[] {
     return this.processes.flatMap((p) => p.lines);

@@ -256,6 +256,32 @@ describe('outbox', () => {
     expect((await h.producer.getMessage(ids[0] ?? ''))?.attempts).toBe(1);
   });
 
+  it('keeps the order when WhatsApp Web\'s connection drops during a send: held until it is back, not retried behind the others', async () => {
+    // No watchdog reads in this test: every getState() is the send handler's.
+    h.startOwner({}, { watchdog: { intervalMs: 600_000, timeoutMs: 1_000, authenticatedTimeoutMs: 300 } });
+    await pairFresh();
+    let readsAtDrop = 0;
+    h.world.beforeSend = (_to, text) => {
+      if (text !== 'dropped') return;
+      h.world.beforeSend = undefined;
+      h.world.goOffline();
+      readsAtDrop = h.world.stateReads;
+      throw new Error('wa-sim: connection lost');
+    };
+    const texts = ['dropped', 'next 1', 'next 2'];
+    const ids: string[] = [];
+    for (const text of texts) ids.push((await h.producer.send({ to: ALICE, text })).id);
+    // One read at the failure, then the wait for the connection: the failed send stays active meanwhile,
+    // so nothing behind it goes.
+    await vi.waitFor(() => expect(h.world.stateReads).toBeGreaterThan(readsAtDrop + 2), { timeout: 10_000, interval: 10 });
+    expect(h.world.ownMessagesTo(ALICE_WID)).toEqual([]);
+    expect(await h.producer.queues.outbox.getActiveCount()).toBe(1);
+    h.world.goOnline();
+    for (const id of ids) await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(texts);
+    expect((await h.producer.getMessage(ids[0] ?? ''))?.attempts).toBe(1);
+  });
+
   it('keeps the order after a worker died mid-send: the orphaned job goes first once its lock expires', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `ordered ${i}` })).id);

@@ -11,7 +11,12 @@
  *    if it is there, record it instead of sending a second copy.
  * 5. The marker is written in the same round trip that reads the record (a Lua script); then the side
  *    effect, then the record (WA message id, sent time) and the event in one MULTI.
+ * 6. Order: a step that fails because the session is going away or WhatsApp Web's connection dropped
+ *    holds the job at the head of the queue (see `heldIfSessionLost`) instead of retrying it with backoff
+ *    behind the messages accepted after it.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+
 import { ACK_LEVELS, type AckName, type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
@@ -19,6 +24,7 @@ import type { WhatsAppDriver } from './driver/driver.js';
 import type { SessionLease } from './lease.js';
 import type { Pacer } from './pacer.js';
 import type { StatePublisher } from './state-publisher.js';
+import { withTimeout } from './with-timeout.js';
 
 /**
  * Returns the message record as it was and, unless it says `sent`, marks this attempt: `phase=sending`
@@ -41,6 +47,10 @@ function pairsToObject(reply: unknown): Record<string, string> {
 
 /** How long a failed send waits to see whether the session is going away (events trail the failure). */
 const SESSION_LOSS_GRACE_MS = 2_000;
+/** How long a send that failed on a dropped connection waits, active, for the connection to be back. */
+const CONNECTION_WAIT_MS = 30_000;
+const CONNECTION_POLL_MS = 250;
+const STATE_READ_TIMEOUT_MS = 5_000;
 /** Clock skew allowed between this host and WhatsApp's message timestamps (seconds granularity). */
 const DEDUPE_SKEW_S = 5;
 /**
@@ -75,6 +85,21 @@ export interface SendHandlerOptions {
   readonly sessionLostWithin: (ms: number) => Promise<boolean>;
   /** MESSAGE_RETENTION_S */
   readonly retentionSeconds: number;
+}
+
+/** WhatsApp Web's connection state, or null when the page does not answer in time. */
+async function connectionState(client: WhatsAppDriver): Promise<string | null> {
+  return withTimeout(client.getState(), STATE_READ_TIMEOUT_MS, 'getState()').catch(() => null);
+}
+
+/** Resolves true once the connection is CONNECTED again, false after CONNECTION_WAIT_MS or on abort. */
+async function connectionBack(client: WhatsAppDriver, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + CONNECTION_WAIT_MS;
+  while (!signal.aborted && Date.now() < deadline) {
+    if ((await connectionState(client)) === 'CONNECTED') return true;
+    await delay(CONNECTION_POLL_MS, undefined, { signal }).catch(() => undefined);
+  }
+  return false;
 }
 
 /** Thrown when the session is not READY: the consumer puts the job back without an attempt. */
@@ -115,16 +140,24 @@ export function createSendHandler(options: SendHandlerOptions) {
 
   /**
    * Runs a step that talks to WhatsApp. If it fails because the session is going away (Chromium crash,
-   * unlink, disconnect), the job is held: back to the head of the queue without burning an attempt, so
-   * it keeps its place in line, and its marker makes the next attempt look for a copy first. A retry
-   * with backoff would let the messages behind it go first.
+   * unlink, disconnect) or because WhatsApp Web's connection dropped (phone or network away: state
+   * TIMEOUT, the session stays READY), the job is held: back to the head of the queue without burning
+   * an attempt, so it keeps its place in line, and its marker makes the next attempt look for a copy
+   * first. A retry with backoff would let the messages behind it go first. After a dropped connection
+   * the job stays active until the connection is back (bounded), so the queue does not spin meanwhile.
    */
-  async function heldIfSessionLost<T>(step: () => Promise<T>): Promise<T> {
+  async function heldIfSessionLost<T>(client: WhatsAppDriver, signal: AbortSignal, step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (error) {
-      if (!(error instanceof UnregisteredRecipientError) && (await sessionLostWithin(SESSION_LOSS_GRACE_MS))) {
-        throw new HeldError(`the session left READY during the send (${error instanceof Error ? error.message : String(error)})`);
+      if (error instanceof UnregisteredRecipientError) throw error;
+      const cause = error instanceof Error ? error.message : String(error);
+      // Read at the failure: the connection may well be back by the end of the grace period below.
+      const state = await connectionState(client);
+      if (await sessionLostWithin(SESSION_LOSS_GRACE_MS)) throw new HeldError(`the session left READY during the send (${cause})`);
+      if (state !== 'CONNECTED') {
+        const back = await connectionBack(client, signal);
+        throw new HeldError(`WhatsApp Web's connection was ${state ?? 'unknown'} when the send failed (${cause}); ${back ? 'it is back' : `not back after ${CONNECTION_WAIT_MS / 1_000} s`}`);
       }
       throw error;
     }
@@ -146,7 +179,7 @@ export function createSendHandler(options: SendHandlerOptions) {
       return { waMessageId: record.waMessageId, recovered: true };
     }
     if (record?.phase === 'sending') {
-      const copy = await heldIfSessionLost(() => findEarlierCopy(client, payload, record.attemptStartedAt));
+      const copy = await heldIfSessionLost(client, signal, () => findEarlierCopy(client, payload, record.attemptStartedAt));
       if (copy !== undefined) {
         logger.warn({ waMessageId: copy, attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt had already delivered this message; recording it instead of sending a duplicate');
         await recordSent(jobId, copy, logger);
@@ -155,7 +188,7 @@ export function createSendHandler(options: SendHandlerOptions) {
       logger.info({ attemptStartedAt: record.attemptStartedAt }, 'an interrupted attempt left no copy in the chat: sending');
     }
 
-    const { waMessageId } = await heldIfSessionLost(async () => {
+    const { waMessageId } = await heldIfSessionLost(client, signal, async () => {
       if (payload.to.endsWith('@c.us') && !(await client.isRegistered(payload.to))) throw new UnregisteredRecipientError();
       return client.sendText(payload.to, payload.text);
     });

@@ -22,6 +22,7 @@ import { backoffDelay, type Logger, type SessionState, type SessionStatus } from
 import { LOGOUT_REASON, type DriverFactory, type DriverMe, type WhatsAppDriver } from './driver/driver.js';
 import type { SessionProfile } from './profile.js';
 import type { StatePublisher } from './state-publisher.js';
+import { withTimeout } from './with-timeout.js';
 
 export interface OutboxGate {
   pause(): Promise<void>;
@@ -322,7 +323,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
     this.watchdogTimer = setInterval(() => {
       const driver = this.driver;
       if (driver === undefined || generation !== this.generation) return;
-      void withTimeout(driver.getState(), timeout).then(
+      void withTimeout(driver.getState(), timeout, 'getState()').then(
         (state) => {
           // TIMEOUT/OPENING are WhatsApp Web's own reconnecting (phone or network away) and heal by
           // themselves; only a page that has no state at all is dead.
@@ -374,11 +375,3 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -91,6 +91,18 @@ describe('SimPhone', () => {
     expect(phone.messages()[0]).toMatchObject({ serialized: `true_${PEER}@c.us_A`, to: PEER, body: 'body A' });
   });
 
+  it('ignores sends from a page that is not (yet) welcomed as a linked device', () => {
+    phone = new SimPhone();
+    const { deviceId } = pairedPage(phone);
+    const reconnecting = new FakeLink();
+    phone.attach(reconnecting);
+    send(phone, reconnecting, 'EARLY'); // socket open, hello not sent yet
+    phone.receive(reconnecting, { type: 'hello', deviceId, version: 'v' });
+    send(phone, reconnecting, 'LATE');
+    expect(phone.messages().map((m) => m.id)).toEqual(['LATE']);
+    expect(reconnecting.sent.filter((m) => m.type === 'ack').map((m) => (m as { id: string }).id)).toEqual(['LATE']);
+  });
+
   it('answers registration queries and refuses sends to unregistered numbers', () => {
     phone = new SimPhone({ isRegistered: (n) => n !== '4915000000' });
     const { link } = pairedPage(phone);

@@ -145,7 +145,8 @@ export class SimPhone {
         else this.showQr(link, state, 'unpaired');
         return;
       case 'send':
-        this.recordSend(link, msg.msg);
+        // Only a linked device that has said hello may send; the page keeps anything earlier pending.
+        if (state.deviceId) this.recordSend(link, msg.msg);
         return;
       case 'received': {
         const rec = this.incoming.find((m) => m.id === msg.id);

@@ -44,6 +44,8 @@ export class FakeWhatsApp {
   readonly qrIntervalMs: number;
   readonly ackDelayMs: number;
   initializeCalls = 0;
+  /** Calls of `getState()` on any driver (what a test waits on to know a client looked). */
+  stateReads = 0;
   /** Drivers initialised and not destroyed: more than one is a second Chromium on one profile. */
   readonly live = new Set<FakeDriver>();
   maxLive = 0;
@@ -219,6 +221,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   }
 
   async getState(): Promise<string | null> {
+    this.world.stateReads += 1;
     if (this.world.hangGetState) return new Promise<never>(() => undefined);
     switch (this.state) {
       case 'ready':

@@ -17,6 +17,7 @@ import wwebjs from 'whatsapp-web.js';
 
 import { killProcessGroup, processGroupAlive, waitForProcessGroupExit } from './chromium.js';
 import { LOGOUT_REASON, type DriverEvents, type DriverFactory, type OwnMessage, type WhatsAppDriver } from './driver.js';
+import { withTimeout } from '../with-timeout.js';
 
 export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -358,20 +359,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function errorMessage(error: unknown): string {

@@ -263,6 +263,10 @@ export const PAGE_SCRIPT = String.raw`
   var syncScheduled = false;
   var ws = null;
   var connected = false;
+  // Welcomed as a linked device on the current socket. Sends go out only then, so the pending queue
+  // (resent on 'welcome') always leaves before anything sent after the reconnect: WA Web's offline queue
+  // keeps order the same way.
+  var streamReady = false;
   var backoffMs = 100;
   var reqSeq = 0;
   var requests = new Map();
@@ -352,6 +356,7 @@ export const PAGE_SCRIPT = String.raw`
       if (ws !== sock) return;
       ws = null;
       connected = false;
+      streamReady = false;
       requests.forEach(function (r) { r.reject(new Error('wa-sim: connection lost')); });
       requests.clear();
       // A dropped link while linked is what WA Web shows as TIMEOUT; the library accepts TIMEOUT
@@ -444,6 +449,7 @@ export const PAGE_SCRIPT = String.raw`
     switch (m.type) {
       case 'unpaired':
         connected = true;
+        streamReady = false;
         if (pairing) { pairing = null; clearPairing(); }
         Conn.set('ref', m.ref);
         if (Socket.state !== 'UNPAIRED') Socket.set('state', 'UNPAIRED');
@@ -467,6 +473,7 @@ export const PAGE_SCRIPT = String.raw`
         Socket.set('stream', 'CONNECTED');
         Socket.set('state', 'CONNECTED');
         connectWaiters.splice(0).forEach(function (w) { w.resolve(); });
+        streamReady = true;
         pendingSends.forEach(function (p) { transmit(p.msg); });
         m.pending.forEach(deliverIncoming);
         synced = true;
@@ -546,7 +553,8 @@ export const PAGE_SCRIPT = String.raw`
     var msg = MsgCollection.add(new Msg(data));
     addToChat(chat, msg);
     var result = new Promise(function (resolve) { pendingSends.set(msg.id.id, { msg: msg, resolve: resolve }); });
-    transmit(msg);
+    // Not yet welcomed on this socket: the message waits in pendingSends, sent in order on 'welcome'.
+    if (streamReady) transmit(msg);
     return [Promise.resolve([msg]), result];
   }
 
