@@ -12,7 +12,7 @@ import type { SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { report, scale, seconds } from './scale.js';
-import { Stack, texts } from './stack.js';
+import { LEASE_TTL_MS, Stack, texts } from './stack.js';
 
 const NUMBERS = { s1: '+49 151 30000001', s2: '+49 151 30000002', s7: '+49 151 30000007' };
 let stack: Stack;
@@ -145,7 +145,7 @@ describe('crash recovery on the real stack', () => {
       faults: `${cycles} × (kill -9 worker leaving Chromium orphaned + stale SingletonLock/Socket/Cookie)`,
       lost: tally.lost,
       duplicated: tally.duplicated,
-      recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (includes the ${4} s lease TTL)`,
+      recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (the restarted worker takes over from the dead one: half the ${seconds(LEASE_TTL_MS)} lease TTL or more)`,
       notes: `QR shown: ${(await qrEvents()) - qrBefore}; Chromium after: 1`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });

@@ -1,7 +1,11 @@
 /**
  * Reliability scenario 4 (issue 7): two workers on one session. Exactly one owns it and runs Chromium;
- * kill -9 of the owner mid-stream → the standby owns the session once the lease lapses and is READY
- * soon after; no send is lost or doubled across the handover.
+ * kill -9 of the owner mid-stream → the standby takes the lease over from the dead owner (unrenewed for
+ * half a TTL, its Redis connection gone) and is READY within the lease TTL; no send is lost or doubled
+ * across the handover, and the order is kept.
+ *
+ * The workers run with the default LEASE_TTL_MS (15 s), not the suite's short one: "READY within the
+ * TTL" is a claim about the production setting (half a TTL to detect + Chromium start and restore).
  */
 import { readFile } from 'node:fs/promises';
 
@@ -9,9 +13,10 @@ import { freePort, type SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { report, scale, seconds } from './scale.js';
-import { LEASE_TTL_MS, Stack, texts } from './stack.js';
+import { Stack, texts } from './stack.js';
 
 const TO = '+49 151 30000004';
+const LEASE_TTL_MS = 15_000;
 let stack: Stack;
 
 interface Worker {
@@ -21,7 +26,7 @@ interface Worker {
 
 async function start(name: string): Promise<Worker> {
   const port = await freePort();
-  return { proc: await stack.startWorker(name, { WORKER_PORT: String(port) }), port };
+  return { proc: await stack.startWorker(name, { WORKER_PORT: String(port), LEASE_TTL_MS: String(LEASE_TTL_MS) }), port };
 }
 
 async function role(worker: Worker): Promise<string> {
@@ -77,9 +82,9 @@ describe('two workers on one session', () => {
       const active = (await stack.producer.queues.outbox.getJobCounts('active')).active ?? 0;
       const killedAt = Date.now();
       first.proc.child.kill('SIGKILL');
-      await second.proc.waitForLine(/this worker now owns the session/, LEASE_TTL_MS * 3);
+      await second.proc.waitForLine(/this worker now owns the session/, LEASE_TTL_MS * 2);
       const ownedMs = Date.now() - killedAt;
-      const readyMs = await stack.waitForReadyAfter(killedAt);
+      const readyMs = await stack.waitForReadyAfter(killedAt, LEASE_TTL_MS * 3);
       expect(await role(second)).toBe('owner');
       await stack.waitAllCompleted(ids, 180_000);
       const tally = stack.tally(TO, bodies);
@@ -96,7 +101,8 @@ describe('two workers on one session', () => {
         notes: `most Chromium at once: ${Math.max(...samples)} (${samples.length} samples); order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}`,
       });
       expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
-      expect(ownedMs).toBeLessThan(LEASE_TTL_MS + 1_000);
+      expect(second.proc.lines.some((line) => line.includes('taking over now instead of waiting for the lease to expire'))).toBe(true);
+      expect(readyMs).toBeLessThan(LEASE_TTL_MS);
       if (overlaps.length > 0) console.error(`more than one Chromium on the profile:\n${overlaps.join('\n')}`);
       expect(Math.max(...samples)).toBe(1);
     } finally {

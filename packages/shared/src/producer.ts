@@ -143,19 +143,31 @@ export function createProducer(options: ProducerOptions): Producer {
       const payload = { ...parsed.data, acceptedAt: parsed.data.acceptedAt ?? new Date().toISOString() };
       const fingerprint = sendFingerprint(payload);
       const recordKey = keys.message(id);
-      // Claim the key first: one round trip tells a new message from a repeat, and a repeat with
-      // a different message from a legitimate retry of the same one.
-      const claim = await redis
+      // One MULTI claims the id (a new message, a repeat, or a repeat with a different message) and
+      // reads the session state (queued or held). All keys share the session's hash slot.
+      const claim = redis
         .multi()
         .hsetnx(recordKey, 'fingerprint', fingerprint)
         .expire(recordKey, jobConfig.retentionSeconds * 8, 'NX')
         .hget(recordKey, 'fingerprint')
-        .exec();
-      const claimed = claim?.[0]?.[1] === 1;
-      const stored = claim?.[2]?.[1];
+        .mget(keys.state, keys.lease)
+        .exec()
+        .then((replies) => {
+          const [state, lease] = (replies?.[3]?.[1] ?? []) as (string | null)[];
+          const ready = reportState(sessionId, decodeState(state ?? null), lease ?? null).status === 'READY';
+          const status: MessageStatus = ready ? 'queued' : 'held';
+          return { claimed: replies?.[0]?.[1] === 1, stored: replies?.[2]?.[1], status };
+        });
+      if (idempotencyKey === undefined) {
+        // A fresh random id cannot be a repeat: claim and add go out together (one round trip).
+        const [{ status }] = await Promise.all([claim, enqueue(queues, jobConfig, 'send', payload, { jobId: id })]);
+        logger?.debug({ jobId: id, to: payload.to, held: status === 'held' }, 'send accepted');
+        return { id, status, duplicate: false };
+      }
+      // A caller's key must be claimed before the add: a repeat of a message whose job is already
+      // gone from the queue (completed and removed) must not be added, and so sent, again.
+      const { claimed, stored, status } = await claim;
       if (!claimed && stored !== fingerprint) throw new IdempotencyConflictError(id);
-      const state = await sessionStatus();
-      const status: MessageStatus = state.status === 'READY' ? 'queued' : 'held';
       if (!claimed && (await queues.outbox.getJob(id)) !== undefined) return { id, status, duplicate: true };
       await enqueue(queues, jobConfig, 'send', payload, { jobId: id });
       logger?.debug({ jobId: id, to: payload.to, held: status === 'held' }, 'send accepted');

@@ -1,0 +1,71 @@
+import { createRedis } from '@waq/shared';
+import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+
+import { holderConnectionName, SessionLease } from './lease.js';
+import { silentLogger } from './testing/owner-harness.js';
+
+const TTL_MS = 6_000;
+let fx: RedisFixture;
+let key: string;
+
+beforeEach(async () => {
+  fx = await createRedisFixture();
+  key = `${fx.prefix}:lease`;
+});
+afterEach(async () => {
+  await fx.cleanup();
+});
+
+function connection(name: string): Redis {
+  const redis = createRedis({ url: fx.url, role: 'consumer', name });
+  onTestFinished(() => redis.disconnect());
+  return redis;
+}
+
+/** A standby waiting for the lease; resolves with the time it got it. */
+function standBy(workerId: string): Promise<number> {
+  const lease = new SessionLease({ redis: connection(`${workerId}-main`), key, workerId, sessionId: 'default', ttlMs: TTL_MS, logger: silentLogger });
+  const abort = new AbortController();
+  onTestFinished(async () => {
+    abort.abort();
+    await lease.release();
+  });
+  return lease.acquire(abort.signal).then((acquired) => {
+    expect(acquired).toBe(true);
+    return Date.now();
+  });
+}
+
+describe('session lease', () => {
+  it('renews through a connection named after the holder, and closes it on release', async () => {
+    const lease = new SessionLease({ redis: connection('holder-main'), key, workerId: 'host:1:abc', sessionId: 'default', ttlMs: TTL_MS, logger: silentLogger });
+    expect(await lease.tryAcquire()).toBe(true);
+    const named = async () => String(await fx.redis.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes(` name=${holderConnectionName('host:1:abc')} `);
+    await expect.poll(named).toBe(true);
+    await lease.release();
+    await expect.poll(named).toBe(false);
+    expect(await fx.redis.get(key)).toBeNull();
+  });
+
+  it('takes over from a holder whose connection is gone once it is half a TTL unrenewed, before the lease expires', async () => {
+    // A holder killed with -9 right after renewing: the lease is fresh, its connection gone.
+    const setAt = Date.now();
+    await fx.redis.set(key, 'dead-holder', 'PX', TTL_MS);
+    const acquiredAt = await standBy('standby');
+    expect(await fx.redis.get(key)).toBe('standby');
+    expect(acquiredAt - setAt).toBeGreaterThanOrEqual(TTL_MS / 2);
+    expect(acquiredAt - setAt).toBeLessThan(TTL_MS);
+  });
+
+  it('does not take over from a holder whose connection is alive: it waits for the lease to expire', async () => {
+    connection(holderConnectionName('slow-holder'));
+    const ttl = Math.floor(TTL_MS * 0.45); // already unrenewed for more than half a TTL
+    const setAt = Date.now();
+    await fx.redis.set(key, 'slow-holder', 'PX', ttl);
+    await expect.poll(async () => String(await fx.redis.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes(` name=${holderConnectionName('slow-holder')} `)).toBe(true);
+    const acquiredAt = await standBy('standby');
+    expect(acquiredAt - setAt).toBeGreaterThanOrEqual(ttl);
+  });
+});
