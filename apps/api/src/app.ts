@@ -2,17 +2,16 @@
  * The Express app: a thin adapter around plain handlers that return `{ status, body }`. Routes,
  * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
-import { randomUUID } from 'node:crypto';
 
 import { createProducer, toFieldProblems, type Config, type Logger, type Producer } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import { pinoHttp } from 'pino-http';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
 import { requireApiKey, requirePageAuth } from './auth/require-auth.js';
 import { BULL_BOARD_PATH, bullBoardRouter } from './bull-board.js';
+import { accessLog } from './http/access-log.js';
 import { BlockingConnections } from './http/blocking-connections.js';
 import { errorResponse, redisUnavailable, type HttpResult } from './http/error-response.js';
 import { healthz, readyz } from './http/health.js';
@@ -124,27 +123,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   app.set('trust proxy', false);
   // CSP is set per kind of response below (API: nothing may load; pages: only what they use).
   app.use(helmet({ contentSecurityPolicy: false }), csp(CSP.api));
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // One short line per request; headers (which carry the API key) are never logged.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customSuccessMessage: (req, res, responseTime) => `${req.method} ${req.url?.split('?')[0]} ${res.statusCode} ${Math.round(responseTime)}ms`,
-      customErrorMessage: (req, res) => `${req.method} ${req.url?.split('?')[0]} ${res.statusCode}`,
-      // Health probes every few seconds would drown the access log.
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-      customLogLevel: (_req, res, error) => (error !== undefined || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-    }),
-  );
+  app.use(accessLog(logger));
   app.use(metrics.middleware);
 
   // Public: probes, the login form and the static assets it uses.
