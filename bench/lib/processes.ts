@@ -87,3 +87,11 @@ export function outsidersRunning(executables: ReadonlySet<string>, tree: readonl
   }
   return count;
 }
+
+/** CPU time (user + system) `pid` has used so far, in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuTimeMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "(comm) ": state is field 0, utime field 11, stime field 12.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

@@ -72,7 +72,7 @@ export const configSchema = z.object({
     .int()
     .min(2_000)
     .default(15_000)
-    .meta({ description: 'Session lease time-to-live in ms: a standby worker takes over this long after the owner dies.' }),
+    .meta({ description: 'Session lease time-to-live in ms. A standby takes over from a dead owner once the lease is half this old and unrenewed (its Redis connection gone), or when it expires.' }),
   QR_WAIT_MS: nonNegativeInt(20_000).meta({ description: 'How long a `connect` with wait blocks for a QR code or READY, in ms.' }),
   QR_MAX_RETRIES: positiveInt(5).meta({ description: 'Unscanned QR codes before the client is stopped (state FAILED, reason given).' }),
   RECONNECT_BASE_MS: positiveInt(1_000).meta({ description: 'First reconnect delay in ms; doubles per attempt, with jitter.' }),
