@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { createLogger, scrubPhoneNumbers } from './logger.js';
+import { createLogger, redactFields, scrubPhoneNumbers } from './logger.js';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = [];
@@ -38,10 +38,35 @@ describe('createLogger', () => {
     expect(text).toContain('49*********89@c.us is not a user');
   });
 
+  it('redacts child bindings and arrays too, and never changes the object it was given', () => {
+    const out = capture();
+    const logger = createLogger({ service: 'worker', version: '0', destination: out.stream });
+    const given = { recipients: [{ to: '+4915123456789' }], meta: { note: 'kept' } };
+    logger.child({ chatId: '4915123456789@c.us', token: 't0k3n-t0k3n' }).child({ body: 'b0dy-b0dy' }).info(given, 'batch');
+    expect(given.recipients[0]?.to).toBe('+4915123456789');
+    const [line] = out.lines();
+    expect(line).toMatchObject({ chatId: '49*********89@c.us', token: '[redacted]', body: '[redacted]', recipients: [{ to: '+49*********89' }], meta: { note: 'kept' } });
+    expect(out.text()).not.toMatch(/t0k3n|b0dy/);
+  });
+
   it('is silent at level silent', () => {
     const out = capture();
     createLogger({ service: 'api', version: '0', level: 'silent', destination: out.stream }).error('nope');
     expect(out.text()).toBe('');
+  });
+});
+
+describe('redactFields', () => {
+  it('returns the same object when there is nothing to redact, and leaves errors to their serializer', () => {
+    const plain = { jobId: 'j1', nested: { ok: true } };
+    expect(redactFields(plain)).toBe(plain);
+    const error = Object.assign(new Error('boom'), { text: 'kept for the err serializer' });
+    expect(redactFields({ err: error }).err).toBe(error);
+  });
+
+  it('looks three levels deep, not further', () => {
+    expect(redactFields({ a: { b: { text: 'x' } } })).toEqual({ a: { b: { text: '[redacted]' } } });
+    expect(redactFields({ a: { b: { c: { text: 'x' } } } })).toEqual({ a: { b: { c: { text: 'x' } } } });
   });
 });
 
