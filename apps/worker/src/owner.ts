@@ -13,10 +13,11 @@ import { cleanProfile } from './chromium-hygiene.js';
 import { createConsumers, type JobContext } from './consumers.js';
 import type { DriverFactory, WhatsAppDriver } from './driver/driver.js';
 import { abortableDelay, SessionLease } from './lease.js';
+import { AckRecorder } from './ack-recorder.js';
 import type { WorkerMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
-import { createSendHandler, HeldError, recordAck } from './send-handler.js';
+import { createSendHandler, HeldError } from './send-handler.js';
 import { SessionController } from './session.js';
 import { StatePublisher } from './state-publisher.js';
 
@@ -225,9 +226,8 @@ export class SessionOwner {
 
   private wireMessageEvents(driver: WhatsAppDriver, publisher: StatePublisher): void {
     const { redis, queues, logger } = this.options;
-    driver.on('ack', (waMessageId, ack) => {
-      void recordAck(redis, queues.keys, publisher, waMessageId, ack).catch((error: unknown) => logger.warn({ err: error }, 'could not record an ack'));
-    });
+    const acks = new AckRecorder(redis, queues.keys, publisher, logger);
+    driver.on('ack', (waMessageId, ack) => acks.record(waMessageId, ack));
     driver.on('incoming', (message) => {
       logger.info({ from: message.from, waMessageId: message.waMessageId }, 'message received');
       void publisher

@@ -17,7 +17,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { ACK_LEVELS, type AckName, type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
+import { type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import type { WhatsAppDriver } from './driver/driver.js';
@@ -196,14 +196,4 @@ export function createSendHandler(options: SendHandlerOptions) {
     await recordSent(jobId, waMessageId, logger);
     return { waMessageId, recovered: false };
   };
-}
-
-/** Updates the message record and emits `message.ack` for an ack of a message waq sent. */
-export async function recordAck(redis: Redis, keys: SessionKeys, publisher: StatePublisher, waMessageId: string, ack: number): Promise<void> {
-  const name = (Object.entries(ACK_LEVELS).find(([, level]) => level === ack)?.[0] ?? 'pending') as AckName;
-  const id = await redis.get(keys.waMessage(waMessageId));
-  const at = new Date().toISOString();
-  await publisher.append([{ type: 'message.ack', at, waMessageId, ack: name, ...(id === null ? {} : { id }) }], (multi) => {
-    if (id !== null) multi.hset(keys.message(id), { ack: name, ackAt: at });
-  });
 }
