@@ -31,6 +31,15 @@ describe('loadConfig', () => {
     expect(config).not.toHaveProperty('PATH');
   });
 
+  it('treats an empty value as unset: the default applies, not a coerced 0', () => {
+    const config = loadConfig({ SEND_INTERVAL_MS: '', SEND_JITTER_MS: '  ', LEASE_TTL_MS: '' });
+    const defaults = loadConfig({});
+    expect(config.SEND_INTERVAL_MS).toBe(defaults.SEND_INTERVAL_MS);
+    expect(config.SEND_INTERVAL_MS).toBeGreaterThan(0);
+    expect(config.SEND_JITTER_MS).toBe(defaults.SEND_JITTER_MS);
+    expect(config.LEASE_TTL_MS).toBe(defaults.LEASE_TTL_MS);
+  });
+
   it('names every bad variable, what is wrong and what it got', () => {
     let error: unknown;
     try {

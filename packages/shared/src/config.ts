@@ -104,7 +104,9 @@ export type ConfigVariable = keyof Config;
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const known: Record<string, string | undefined> = {};
-  for (const name of Object.keys(configSchema.shape)) known[name] = env[name];
+  // An empty value means unset (`VAR=` in a .env file, `${VAR:-}` in compose): coercing it would turn
+  // SEND_INTERVAL_MS= into 0, pacing off, without a word.
+  for (const name of Object.keys(configSchema.shape)) known[name] = env[name]?.trim() === '' ? undefined : env[name];
   const result = configSchema.safeParse(known);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {

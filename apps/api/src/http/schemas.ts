@@ -82,13 +82,15 @@ export const connectQuerySchema = z.object({
 });
 
 export const eventsQuerySchema = z.object({
-  backlog: z.coerce
-    .number({ error: 'must be a number' })
-    .int({ error: 'must be a whole number' })
-    .min(0, { error: 'must be 0 or more' })
-    .max(100, { error: 'must be at most 100' })
+  // Digits only: `z.coerce.number()` would take " " (and "", "0x10", "1e2") as a number (the fuzz
+  // scenario found `backlog=%20` opening a stream instead of a 422).
+  backlog: z
+    .string()
+    .regex(/^\d{1,3}$/, { error: 'must be a whole number from 0 to 100' })
+    .transform(Number)
+    .pipe(z.number().max(100, { error: 'must be a whole number from 0 to 100' }))
     .default(0)
-    .meta({ description: 'Replay this many of the most recent events first (ignored when resuming with Last-Event-ID).' }),
+    .meta({ description: 'Replay this many of the most recent events first, 0 to 100 (ignored when resuming with Last-Event-ID).' }),
 });
 
 export const sandboxScanResponseSchema = z.object({ scanned: z.literal(true), simulator: z.unknown() });

@@ -117,7 +117,7 @@ describe('GET /v1/session/events', () => {
     const badId = await t.fetch('/v1/session/events', { headers: { 'Last-Event-ID': '0 STREAMS x' } });
     expect(badId.status).toBe(422);
     expect(await badId.json()).toMatchObject({ error: { code: 'invalid_last_event_id', details: [{ path: 'Last-Event-ID' }] } });
-    for (const backlog of ['-1', '101', 'many', '1.5']) {
+    for (const backlog of ['-1', '101', 'many', '1.5', '%20', '', '0x10', '1e1', '+5']) {
       const response = await t.fetch(`/v1/session/events?backlog=${backlog}`);
       expect(response.status).toBe(422);
       expect(await response.json()).toMatchObject({ error: { details: [{ path: 'backlog' }] } });
