@@ -282,6 +282,23 @@ describe('outbox', () => {
     expect((await h.producer.getMessage(ids[0] ?? ''))?.attempts).toBe(1);
   });
 
+  it('does not count a message WhatsApp Web only queued as sent: unlinked before it went out, it is sent after re-pairing', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.goOffline();
+    const { id } = await h.producer.send({ to: ALICE, text: 'queued while away' });
+    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['queued while away']), { timeout: 5_000, interval: 10 });
+    expect((await h.producer.getMessage(id))?.status).toBe('sending');
+    h.world.unlink(); // wipes what WhatsApp Web had queued
+    await h.waitForStatus('LOGGED_OUT');
+    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.status).toBe('held'), { timeout: 5_000, interval: 20 });
+    h.world.goOnline();
+    await pairFresh();
+    const view = await h.producer.waitForMessage(id, { timeoutMs: 10_000 });
+    expect(view.status).toBe('sent');
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['queued while away']);
+  });
+
   it('keeps the order after a worker died mid-send: the orphaned job goes first once its lock expires', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `ordered ${i}` })).id);

@@ -57,6 +57,11 @@ export interface WhatsAppDriver extends EventEmitter<DriverEvents> {
   getState(): Promise<string | null>;
   /** Whether `wid` (a `…@c.us` user id) has a WhatsApp account. */
   isRegistered(wid: string): Promise<boolean>;
+  /**
+   * Sends a text and resolves once WhatsApp's servers have it (not when WhatsApp Web merely queued it:
+   * a message queued while the connection is down is lost if the device is unlinked before it goes out).
+   * While the connection is down it stays pending; it rejects if the client ends meanwhile.
+   */
   sendText(wid: string, text: string): Promise<{ waMessageId: string }>;
   /** The latest messages this account sent to `wid`, newest last (for the crash-dedupe). */
   recentOwnMessages(wid: string, limit: number): Promise<OwnMessage[]>;

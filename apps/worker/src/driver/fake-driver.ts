@@ -4,7 +4,7 @@
  * battery as the real driver (`driver-contract.ts`), and adds fault hooks the real one cannot offer
  * cheaply. Where it models the real driver (whatsapp-web.js 1.34.7 on the simulator), it copies what
  * that does: acks 1 → 2 → 3; a dropped connection is state TIMEOUT, not a disconnect, and sends made
- * meanwhile go out on reconnect; `disconnected` / `crashed` end a driver's lifetime; incoming messages
+ * meanwhile go out on reconnect, their `sendText` resolving only then; `disconnected` / `crashed` end a driver's lifetime; incoming messages
  * wait for a ready client.
  */
 import { EventEmitter } from 'node:events';
@@ -35,6 +35,8 @@ export class FakeWhatsApp {
   readonly sent: FakeSentMessage[] = [];
   /** Accepted by a client while the connection was down: transmitted by {@link goOnline}. */
   readonly pending: FakeSentMessage[] = [];
+  /** Sends waiting for the connection (their `sendText` resolves once the message is transmitted). */
+  private readonly waiting = new Set<{ driver: FakeDriver; resolve: () => void; reject: (error: Error) => void }>();
   /** Incoming messages waiting for a ready client (the real servers hold them too). */
   readonly pendingIncoming: IncomingMessage[] = [];
   /** False between {@link goOffline} and {@link goOnline}. */
@@ -79,6 +81,8 @@ export class FakeWhatsApp {
   /** The phone unlinks this device: ready clients get `disconnected(LOGOUT)`, which ends them. */
   unlink(): void {
     this.paired = false;
+    // WhatsApp Web wipes its storage: what it had queued and not sent is gone.
+    this.pending.length = 0;
     for (const driver of this.live) driver.end('disconnected', LOGOUT_REASON);
   }
 
@@ -104,6 +108,23 @@ export class FakeWhatsApp {
   goOnline(): void {
     this.online = true;
     for (const message of this.pending.splice(0)) this.transmit(message);
+    for (const waiter of this.waiting) waiter.resolve();
+    this.waiting.clear();
+  }
+
+  /** Resolves once the connection is up; rejects when `driver` ends first. */
+  waitForConnection(driver: FakeDriver): Promise<void> {
+    if (this.online) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiting.add({ driver, resolve, reject }));
+  }
+
+  /** `driver` ended: its sends still waiting for the connection fail (their messages stay queued). */
+  abandonWaits(driver: FakeDriver, reason: string): void {
+    for (const waiter of [...this.waiting]) {
+      if (waiter.driver !== driver) continue;
+      this.waiting.delete(waiter);
+      waiter.reject(new Error(`the client ended while the message waited for the connection (${reason})`));
+    }
   }
 
   /** A contact writes to us; held until a client is ready, like WhatsApp's servers do. */
@@ -199,6 +220,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     if (this.state !== 'ready' && !(event === 'crashed' && this.state === 'initialized')) return;
     clearInterval(this.qrTimer);
     this.state = event === 'crashed' ? 'crashed' : 'ended';
+    this.world.abandonWaits(this, reason);
     this.emit(event, reason);
   }
 
@@ -210,6 +232,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   async destroy(): Promise<void> {
     clearInterval(this.qrTimer);
     this.state = 'destroyed';
+    this.world.abandonWaits(this, 'destroyed');
     this.world.live.delete(this);
   }
 
@@ -247,10 +270,12 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     if (failure !== undefined) throw failure;
     if (this.world.registered !== null && !this.world.registered.has(wid) && !wid.endsWith('@g.us')) throw new Error('No LID for user');
     const message: FakeSentMessage = { waMessageId: `true_${wid}_${this.world.nextId()}`, to: wid, body: text, timestamp: Math.floor(Date.now() / 1_000) };
-    // Like whatsapp-web.js, the send resolves once the message is added locally; offline it goes out later.
+    // Like whatsapp-web.js with waitUntilMsgSent: queued locally at once (offline it goes out on
+    // reconnect), resolved once the servers have it.
     if (this.world.online) this.world.transmit(message);
     else this.world.pending.push(message);
     await this.world.afterAccept?.(message);
+    await this.world.waitForConnection(this);
     return { waMessageId: message.waMessageId };
   }
 

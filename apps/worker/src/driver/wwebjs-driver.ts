@@ -159,7 +159,10 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   async sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
     this.assertReady();
     // sendSeen: false — a gateway's send must not mark the human's unread messages in that chat as read.
-    const message = await this.client.sendMessage(wid, text, { sendSeen: false });
+    // waitUntilMsgSent: resolve on the server's answer, not when WhatsApp Web queued the message: one
+    // queued while the phone was away and the device unlinked meanwhile never leaves (reliability
+    // suite, scenario 5), and waq must not record it as sent.
+    const message = await this.client.sendMessage(wid, text, { sendSeen: false, waitUntilMsgSent: true });
     return { waMessageId: message.id._serialized };
   }
 
