@@ -15,13 +15,11 @@
  *    holds the job at the head of the queue (see `heldIfSessionLost`) instead of retrying it with backoff
  *    behind the messages accepted after it.
  */
-import { setTimeout as delay } from 'node:timers/promises';
-
 import { type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import type { WhatsAppDriver } from './driver/driver.js';
-import type { SessionLease } from './lease.js';
+import { abortableDelay, type SessionLease } from './lease.js';
 import type { Pacer } from './pacer.js';
 import type { StatePublisher } from './state-publisher.js';
 import { withTimeout } from './with-timeout.js';
@@ -97,7 +95,7 @@ async function connectionBack(client: WhatsAppDriver, signal: AbortSignal): Prom
   const deadline = Date.now() + CONNECTION_WAIT_MS;
   while (!signal.aborted && Date.now() < deadline) {
     if ((await connectionState(client)) === 'CONNECTED') return true;
-    await delay(CONNECTION_POLL_MS, undefined, { signal }).catch(() => undefined);
+    await abortableDelay(CONNECTION_POLL_MS, signal);
   }
   return false;
 }

@@ -85,9 +85,11 @@ export function createProducer(options: ProducerOptions): Producer {
   };
   const { keys } = queues;
 
+  /** The session as reported, from the replies of `MGET state lease`. */
+  const reported = ([state, lease]: readonly (string | null | undefined)[]): ReportedSessionState => reportState(sessionId, decodeState(state ?? null), lease ?? null);
+
   async function sessionStatus(): Promise<ReportedSessionState> {
-    const [state, lease] = await redis.mget(keys.state, keys.lease);
-    return reportState(sessionId, decodeState(state ?? null), lease ?? null);
+    return reported(await redis.mget(keys.state, keys.lease));
   }
 
   async function control(name: Exclude<JobName, 'send'>, requestedBy?: string): Promise<{ id: string }> {
@@ -153,9 +155,7 @@ export function createProducer(options: ProducerOptions): Producer {
         .mget(keys.state, keys.lease)
         .exec()
         .then((replies) => {
-          const [state, lease] = (replies?.[3]?.[1] ?? []) as (string | null)[];
-          const ready = reportState(sessionId, decodeState(state ?? null), lease ?? null).status === 'READY';
-          const status: MessageStatus = ready ? 'queued' : 'held';
+          const status: MessageStatus = reported((replies?.[3]?.[1] ?? []) as (string | null)[]).status === 'READY' ? 'queued' : 'held';
           return { claimed: replies?.[0]?.[1] === 1, stored: replies?.[2]?.[1], status };
         });
       if (idempotencyKey === undefined) {
