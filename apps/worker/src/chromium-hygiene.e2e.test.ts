@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, promises as fs } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -77,6 +78,22 @@ describe('cleanProfile', () => {
     const report = await cleanProfile(profileDir, silentLogger);
     expect(report.killed).toEqual([]);
     expect(report.removedLocks.sort()).toEqual(['SingletonLock', 'SingletonSocket']);
+  });
+
+  it('counts a zombie (exited, never reaped) as gone', async () => {
+    // `sleep 30` replaces the shell and never waits for the shell's background child: once that child
+    // exits it stays a zombie, as Chromium's children do under a PID 1 that does not reap.
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const [line] = (await once(parent.stdout, 'data')) as [Buffer];
+      const child = Number(line.toString().trim());
+      await vi.waitFor(async () => expect((await fs.readFile(`/proc/${child}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z'));
+      expect(() => process.kill(child, 0)).not.toThrow();
+      expect(isAlive(child)).toBe(false);
+      expect(isAlive(parent.pid ?? -1)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('leaves a clean profile alone', async () => {

@@ -11,7 +11,7 @@
  * Holding the session lease is what makes killing safe: no other legitimate owner can be using it.
  * Linux-only (reads /proc); elsewhere orphan detection is skipped and only dead-lock cleanup runs.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { Logger } from '@waq/shared';
@@ -48,17 +48,23 @@ export async function findProfileProcesses(profileDir: string): Promise<number[]
   return pids.sort((a, b) => a - b);
 }
 
+/** True while `pid` runs. A zombie (exited, not yet reaped: PID 1 of some containers never reaps) is not alive. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may contain spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // No /proc (not Linux): kill(0) said it is there.
   }
 }
 
-async function waitForExit(pids: readonly number[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function waitForExit(pids: readonly number[], deadline: number): Promise<void> {
   while (pids.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
@@ -75,18 +81,21 @@ async function readLock(profileDir: string): Promise<{ host: string; pid: number
 
 export async function cleanProfile(profileDir: string, logger: Logger): Promise<HygieneReport> {
   const killed: number[] = [];
-  const orphans = await findProfileProcesses(profileDir);
-  if (orphans.length > 0) {
-    logger.warn({ pids: orphans, profileDir }, 'an orphan Chromium from an earlier run holds the session profile: killing it');
+  // Rounds, not one pass: a Chromium that is still starting forks children (zygote, GPU, network,
+  // renderer) between our look at /proc and the kill, and such a child holds the profile too.
+  const deadline = Date.now() + 5_000;
+  for (let orphans = await findProfileProcesses(profileDir); orphans.length > 0 && Date.now() < deadline; orphans = await findProfileProcesses(profileDir)) {
+    const fresh = orphans.filter((pid) => !killed.includes(pid));
+    if (fresh.length > 0) logger.warn({ pids: fresh, profileDir }, 'an orphan Chromium from an earlier run holds the session profile: killing it');
     for (const pid of orphans) {
       try {
         process.kill(pid, 'SIGKILL');
-        killed.push(pid);
+        if (!killed.includes(pid)) killed.push(pid);
       } catch {
         // Already gone.
       }
     }
-    await waitForExit(orphans, 5_000);
+    await waitForExit(orphans, deadline);
   }
 
   const survivors = (await findProfileProcesses(profileDir)).filter(isAlive);

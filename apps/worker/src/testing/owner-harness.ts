@@ -86,7 +86,10 @@ export class OwnerHarness {
       queues,
       createDriver: this.world.createDriver,
       logger: silentLogger,
-      watchdog: { intervalMs: 100, timeoutMs: 100, authenticatedTimeoutMs: 300 },
+      // The fake answers getState() at once, so only a blocked event loop makes the watchdog time out: 1 s
+      // keeps a loaded CI machine from faking a dead page (a send failure then looks like a session loss
+      // and is held instead of retried), and the hang tests still see it within their 3 s.
+      watchdog: { intervalMs: 100, timeoutMs: 1_000, authenticatedTimeoutMs: 300 },
       ...extra,
     });
     const abort = new AbortController();
