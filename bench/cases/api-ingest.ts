@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRedis } from '@waq/shared';
 import autocannon from 'autocannon';
 
-import { BENCH_API_KEY, spawnTsx, type TsxChild } from '../lib/child.js';
+import { BENCH_API_KEY, spawnTsx, type NodeChild } from '../lib/child.js';
 import { cpuTimeMs } from '../lib/processes.js';
 import type { BenchOptions } from '../lib/options.js';
 import { benchPrefix, deletePrefix } from '../lib/redis.js';
@@ -47,7 +47,7 @@ export async function apiCase(options: BenchOptions, log: (line: string) => void
   const { connections, durationS } = options.api;
   const cleaner = createRedis({ url: options.redisUrl, role: 'consumer', name: 'bench-api-cleaner' });
   const sides = { waq: benchPrefix('api-waq'), baseline: benchPrefix('api-base') };
-  const servers: TsxChild[] = [];
+  const servers: NodeChild[] = [];
   const samples: Record<'waq' | 'baseline', Sample[]> = { waq: [], baseline: [] };
   try {
     const waq = await spawnTsx(SERVER, ['waq', options.redisUrl, sides.waq]);

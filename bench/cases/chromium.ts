@@ -14,19 +14,23 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 import { createRedis, type SessionStatus } from '@waq/shared';
 import { prepareSimClientOptions, startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import wwebjs from 'whatsapp-web.js';
 
 import { chooseDriver } from '../../apps/worker/src/create-driver.js';
-import { spawnTsx, type TsxChild } from '../lib/child.js';
+import { spawnCompiled, type NodeChild } from '../lib/child.js';
 import type { BenchOptions } from '../lib/options.js';
 import { exeOf, MB, memoryOf, outsidersRunning, processTree } from '../lib/processes.js';
 import { benchPrefix, deletePrefix, freePort } from '../lib/redis.js';
 import { comparisonRow, table, verdict, type CaseId, type CaseReport, type Comparison } from '../lib/report.js';
 import { fmt, fmtSummary, pollUntil, sleep, summarize, withTimeout, type Summary } from '../lib/stats.js';
 import { scopeConfig, sessionClient, sinkLogger, startOwner, type SessionScope } from '../lib/waq-session.js';
+
+const execFileAsync = promisify(execFile);
 
 export const SHELL = '/usr/bin/chromium-headless-shell';
 export const CHROMIUM = '/usr/bin/chromium';
@@ -37,8 +41,19 @@ const PROBE_SENDS = 10;
 /** Pause between the last send and the memory reading: lets acks, GC and lazy allocations settle. */
 const SETTLE_MS = 2_000;
 
-const WORKER_MAIN = fileURLToPath(new URL('../../apps/worker/src/main.ts', import.meta.url));
-const PLAIN_CLIENT = fileURLToPath(new URL('../wwebjs-client.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The memory case runs compiled JavaScript with plain `node`, as the Docker image runs the worker. */
+const WORKER_MAIN = path.join(ROOT, 'apps/worker/dist/main.js');
+const PLAIN_CLIENT = path.join(ROOT, 'bench/dist/wwebjs-client.js');
+
+/**
+ * Compiles the worker and the plain client (`tsc -b bench`, incremental: a no-op when up to date). Both
+ * sides of the memory case run as JavaScript: under tsx a Node process carries its loader thread and the
+ * transpiled sources' maps (about 40 MB more for the worker here), which no deployment has.
+ */
+async function compileMemorySides(): Promise<void> {
+  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', path.join(ROOT, 'bench')], { cwd: ROOT });
+}
 
 type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;
 type Timed = (id: CaseId, log: (line: string) => void, body: () => Promise<CaseBody>) => Promise<CaseReport>;
@@ -221,11 +236,14 @@ interface Variant {
   readonly effect: string;
 }
 
+/** Process-consolidation flags measured as a variant (see its `effect`). */
+const CONSOLIDATING_FLAGS = ['--no-zygote', '--in-process-gpu', '--enable-features=NetworkServiceInProcess2'];
+
 const VARIANTS: readonly Variant[] = [
   {
     key: 'waq',
     label: 'waq worker (sandbox mode)',
-    launch: '`apps/worker/src/main.ts` with `WAQ_SANDBOX=1`: chromium-headless-shell, `headless: \'shell\'`, offline flags',
+    launch: '`node apps/worker/dist/main.js` with `WAQ_SANDBOX=1`: chromium-headless-shell, `headless: \'shell\'`, offline flags',
     effect: 'the figure waq users get: the worker\'s Node process (Redis connections, BullMQ, pino, prom-client, whatsapp-web.js/puppeteer) plus its Chromium',
   },
   {
@@ -248,6 +266,13 @@ const VARIANTS: readonly Variant[] = [
     effect:
       'the old headless implementation as a separate, smaller binary without the browser UI layers: fewer processes and less memory. Risk: it is not the browser users run, so WhatsApp Web could one day rely on something it lacks; whatsapp-web.js sends a desktop Chrome user agent by default, so the page does not see "HeadlessChrome". waq keeps `/usr/bin/chromium` as the fallback and `CHROMIUM_PATH` to switch',
   },
+  {
+    key: 'consolidated',
+    label: 'plain whatsapp-web.js, chromium-headless-shell + fewer processes',
+    launch: `\`/usr/bin/chromium-headless-shell\`, \`headless: 'shell'\`, offline flags + ${CONSOLIDATING_FLAGS.map((f) => `\`${f}\``).join(' ')}`,
+    effect:
+      '`--no-zygote` starts renderers directly instead of forking them from two zygote processes (needs `--no-sandbox`, which server launches use anyway); `--in-process-gpu` runs the GPU service (software only, with `--disable-gpu`) in the browser process; `NetworkServiceInProcess2` does the same for the network service. Risk: a crash of the GPU or network service then takes the browser and the session down instead of being restarted by Chromium, and zygote-less launch is meant for debugging. The saving is fixed per browser (the page\'s own heap, which dominates with the real WhatsApp Web, is untouched) — waq does not use these flags',
+  },
 ];
 
 interface MemorySample {
@@ -256,7 +281,7 @@ interface MemorySample {
   readonly browserPss: number;
   readonly browserUss: number;
   readonly browserProcesses: number;
-  /** tsx's esbuild service, if any: tooling of the benchmark's TypeScript start, excluded from every figure. */
+  /** An esbuild service, if any (tooling, not the measured program): excluded from every figure. */
   readonly toolingPss: number;
   /** Processes outside the tree running the same Chromium binary when the sample was taken (see outsidersRunning). */
   readonly outsiders: number;
@@ -319,10 +344,10 @@ function killLeftovers(pids: readonly number[]): void {
 async function measureWaqWorker(lab: Lab): Promise<MemorySample> {
   const port = await freePort();
   const client = await sessionClient({ url: lab.redisUrl, prefix: lab.prefix, sessionDir: lab.waqSessionRoot });
-  let worker: TsxChild | undefined;
+  let worker: NodeChild | undefined;
   let pids: number[] = [];
   try {
-    worker = await spawnTsx(WORKER_MAIN, [], {
+    worker = await spawnCompiled(WORKER_MAIN, [], {
       env: {
         ...process.env,
         ...waqEnv(lab),
@@ -350,15 +375,26 @@ async function measureWaqWorker(lab: Lab): Promise<MemorySample> {
   }
 }
 
-async function measurePlainClient(lab: Lab, variant: 'base' | 'single' | 'shell'): Promise<MemorySample> {
-  const chromiumPath = variant === 'shell' ? SHELL : CHROMIUM;
-  // 'shell' reuses waq's profile (same binary), the others the baseline's (same binary as when paired).
-  const profile = variant === 'shell' ? { dataPath: path.join(lab.waqSessionRoot, 'sandbox'), cacheDir: path.join(lab.waqCacheRoot, 'sandbox') } : { dataPath: lab.baseDataPath, cacheDir: lab.baseCacheDir };
-  const config = { phoneUrl: lab.phone.url, ...profile, clientId: 'default', chromiumPath, extraArgs: variant === 'single' ? ['--single-process'] : [], to: PROBE_TO };
-  let child: TsxChild | undefined;
+/** What ≤ 0.5× would leave for the worker's Node process next to waq's Chromium tree (and next to the leanest variant's). */
+function nodeBudget(whole: Comparison, chromiumOnly: Comparison, consolidated: Summary): string {
+  const budget = whole.baseline.median * 0.5;
+  const left = (chromium: number): string => `${fmt(Math.max(0, budget - chromium), 0)} MB`;
+  return `Within ${fmt(budget, 0)} MB (half the baseline) the worker's Node process would have ${left(chromiumOnly.waq.median)} next to waq's Chromium tree, ${left(consolidated.median)} next to the process-consolidated launch below: less than the plain client's own Node process (${fmt(whole.baseline.median - chromiumOnly.baseline.median, 0)} MB), so no launch flag or worker diet on this page reaches the target.`;
+}
+
+type PlainVariant = 'base' | 'single' | 'shell' | 'consolidated';
+
+async function measurePlainClient(lab: Lab, variant: PlainVariant): Promise<MemorySample> {
+  const shell = variant === 'shell' || variant === 'consolidated';
+  const chromiumPath = shell ? SHELL : CHROMIUM;
+  // The headless-shell variants reuse waq's profile (same binary), the others the baseline's (same binary as when paired).
+  const profile = shell ? { dataPath: path.join(lab.waqSessionRoot, 'sandbox'), cacheDir: path.join(lab.waqCacheRoot, 'sandbox') } : { dataPath: lab.baseDataPath, cacheDir: lab.baseCacheDir };
+  const extraArgs = variant === 'single' ? ['--single-process'] : variant === 'consolidated' ? CONSOLIDATING_FLAGS : [];
+  const config = { phoneUrl: lab.phone.url, ...profile, clientId: 'default', chromiumPath, extraArgs, to: PROBE_TO };
+  let child: NodeChild | undefined;
   let pids: number[] = [];
   try {
-    child = await spawnTsx(PLAIN_CLIENT, [JSON.stringify(config)]);
+    child = await spawnCompiled(PLAIN_CLIENT, [JSON.stringify(config)]);
     const ready = child.waitForLine((l) => l['event'] === 'ready', 90_000, 'ready');
     // A QR here means the profile was not restored: scan so the measurement still completes, and say so.
     void child.waitForLine((l) => l['event'] === 'qr', 90_000, 'qr').then(
@@ -385,12 +421,13 @@ async function measurePlainClient(lab: Lab, variant: 'base' | 'single' | 'shell'
 }
 
 async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) => void): Promise<CaseBody> {
+  await compileMemorySides();
   const samples = new Map<string, MemorySample[]>(VARIANTS.map((v) => [v.key, []]));
   for (let r = 0; r < options.memoryRuns; r++) {
     // Round-robin over the variants so that load changes hit them all alike.
     const order = r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
     for (const variant of order) {
-      const sample = variant.key === 'waq' ? await measureWaqWorker(lab) : await measurePlainClient(lab, variant.key as 'base' | 'single' | 'shell');
+      const sample = variant.key === 'waq' ? await measureWaqWorker(lab) : await measurePlainClient(lab, variant.key as PlainVariant);
       samples.get(variant.key)?.push(sample);
       log(`memory run ${r + 1}/${options.memoryRuns} ${variant.key}: Chromium ${fmt(sample.browserPss / MB, 0)} MB PSS (USS ${fmt(sample.browserUss / MB, 0)}) in ${sample.browserProcesses} processes, Node ${fmt(sample.nodePss / MB, 0)} MB PSS (USS ${fmt(sample.nodeUss / MB, 0)}), ${sample.outsiders} outside Chromium processes of the same binary`);
     }
@@ -408,9 +445,9 @@ async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) =
     `One READY session per process, restored from its paired profile, after ${PROBE_SENDS} sends and a ${SETTLE_MS / 1_000} s pause; PSS summed from`,
     '`/proc/<pid>/smaps_rollup` over the process tree (PSS splits shared pages between the processes that map them, so the',
     `sum is what the tree costs; RSS would count Chromium's shared pages once per process). ${options.memoryRuns} runs per variant, round-robin.`,
-    'Every variant runs in its own Node process started with tsx, waq as its real worker entry point; the "Node" column is that',
-    'process, the "Chromium" column every process below it',
-    tooling > 0 ? `(tsx's esbuild service, up to ${fmt(tooling, 0)} MB, is excluded from all figures: a compiled deployment has none).` : '(no other process was found in the trees).',
+    'Every variant runs in its own Node process on compiled JavaScript with plain `node` (`tsc -b bench` first), as the Docker image runs',
+    'the worker; waq is its real worker entry point. The "Node" column is that process, the "Chromium" column every process below it',
+    tooling > 0 ? `(an esbuild service, up to ${fmt(tooling, 0)} MB, is excluded from all figures: a deployment has none).` : '(no other process was found in the trees).',
     '',
     table(
       ['Variant', 'Launch', 'Chromium tree PSS', 'Chromium USS', 'Chromium processes', 'Node PSS', 'Node USS', 'Node + Chromium PSS', 'Samples shared'],
@@ -435,7 +472,7 @@ async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) =
     table(['Metric', 'waq', 'Baseline', 'waq / baseline'], [comparisonRow(whole), comparisonRow(chromiumOnly)]),
     '',
     `Target ≤ 0.5× (waq's worker + Chromium vs the plain client's Node + Chromium): **${met ? 'met' : 'missed'}** (${fmt(ratio, 2)}×).${
-      met ? '' : ` The Chromium trees alone compare at ${fmt(chromiumOnly.waq.median / chromiumOnly.baseline.median, 2)}×; the worker's Node process (${fmt(whole.waq.median - chromiumOnly.waq.median, 0)} MB against the plain client's ${fmt(whole.baseline.median - chromiumOnly.baseline.median, 0)} MB) carries Redis connections, BullMQ, pino, prom-client and the rest of the worker, and the target counts it in full.`
+      met ? '' : ` The Chromium trees alone compare at ${fmt(chromiumOnly.waq.median / chromiumOnly.baseline.median, 2)}×; the worker's Node process (${fmt(whole.waq.median - chromiumOnly.waq.median, 0)} MB against the plain client's ${fmt(whole.baseline.median - chromiumOnly.baseline.median, 0)} MB) carries Redis connections, BullMQ, pino, prom-client and the rest of the worker, and the target counts it in full. ${nodeBudget(whole, chromiumOnly, stat('consolidated', browser))}`
     }`,
     '',
     'What each launch choice does, and its risk:',

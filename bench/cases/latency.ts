@@ -13,7 +13,7 @@ import { createRedis } from '@waq/shared';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 
 import { chooseDriver } from '../../apps/worker/src/create-driver.js';
-import { BENCH_API_KEY, spawnTsx, type TsxChild } from '../lib/child.js';
+import { BENCH_API_KEY, spawnTsx, type NodeChild } from '../lib/child.js';
 import type { BenchOptions } from '../lib/options.js';
 import { benchPrefix, deletePrefix } from '../lib/redis.js';
 import { table, type CaseReport, type Verdict } from '../lib/report.js';
@@ -87,7 +87,7 @@ export async function latencyCase(options: BenchOptions, log: (line: string) => 
   const cleaner = createRedis({ url: options.redisUrl, role: 'consumer', name: 'bench-latency-cleaner' });
   const base: SessionScope = { url: options.redisUrl, prefix, sessionDir: path.join(dir, 'sessions'), env: { WAQ_SANDBOX: '1', WAQ_SIM_URL: phone.url, WWEBJS_CACHE_DIR: path.join(dir, 'cache') } };
   const client = await sessionClient(base);
-  let api: TsxChild | undefined;
+  let api: NodeChild | undefined;
   let owner: RunningOwner | undefined;
   const rows: Row[] = [];
   const start = async (pacing: Readonly<Record<string, string>>): Promise<RunningOwner> => {

@@ -1,4 +1,7 @@
-/** Child Node processes running TypeScript through tsx, as the apps run (`--conditions=waq-source`). */
+/**
+ * Child Node processes: TypeScript through tsx as `npm start` runs the apps (`--conditions=waq-source`),
+ * or compiled JavaScript with plain `node` as the Docker images run them (`node dist/main.js`).
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
@@ -6,7 +9,7 @@ export const BENCH_API_KEY = 'bench-key-0123456789abcdef0123';
 
 export type ChildLine = Record<string, unknown>;
 
-export interface TsxChild {
+export interface NodeChild {
   readonly child: ChildProcess;
   readonly pid: number;
   /** The first stdout line parsed as JSON (the child's "ready" announcement). */
@@ -25,8 +28,18 @@ export interface SpawnOptions {
   readonly timeoutMs?: number;
 }
 
-export async function spawnTsx(script: string, args: readonly string[], { env = process.env, timeoutMs = 60_000 }: SpawnOptions = {}): Promise<TsxChild> {
-  const child = spawn(process.execPath, ['--conditions=waq-source', '--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+/** Runs a TypeScript file through tsx (loader hooks and esbuild in the child: tooling cost in its memory). */
+export async function spawnTsx(script: string, args: readonly string[], options: SpawnOptions = {}): Promise<NodeChild> {
+  return spawnNode(script, ['--conditions=waq-source', '--import', 'tsx', script, ...args], options);
+}
+
+/** Runs compiled JavaScript with plain `node`, as a deployment does. */
+export async function spawnCompiled(script: string, args: readonly string[], options: SpawnOptions = {}): Promise<NodeChild> {
+  return spawnNode(script, [script, ...args], options);
+}
+
+async function spawnNode(script: string, nodeArgs: readonly string[], { env = process.env, timeoutMs = 60_000 }: SpawnOptions): Promise<NodeChild> {
+  const child = spawn(process.execPath, nodeArgs, { stdio: ['pipe', 'pipe', 'pipe'], env });
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr.push(chunk);
