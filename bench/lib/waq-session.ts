@@ -9,7 +9,6 @@ import {
   createLogger,
   createProducer,
   createRedis,
-  createSessionQueues,
   decodeState,
   loadConfig,
   sessionKeys,
@@ -22,6 +21,7 @@ import {
 } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
+import { createOwnerConnections } from '../../apps/worker/src/connections.js';
 import type { DriverFactory } from '../../apps/worker/src/driver/driver.js';
 import { SessionOwner } from '../../apps/worker/src/owner.js';
 import { pollUntil } from './stats.js';
@@ -60,8 +60,7 @@ export function startOwner(scope: SessionScope, createDriver: DriverFactory, log
   const config = scopeConfig(scope);
   workerCount += 1;
   const workerId = `bench-worker-${process.pid}-${workerCount}`;
-  const redis = createRedis({ url: scope.url, role: 'consumer', name: workerId, logger });
-  const queues = createSessionQueues(redis, { prefix: scope.prefix, sessionId: config.SESSION_ID }, logger);
+  const { redis, queues, close } = createOwnerConnections(scope.url, { prefix: scope.prefix, sessionId: config.SESSION_ID }, workerId, logger);
   const owner = new SessionOwner({ config, workerId, redis, queues, createDriver, logger });
   const abort = new AbortController();
   const running = owner.run(abort.signal);
@@ -74,8 +73,7 @@ export function startOwner(scope: SessionScope, createDriver: DriverFactory, log
       stopping ??= (async () => {
         abort.abort();
         await running;
-        await queues.close();
-        await redis.quit().catch(() => redis.disconnect());
+        await close();
       })();
       return stopping;
     },

@@ -2,8 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { createLogger, createRedis, createSessionQueues, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
+import { createLogger, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
 
+import { createOwnerConnections } from './connections.js';
 import { chooseDriver } from './create-driver.js';
 import { createHealthServer } from './health-server.js';
 import { WorkerMetrics } from './metrics.js';
@@ -19,10 +20,8 @@ shutdown.installSignalHandlers();
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection; continuing'));
 const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
-const redis = createRedis({ url: config.REDIS_URL, role: 'consumer', name: 'waq-worker', logger });
-shutdown.add('redis', () => redis.quit().then(() => undefined, () => redis.disconnect()));
-const queues = createSessionQueues(redis, { prefix: config.WAQ_PREFIX, sessionId: config.SESSION_ID }, logger);
-shutdown.add('queues', () => queues.close());
+const { redis, queues, close: closeRedis } = createOwnerConnections(config.REDIS_URL, { prefix: config.WAQ_PREFIX, sessionId: config.SESSION_ID }, 'waq-worker', logger);
+shutdown.add('redis', closeRedis);
 const metrics = new WorkerMetrics(queues);
 
 const driver = await chooseDriver(config, logger);

@@ -40,6 +40,7 @@ export type OwnerConfig = Pick<
 export interface OwnerOptions {
   readonly config: OwnerConfig;
   readonly workerId: string;
+  /** waq's own reads and writes (records, events, state). Not the queues' connection: see `SessionQueues.connection`. */
   readonly redis: Redis;
   readonly queues: SessionQueues;
   readonly createDriver: DriverFactory;
@@ -171,7 +172,7 @@ export class SessionOwner {
       },
     };
     const consumers = createConsumers({
-      connection: redis,
+      connection: queues.connection,
       keys,
       handlers,
       logger,

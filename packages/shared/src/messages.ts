@@ -20,7 +20,8 @@ export type MessageRecord = z.infer<typeof messageRecordSchema>;
 
 /** Reads a record from HGETALL output; an empty or corrupt hash reads as no record. */
 export function decodeMessageRecord(hash: Record<string, string>): MessageRecord | null {
-  if (Object.keys(hash).length === 0) return null;
+  // Absent, or only the producer's idempotency fingerprint (no attempt yet): no record, without a failing parse.
+  if (hash['phase'] === undefined) return null;
   const result = messageRecordSchema.safeParse(hash);
   return result.success ? result.data : null;
 }

@@ -14,6 +14,12 @@ import { QUEUE_NAMES, type QueueKind } from './queues.js';
 
 export interface SessionQueues {
   readonly keys: SessionKeys;
+  /**
+   * The connection the queues use. BullMQ defines its ~50 Lua scripts on it, and ioredis copies them
+   * into every `multi()`/`pipeline()` built on that connection (about 50 µs each): waq's own
+   * transactions go through a connection of their own.
+   */
+  readonly connection: Redis;
   readonly control: Queue;
   readonly outbox: Queue;
   /** Closes both queues; safe to call twice. Does not close the shared Redis connection. */
@@ -32,6 +38,7 @@ export function createSessionQueues(connection: Redis, scope: KeyScope, logger?:
   let closing: Promise<void> | undefined;
   return {
     keys,
+    connection,
     control,
     outbox,
     close() {

@@ -10,8 +10,6 @@ import { Writable } from 'node:stream';
 import {
   createLogger,
   createProducer,
-  createRedis,
-  createSessionQueues,
   decodeEvent,
   decodeState,
   sessionKeys,
@@ -25,6 +23,7 @@ import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 import { expect, vi } from 'vitest';
 
+import { createOwnerConnections } from '../connections.js';
 import { FakeWhatsApp, type FakeWhatsAppOptions } from '../driver/fake-driver.js';
 import { SessionOwner, type OwnerConfig, type OwnerOptions } from '../owner.js';
 
@@ -77,8 +76,7 @@ export class OwnerHarness {
   /** Starts an owner (a "worker process") on this session. */
   startOwner(overrides: Partial<OwnerConfig> = {}, extra: Partial<OwnerOptions> = {}): RunningOwner {
     const workerId = `worker-${this.running.length + 1}`;
-    const redis = createRedis({ url: this.fixture.url, role: 'consumer', name: workerId });
-    const queues = createSessionQueues(redis, { prefix: this.fixture.prefix, sessionId: 'default' });
+    const { redis, queues, close } = createOwnerConnections(this.fixture.url, { prefix: this.fixture.prefix, sessionId: 'default' }, workerId);
     const owner = new SessionOwner({
       config: { ...FAST_CONFIG, SESSION_DIR: this.sessionDir, ...overrides },
       workerId,
@@ -104,8 +102,7 @@ export class OwnerHarness {
         stopping ??= (async () => {
           abort.abort();
           await done;
-          await queues.close();
-          redis.disconnect();
+          await close();
         })();
         return stopping;
       },
