@@ -68,7 +68,14 @@ function send(res: Response, result: HttpResult): void {
   res.status(result.status);
   const raw = typeof result.body === 'string' || Buffer.isBuffer(result.body);
   if (raw && res.get('Content-Type') !== undefined) res.send(result.body);
-  else res.json(result.body);
+  else if (res.req.method === 'GET' || res.req.method === 'HEAD') res.json(result.body);
+  else {
+    // Only GET and HEAD answers can be conditional: the rest skip res.json's ETag (a hash of the body).
+    const json = JSON.stringify(result.body);
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(json));
+    res.end(json);
+  }
 }
 
 /** Adapts a plain handler to Express; thrown domain and Redis errors get their answer, anything else a 500. */

@@ -15,7 +15,7 @@
  *    holds the job at the head of the queue (see `heldIfSessionLost`) instead of retrying it with backoff
  *    behind the messages accepted after it.
  */
-import { type JobPayload, type Logger, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
+import { type JobPayload, type Logger, RedisScript, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import type { WhatsAppDriver } from './driver/driver.js';
@@ -28,13 +28,13 @@ import { withTimeout } from './with-timeout.js';
  * Returns the message record as it was and, unless it says `sent`, marks this attempt: `phase=sending`
  * and its start time. KEYS[1] record; ARGV[1] attempt start (ISO 8601); ARGV[2] record TTL (s).
  */
-const CLAIM_ATTEMPT = `
+const CLAIM_ATTEMPT = new RedisScript(`
 local previous = redis.call('HGETALL', KEYS[1])
 if redis.call('HGET', KEYS[1], 'phase') ~= 'sent' then
   redis.call('HSET', KEYS[1], 'phase', 'sending', 'attemptStartedAt', ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-return previous`;
+return previous`);
 
 function pairsToObject(reply: unknown): Record<string, string> {
   const object: Record<string, string> = {};
@@ -170,7 +170,7 @@ export function createSendHandler(options: SendHandlerOptions) {
 
     const recordKey = keys.message(jobId);
     // One round trip: what earlier attempts did, and this attempt's "sending" marker (unless already sent).
-    const previous = await redis.eval(CLAIM_ATTEMPT, 1, recordKey, new Date().toISOString(), String(recordTtl));
+    const previous = await CLAIM_ATTEMPT.run(redis, [recordKey], [new Date().toISOString(), recordTtl]);
     const record = decodeMessageRecord(pairsToObject(previous));
     if (record?.phase === 'sent' && record.waMessageId !== undefined) {
       logger.info({ waMessageId: record.waMessageId }, 'already sent by an earlier attempt; not sending again');

@@ -10,6 +10,7 @@ export * from './producer.js';
 export * from './queues.js';
 export * from './recipient.js';
 export * from './redis.js';
+export * from './redis-script.js';
 export * from './session-queues.js';
 export * from './shutdown.js';
 export * from './state.js';

@@ -1,3 +1,5 @@
+import type { Writable } from 'node:stream';
+
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -88,6 +90,30 @@ describe('producer.send', () => {
     expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
     await publishState('READY', null);
     expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
+    await publishState('READY');
+    expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('queued');
+    await publishState('DISCONNECTED');
+    expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
+  });
+
+  it('writes a burst of sends to Redis in a few socket writes, not two per send', async () => {
+    await producer.send({ to: '+4915123456789', text: 'warm-up' }); // Redis learns the scripts
+    const socket = (producer.queues.connection as unknown as { stream: Writable }).stream;
+    let writes = 0;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = socket[method];
+      if (typeof original !== 'function') continue;
+      socket[method] = function (this: Writable, ...args: unknown[]) {
+        writes += 1;
+        return (original as (...a: unknown[]) => void).apply(this, args);
+      } as never;
+    }
+    const accepted = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send({ to: '+4915123456789', text: `burst ${i}` })));
+    expect(new Set(accepted.map((a) => a.id)).size).toBe(50);
+    expect(await producer.queues.outbox.getWaitingCount()).toBe(51);
+    // 100 commands (a claim and an add per send) without coalescing.
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThanOrEqual(5);
   });
 
   it('lets nothing invalid reach Redis', async () => {

@@ -13,6 +13,8 @@
  * go out once it is. The idempotency key (generated when absent) is the message id: sending again with
  * the same key returns the same message instead of a second one, for as long as MESSAGE_RETENTION_S.
  */
+import type { Writable } from 'node:stream';
+
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
@@ -22,8 +24,9 @@ import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptio
 import type { Logger } from './logger.js';
 import { decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
 import { createRedis } from './redis.js';
+import { RedisScript } from './redis-script.js';
 import { createSessionQueues, enqueue, newMessageId, parseJobId, sendFingerprint, type SessionQueues } from './session-queues.js';
-import { decodeState, reportState, type ReportedSessionState } from './state.js';
+import { decodeState, reportState, type ReportedSessionState, type SessionState } from './state.js';
 
 export interface ProducerOptions {
   /** A connection to share (not closed by `close()`), or a URL to connect to (closed by `close()`). */
@@ -74,6 +77,42 @@ export interface Producer {
   close(): Promise<void>;
 }
 
+/**
+ * Claims a send's id and reads the session state, atomically, in one command: HSETNX the fingerprint,
+ * EXPIRE NX the record, and return `[claimed, stored fingerprint, state, lease]`.
+ * KEYS[1] message record, KEYS[2] state, KEYS[3] lease; ARGV[1] fingerprint, ARGV[2] record TTL (s).
+ */
+const CLAIM_SEND = new RedisScript(`
+local claimed = redis.call('HSETNX', KEYS[1], 'fingerprint', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+local stored = ARGV[1]
+if claimed == 0 then stored = redis.call('HGET', KEYS[1], 'fingerprint') end
+return { claimed, stored, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]) }`);
+
+/**
+ * Holds back the socket writes on `redis` until the next turn of the event loop, then sends them in one
+ * system call. A send is two commands (the claim, and BullMQ's add a few microtasks later), and under
+ * load many sends start in the same turn: one write per command cost the API more CPU than everything
+ * else the producer does (docs/benchmarks.md, case 1). Unlike ioredis's auto-pipelining (which BullMQ
+ * users report trouble with) the commands, their order and their replies are untouched; only the
+ * socket is corked. Uses ioredis's socket (`redis.stream`, not in its typings): when it is not there,
+ * or the connection is not ready (commands wait in ioredis's offline queue), this does nothing.
+ */
+function writeCoalescer(redis: Redis): () => void {
+  let corked = false;
+  return () => {
+    if (corked || redis.status !== 'ready') return;
+    const stream = (redis as unknown as { stream?: Partial<Pick<Writable, 'cork' | 'uncork'>> }).stream;
+    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
+    stream.cork();
+    corked = true;
+    setImmediate(() => {
+      corked = false;
+      stream.uncork?.();
+    });
+  };
+}
+
 export function createProducer(options: ProducerOptions): Producer {
   const { prefix = 'waq', sessionId = 'default', logger } = options;
   const ownsConnection = typeof options.redis === 'string';
@@ -87,6 +126,13 @@ export function createProducer(options: ProducerOptions): Producer {
 
   /** The session as reported, from the replies of `MGET state lease`. */
   const reported = ([state, lease]: readonly (string | null | undefined)[]): ReportedSessionState => reportState(sessionId, decodeState(state ?? null), lease ?? null);
+  // The published state changes rarely and every send reads it: decode each distinct value once.
+  let lastState: { readonly raw: string | null; readonly decoded: SessionState | null } = { raw: null, decoded: null };
+  const decodeStateCached = (raw: string | null): SessionState | null => {
+    if (raw !== lastState.raw) lastState = { raw, decoded: decodeState(raw) };
+    return lastState.decoded;
+  };
+  const coalesceWrites = writeCoalescer(redis);
 
   async function sessionStatus(): Promise<ReportedSessionState> {
     return reported(await redis.mget(keys.state, keys.lease));
@@ -144,23 +190,19 @@ export function createProducer(options: ProducerOptions): Producer {
       if (!parsed.success) throw new InvalidPayloadError(toFieldProblems(parsed.error), 'message');
       const payload = { ...parsed.data, acceptedAt: parsed.data.acceptedAt ?? new Date().toISOString() };
       const fingerprint = sendFingerprint(payload);
-      const recordKey = keys.message(id);
-      // One MULTI claims the id (a new message, a repeat, or a repeat with a different message) and
+      coalesceWrites();
+      // One script claims the id (a new message, a repeat, or a repeat with a different message) and
       // reads the session state (queued or held). All keys share the session's hash slot.
-      const claim = redis
-        .multi()
-        .hsetnx(recordKey, 'fingerprint', fingerprint)
-        .expire(recordKey, jobConfig.retentionSeconds * 8, 'NX')
-        .hget(recordKey, 'fingerprint')
-        .mget(keys.state, keys.lease)
-        .exec()
-        .then((replies) => {
-          const status: MessageStatus = reported((replies?.[3]?.[1] ?? []) as (string | null)[]).status === 'READY' ? 'queued' : 'held';
-          return { claimed: replies?.[0]?.[1] === 1, stored: replies?.[2]?.[1], status };
-        });
+      const claim = CLAIM_SEND.run(redis, [keys.message(id), keys.state, keys.lease], [fingerprint, jobConfig.retentionSeconds * 8]).then((reply) => {
+        const [claimed, stored, state, lease] = reply as [number, string, string | null, string | null];
+        const status: MessageStatus = lease !== null && decodeStateCached(state)?.status === 'READY' ? 'queued' : 'held';
+        return { claimed: claimed === 1, stored, status };
+      });
+      // Validated above: added as it is (enqueue() would parse it a second time).
+      const add = (): Promise<unknown> => queues.outbox.add('send', payload, { ...jobCatalog.send.options(jobConfig), jobId: id });
       if (idempotencyKey === undefined) {
         // A fresh random id cannot be a repeat: claim and add go out together (one round trip).
-        const [{ status }] = await Promise.all([claim, enqueue(queues, jobConfig, 'send', payload, { jobId: id })]);
+        const [{ status }] = await Promise.all([claim, add()]);
         logger?.debug({ jobId: id, to: payload.to, held: status === 'held' }, 'send accepted');
         return { id, status, duplicate: false };
       }
@@ -169,7 +211,7 @@ export function createProducer(options: ProducerOptions): Producer {
       const { claimed, stored, status } = await claim;
       if (!claimed && stored !== fingerprint) throw new IdempotencyConflictError(id);
       if (!claimed && (await queues.outbox.getJob(id)) !== undefined) return { id, status, duplicate: true };
-      await enqueue(queues, jobConfig, 'send', payload, { jobId: id });
+      await add();
       logger?.debug({ jobId: id, to: payload.to, held: status === 'held' }, 'send accepted');
       return { id, status, duplicate: !claimed };
     },

@@ -1,7 +1,7 @@
 /**
  * The BullMQ queues of one session, and the typed `enqueue()` every producer goes through.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -83,5 +83,5 @@ export function newMessageId(): string {
 
 /** A stable digest of what makes two sends "the same message" for idempotency purposes. */
 export function sendFingerprint(payload: Pick<JobPayload<'send'>, 'to' | 'text'>): string {
-  return createHash('sha256').update(JSON.stringify([payload.to, payload.text])).digest('base64url');
+  return hash('sha256', JSON.stringify([payload.to, payload.text]), 'base64url');
 }

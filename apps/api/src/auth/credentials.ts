@@ -6,16 +6,19 @@
  * of the key leaks through timing. The cookie holds no key, only an expiry and an HMAC of it keyed by
  * the API key, so changing the key logs every browser out.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 
 export const SESSION_COOKIE = 'waq_session';
 /** How long a browser stays logged in. */
 export const SESSION_TTL_S = 7 * 24 * 3600;
 
-export function keysEqual(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer');
+/** The digest of the last `expected` key: on every API request that is the API key. */
+let expected: { readonly key: string; readonly digest: Buffer } | undefined;
+
+export function keysEqual(given: string, expectedKey: string): boolean {
+  if (expected?.key !== expectedKey) expected = { key: expectedKey, digest: sha256(expectedKey) };
+  return timingSafeEqual(sha256(given), expected.digest);
 }
 
 export interface CredentialHeaders {
