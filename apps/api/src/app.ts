@@ -5,7 +5,6 @@
 
 import { createProducer, toFieldProblems, type Config, type Logger, type Producer } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
@@ -19,6 +18,7 @@ import { getMessage, sendMessage } from './http/messages.js';
 import { getQr } from './http/qr.js';
 import { simulateScan } from './http/sandbox.js';
 import { connectQuerySchema, qrQuerySchema } from './http/schemas.js';
+import { securityHeaders } from './http/security-headers.js';
 import { sessionEvents } from './http/session-events.js';
 import { connect, getSession, logout } from './http/session.js';
 import { errorFromThrown, internalError } from './http/thrown-error.js';
@@ -92,7 +92,7 @@ function route(handler: Handler): RequestHandler {
 }
 
 const csp = (policy: string): RequestHandler => (_req, res, next) => {
-  res.set('Content-Security-Policy', policy);
+  res.setHeader('Content-Security-Policy', policy);
   next();
 };
 
@@ -129,7 +129,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   // CSP is set per kind of response below (API: nothing may load; pages: only what they use).
-  app.use(helmet({ contentSecurityPolicy: false }), csp(CSP.api));
+  app.use(securityHeaders({ contentSecurityPolicy: false }), csp(CSP.api));
   app.use(accessLog(logger));
   app.use(metrics.middleware);
 

@@ -6,12 +6,13 @@
  *
  * Lighter than pino-http, which builds a child logger and runs serializers for every request: the
  * ingest path pays this on every message (docs/benchmarks.md). `req.log` (the logger bound to the
- * request id) is built only when a handler asks for it.
+ * request id) is built only when a handler asks for it, by a getter on Express's request prototype (a
+ * getter defined on each request would turn every request object into a slow dictionary object).
  */
 import { randomUUID } from 'node:crypto';
 
 import type { Logger } from '@waq/shared';
-import type { Request, RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 
 declare global {
   // Express's own extension point for request properties.
@@ -25,6 +26,19 @@ declare global {
   }
 }
 
+const BASE_LOGGER = Symbol('waq.accessLog.logger');
+const BOUND_LOGGER = Symbol('waq.accessLog.boundLogger');
+type LoggedRequest = Request & { [BASE_LOGGER]?: Logger; [BOUND_LOGGER]?: Logger };
+
+Object.defineProperty(express.request, 'log', {
+  configurable: true,
+  get(this: LoggedRequest): Logger {
+    const base = this[BASE_LOGGER];
+    if (base === undefined) throw new Error('req.log is set by the accessLog() middleware: install it before the routes');
+    return (this[BOUND_LOGGER] ??= base.child({ reqId: this.id }));
+  },
+});
+
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const QUIET_PATHS = new Set(['/healthz', '/readyz']);
 
@@ -33,8 +47,7 @@ export function accessLog(logger: Logger): RequestHandler {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     req.id = id;
-    let bound: Logger | undefined;
-    Object.defineProperty(req, 'log', { get: () => (bound ??= logger.child({ reqId: id })), configurable: true });
+    (req as LoggedRequest)[BASE_LOGGER] = logger;
     res.setHeader('X-Request-Id', id);
     const path = pathOf(req);
     if (QUIET_PATHS.has(path)) return next();
