@@ -86,9 +86,9 @@ export async function apiCase(options: BenchOptions, log: (line: string) => void
     `autocannon, ${connections} connections, ${durationS} s per run, ${options.runs} runs per side alternating (plus a ${Math.min(2, durationS)} s warm-up each),`,
     `body \`${BODY}\`. Each server runs in its own Node process on the same Redis, the queue emptied before each run.`,
     '',
-    '- **waq**: `createApi()` as `apps/api/src/main.ts` composes it — helmet, access log (pino at `info` into a sink: serialised and',
-    '  redacted, not printed), metrics, API-key check, JSON parsing, zod validation, one `MULTI` (idempotency claim HSETNX/EXPIRE/HGET',
-    '  and the session state `MGET`) sent together with `queue.add` (the body has no idempotency key, so the id is fresh), `202` with `Location`.',
+    '- **waq**: `createApi()` as `apps/api/src/main.ts` composes it — security headers, access log (pino at `info` into a sink: serialised',
+    '  and redacted, not printed), metrics, API-key check, JSON parsing, zod validation, one Lua script (idempotency claim HSETNX/EXPIRE/HGET',
+    '  and the session state) written together with `queue.add` (the body has no idempotency key, so the id is fresh), `202` with `Location`.',
     '- **baseline**: `express()` + `express.json()` + `queue.add(\'send\', req.body, { ...same job options, jobId: randomUUID() })` →',
     '  `202`, on the same fail-fast producer connection policy.',
     '',
@@ -97,7 +97,7 @@ export async function apiCase(options: BenchOptions, log: (line: string) => void
     `Target ≥ 0.9× the baseline's throughput: **${met ? 'met' : 'missed'}** (${fmt(ratio, 2)}×).`,
     met
       ? ''
-      : ' Both make one round trip per message now (waq\'s `MULTI` goes out with the add); the gap is CPU in the API process, which bounds throughput on a 2-core machine shared by Redis, the server and the load generator. The "server CPU per request" row (user + system time of the server process from `/proc/<pid>/stat`, over the run) shows it. A CPU profile spreads the difference over the middleware chain: security headers, access log (pino redaction is most of a log line\'s cost), metrics, auth, two zod parses, the fingerprint hash and the `MULTI` bookkeeping — no single part dominates. For scale: 1,000+ accepted messages/s per API process on a shared 2-core machine, against a session that sends one message per second by default.',
+      : ' Both make one round trip per message (waq\'s claim script goes out in the same socket write as the add); the gap is CPU in the API process, which bounds throughput on a 2-core machine shared by Redis, the server and the load generator. The "server CPU per request" row (user + system time of the server process from `/proc/<pid>/stat`, over the run) shows it. A CPU profile of both servers under this load puts the difference in what the baseline does not do: the access log line (pino, with phone numbers scrubbed), setting a dozen security headers, the metrics, the API-key check (a SHA-256 of the given key, compared in constant time), two zod parses (HTTP body, then the SDK\'s own check), the idempotency fingerprint, and the garbage they leave — a few microseconds each, no single part dominating. For scale: 1,000+ accepted messages/s per API process on a shared 2-core machine, against a session that sends one message per second by default.',
   ].join('\n');
   return { title: '1. API ingest', body, verdicts: [verdict(rps, { text: '≥ 0.9×', met }), verdict(p50, undefined), verdict(p99, undefined), verdict(cpu, undefined)] };
 }
