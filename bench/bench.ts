@@ -3,7 +3,7 @@ import { createRedis } from '@waq/shared';
 
 import { apiCase } from './cases/api-ingest.js';
 import { chromiumCases } from './cases/chromium.js';
-import { costCase } from './cases/cost.js';
+import { COST_1M_COMMAND, costCase } from './cases/cost.js';
 import { dispatchCase } from './cases/dispatch.js';
 import { latencyCase } from './cases/latency.js';
 import { referenceCase } from './cases/reference.js';
@@ -63,9 +63,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       reproduce: [
         '```sh',
         'npm run bench                                  # every case, writes docs/benchmarks.md (about 15 min on 2 cores)',
-        'npm run bench -- --only=api,dispatch           # some cases (reference, api, dispatch, cost, restore, memory, latency)',
-        'npm run bench -- --smoke --no-out              # every case at tiny size, report to stdout (what the tests run)',
-        'BENCH_COST_SIZES=10000,100000,1000000 npm run bench -- --only=cost   # the 1M held-sends point',
+        'npm run bench -- --only=api,dispatch           # some cases (reference, api, dispatch, cost, restore, memory, latency), report to stdout',
+        'npm run bench -- --smoke                       # every case at tiny size, report to stdout (what the tests run)',
+        `${COST_1M_COMMAND}   # the 1M held-sends point (about 45 min)`,
         '```',
         '',
         'Redis: `REDIS_URL` (default `redis://127.0.0.1:6379`), under a unique prefix deleted afterwards; the cost case starts its own',

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every case (or `--only=…`), prints progress to stderr and writes the report to
- * docs/benchmarks.md. See bench/lib/options.ts for sizes and flags.
+ * docs/benchmarks.md (a partial or smoke run to stdout, or to `--out=<file>`). See bench/lib/options.ts
+ * for sizes and flags.
  */
 import { writeFile } from 'node:fs/promises';
 

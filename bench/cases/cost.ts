@@ -9,6 +9,9 @@ import { table, type CaseReport } from '../lib/report.js';
 import { load1 } from '../lib/machine.js';
 import { fmt } from '../lib/stats.js';
 
+/** Writes the 1M-held-sends report, kept beside docs/benchmarks.md. */
+export const COST_1M_COMMAND = 'BENCH_COST_SIZES=10000,100000,1000000 npm run bench -- --only=cost --out=docs/benchmarks-cost-1m.md';
+
 interface Point {
   readonly n: number;
   readonly fillRate: number;
@@ -58,7 +61,7 @@ export async function costCase(options: BenchOptions, log: (line: string) => voi
       : 'Only one size was run.',
     options.cost.sizes.includes(1_000_000)
       ? ''
-      : `The 1,000,000 point is not part of the default run: at the drain rate above it alone would take about ${fmt(1_000_000 / (last?.drainRate ?? 1) / 60, 0)} min of draining plus the filling, beyond the run's 15-minute budget. Run it with \`BENCH_COST_SIZES=1000000 npm run bench -- --only=cost --out=/tmp/cost-1m.md\`.`,
+      : `The 1,000,000 point is not part of the default run: at the drain rate above it alone would take about ${fmt(1_000_000 / (last?.drainRate ?? 1) / 60, 0)} min of draining plus the filling, beyond the run's 15-minute budget. Its own report, with the 10,000 and 100,000 points of the same run for comparison, is [benchmarks-cost-1m.md](benchmarks-cost-1m.md), written by \`${COST_1M_COMMAND}\`.`,
   ].join('\n');
   return {
     title: '6. Cost as work grows (held sends, fake driver)',

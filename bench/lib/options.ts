@@ -2,7 +2,10 @@
  * Benchmark sizes. Defaults are the full run (`npm run bench`, under 15 minutes on 2 cores); every size
  * can be changed by environment variable, and `--smoke` shrinks everything to seconds (the tests use it).
  *
- *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=docs/benchmarks.md]
+ *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=<file> | --no-out]
+ *
+ * Only a full run (every case, full size) writes docs/benchmarks.md unless told otherwise: a partial or
+ * smoke run prints its report, so that it cannot replace the whole report with a part of it.
  */
 import { CASE_IDS, type CaseId } from './report.js';
 
@@ -91,10 +94,10 @@ function ints(env: Readonly<Record<string, string | undefined>>, name: string, f
 export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BenchOptions {
   let smoke = false;
   let only: CaseId[] = [...CASE_IDS];
-  let out: string | undefined = 'docs/benchmarks.md';
+  let out: string | null | undefined;
   for (const arg of argv) {
     if (arg === '--smoke') smoke = true;
-    else if (arg === '--no-out') out = undefined;
+    else if (arg === '--no-out') out = null;
     else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
     else if (arg.startsWith('--only=')) {
       const wanted = arg.slice('--only='.length).split(',').map((s) => s.trim());
@@ -104,9 +107,10 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     } else throw new Error(`unknown argument ${arg} (use --smoke, --only=${CASE_IDS.join(',')}, --out=<file>, --no-out)`);
   }
   const base = smoke ? SMOKE : FULL;
+  const full = !smoke && only.length === CASE_IDS.length;
   return {
     redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-    out,
+    out: out === undefined ? (full ? 'docs/benchmarks.md' : undefined) : (out ?? undefined),
     only: new Set(only),
     smoke,
     runs: int(env, 'BENCH_RUNS', base.runs),

@@ -25,6 +25,14 @@ describe('benchmark options', () => {
     expect(options.out).toBeUndefined();
   });
 
+  it('writes docs/benchmarks.md only for a full run, unless told where', () => {
+    expect(parseOptions([], {}).out).toBe('docs/benchmarks.md');
+    expect(parseOptions(['--no-out'], {}).out).toBeUndefined();
+    expect(parseOptions(['--only=api'], {}).out).toBeUndefined();
+    expect(parseOptions(['--smoke'], {}).out).toBeUndefined();
+    expect(parseOptions(['--only=cost', '--out=docs/benchmarks-cost-1m.md'], {}).out).toBe('docs/benchmarks-cost-1m.md');
+  });
+
   it('names the mistake in a bad argument or variable', () => {
     expect(() => parseOptions(['--only=apis'], {})).toThrow(/unknown case apis/);
     expect(() => parseOptions([], { BENCH_RUNS: 'three' })).toThrow(/BENCH_RUNS=three/);
