@@ -20,29 +20,29 @@
  */
 import type { Redis } from 'ioredis';
 
-import { LeaseLostError, type Logger } from '@waq/shared';
+import { LeaseLostError, type Logger, RedisScript } from '@waq/shared';
 
-const RENEW = `
+const RENEW = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return 0`;
+return 0`);
 
 /**
  * KEYS[1] lease; ARGV[1] the holder seen dead; ARGV[2] new holder; ARGV[3] TTL (ms). Takes the lease
  * only if that holder still has it and has not renewed it for more than half a TTL.
  */
-const TAKE_OVER = `
+const TAKE_OVER = new RedisScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('PTTL', KEYS[1]) * 2 >= tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
+return 1`);
 
-const RELEASE = `
+const RELEASE = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
-return 0`;
+return 0`);
 
 export interface LeaseOptions {
   readonly redis: Redis;
@@ -104,7 +104,7 @@ export class SessionLease {
     if (await this.holderConnected(holder)) return false;
     await abortableDelay(CONFIRM_ABSENCE_MS);
     if (await this.holderConnected(holder)) return false;
-    const taken = (await redis.eval(TAKE_OVER, 1, key, holder, workerId, String(ttlMs))) === 1;
+    const taken = (await TAKE_OVER.run(redis, [key], [holder, workerId, ttlMs])) === 1;
     if (taken) logger.warn({ previousOwner: holder, unrenewedForMs: ttlMs - pttl }, 'the session owner stopped renewing its lease and its Redis connection is gone: taking over now instead of waiting for the lease to expire');
     return taken;
   }
@@ -157,7 +157,7 @@ export class SessionLease {
     this.held = false;
     const { redis, key, workerId } = this.options;
     try {
-      await redis.eval(RELEASE, 1, key, workerId);
+      await RELEASE.run(redis, [key], [workerId]);
     } finally {
       this.closePresence();
     }
@@ -199,7 +199,7 @@ export class SessionLease {
     // The time the renewal was sent, not answered: Redis restarted the TTL no earlier than this, so
     // "less than half a TTL ago" by this clock is never later than by Redis's.
     const sentAt = Date.now();
-    const ok = (await (this.presence ?? this.options.redis).eval(RENEW, 1, key, workerId, String(ttlMs))) === 1;
+    const ok = (await RENEW.run(this.presence ?? this.options.redis, [key], [workerId, ttlMs])) === 1;
     if (ok) {
       this.lastRenewedAt = sentAt;
       this.options.onRenewed?.(new Date(this.lastRenewedAt));

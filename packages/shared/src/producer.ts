@@ -124,14 +124,14 @@ export function createProducer(options: ProducerOptions): Producer {
   };
   const { keys } = queues;
 
-  /** The session as reported, from the replies of `MGET state lease`. */
-  const reported = ([state, lease]: readonly (string | null | undefined)[]): ReportedSessionState => reportState(sessionId, decodeState(state ?? null), lease ?? null);
   // The published state changes rarely and every send reads it: decode each distinct value once.
   let lastState: { readonly raw: string | null; readonly decoded: SessionState | null } = { raw: null, decoded: null };
   const decodeStateCached = (raw: string | null): SessionState | null => {
     if (raw !== lastState.raw) lastState = { raw, decoded: decodeState(raw) };
     return lastState.decoded;
   };
+  /** The session as reported, from the raw values of the state and lease keys. */
+  const reported = ([state, lease]: readonly (string | null | undefined)[]): ReportedSessionState => reportState(sessionId, decodeStateCached(state ?? null), lease ?? null);
   const coalesceWrites = writeCoalescer(redis);
 
   async function sessionStatus(): Promise<ReportedSessionState> {
@@ -195,11 +195,10 @@ export function createProducer(options: ProducerOptions): Producer {
       // reads the session state (queued or held). All keys share the session's hash slot.
       const claim = CLAIM_SEND.run(redis, [keys.message(id), keys.state, keys.lease], [fingerprint, jobConfig.retentionSeconds * 8]).then((reply) => {
         const [claimed, stored, state, lease] = reply as [number, string, string | null, string | null];
-        const status: MessageStatus = lease !== null && decodeStateCached(state)?.status === 'READY' ? 'queued' : 'held';
+        const status: MessageStatus = reported([state, lease]).status === 'READY' ? 'queued' : 'held';
         return { claimed: claimed === 1, stored, status };
       });
-      // Validated above: added as it is (enqueue() would parse it a second time).
-      const add = (): Promise<unknown> => queues.outbox.add('send', payload, { ...jobCatalog.send.options(jobConfig), jobId: id });
+      const add = (): Promise<unknown> => enqueue(queues, jobConfig, 'send', payload, { jobId: id });
       if (idempotencyKey === undefined) {
         // A fresh random id cannot be a repeat: claim and add go out together (one round trip).
         const [{ status }] = await Promise.all([claim, add()]);

@@ -1,7 +1,7 @@
 /**
  * A Lua script run by its SHA1 (`EVALSHA`: the body crosses the wire once per Redis lifetime), falling
  * back to `EVAL` when Redis does not know it yet (first use, a restart, `SCRIPT FLUSH`). `NOSCRIPT`
- * means nothing ran, so the fallback is still a single execution.
+ * means nothing ran, so the fallback is still a single execution. Every Lua script of waq's runs through it.
  *
  * One script instead of a `MULTI` where a transaction is on a hot path: ioredis builds a Pipeline object
  * per `multi()` and copies into it every script defined on the connection (BullMQ defines about 50 on
