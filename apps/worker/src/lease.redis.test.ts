@@ -1,9 +1,13 @@
-import { createRedis } from '@waq/shared';
+import { createRedis, holderConnectionName } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 
-import { holderConnectionName, SessionLease } from './lease.js';
+import { SessionLease } from './lease.js';
 import { silentLogger } from './testing/owner-harness.js';
 
 const TTL_MS = 6_000;
@@ -43,7 +47,8 @@ describe('session lease', () => {
     const lease = new SessionLease({ redis: connection('holder-main'), key, workerId: 'host:1:abc', sessionId: 'default', ttlMs: TTL_MS, logger: silentLogger });
     expect(await lease.tryAcquire()).toBe(true);
     const named = async () => String(await fx.redis.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes(` name=${holderConnectionName('host:1:abc')} `);
-    await expect.poll(named).toBe(true);
+    // At once, not eventually: a reader must never see a fresh holder without its connection.
+    expect(await named()).toBe(true);
     await lease.release();
     await expect.poll(named).toBe(false);
     expect(await fx.redis.get(key)).toBeNull();
@@ -68,4 +73,47 @@ describe('session lease', () => {
     const acquiredAt = await standBy('standby');
     expect(acquiredAt - setAt).toBeGreaterThanOrEqual(ttl);
   });
+
+  it('takes over at once from a dead worker of this host (its pid is gone), without waiting half a TTL', async () => {
+    const holder = `${hostname()}:${await deadPid()}:ghost`;
+    const setAt = Date.now();
+    await fx.redis.set(key, holder, 'PX', TTL_MS);
+    const acquiredAt = await standBy(`${hostname()}:${process.pid}:new`);
+    expect(acquiredAt - setAt).toBeLessThan(TTL_MS / 2);
+  });
+
+  it("takes over at once from a predecessor that had its own pid (a restarted container's PID 1)", async () => {
+    const setAt = Date.now();
+    await fx.redis.set(key, `${hostname()}:${process.pid}:before`, 'PX', TTL_MS);
+    const acquiredAt = await standBy(`${hostname()}:${process.pid}:after`);
+    expect(acquiredAt - setAt).toBeLessThan(TTL_MS / 2);
+  });
+
+  it('does not take over early from a holder of this host whose pid is gone but whose connection lives (another PID namespace)', async () => {
+    const holder = `${hostname()}:${await deadPid()}:other-namespace`;
+    connection(holderConnectionName(holder));
+    await expect.poll(async () => String(await fx.redis.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes(` name=${holderConnectionName(holder)} `)).toBe(true);
+    const ttl = 2_000;
+    const setAt = Date.now();
+    await fx.redis.set(key, holder, 'PX', ttl);
+    const acquiredAt = await standBy(`${hostname()}:${process.pid}:new`);
+    expect(acquiredAt - setAt).toBeGreaterThanOrEqual(ttl);
+  });
+
+  it('does not take over from a live process of this host', async () => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    const setAt = Date.now();
+    await fx.redis.set(key, `${hostname()}:${child.pid ?? 0}:alive`, 'PX', TTL_MS);
+    // Its connection is gone (it never had one), but its process runs: only the half-TTL rule applies.
+    const acquiredAt = await standBy(`${hostname()}:${process.pid}:new`);
+    expect(acquiredAt - setAt).toBeGreaterThanOrEqual(TTL_MS / 2);
+  });
 });
+
+/** The pid of a process that ran on this host and has exited (and been reaped). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  return child.pid ?? 0;
+}

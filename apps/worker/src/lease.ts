@@ -17,10 +17,22 @@
  *   half a TTL after the last renewal rather than a whole TTL. Where `CLIENT LIST` is not allowed, the
  *   standby waits for expiry as before. Trade-off: a holder cut off from Redis (not dead) for more than
  *   half a TTL loses the session then instead of after a whole TTL; it is fenced the same way.
+ * - a dead holder of this host: a worker id names its host and pid (`newWorkerId`). A worker restarted
+ *   on the host of a holder whose process is gone (or whose pid is now its own: a container's PID 1)
+ *   and whose connection is gone too takes the lease at once, without the half-TTL wait: a process that
+ *   no longer exists cannot act on the session, so there is nothing to fence. The connection check
+ *   guards against a live worker in another PID namespace with the same host name.
+ * - the presence connection is opened before the lease is tried, and the lease is taken through it, so
+ *   a holder is visible from the moment it holds (readers never see a fresh holder as dead).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+
 import type { Redis } from 'ioredis';
 
-import { LeaseLostError, type Logger, RedisScript } from '@waq/shared';
+import { connectedClientNames, holderConnectionName, LeaseLostError, type Logger, RedisScript } from '@waq/shared';
+
+import { isAlive } from './chromium-hygiene.js';
 
 const RENEW = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -29,12 +41,13 @@ end
 return 0`);
 
 /**
- * KEYS[1] lease; ARGV[1] the holder seen dead; ARGV[2] new holder; ARGV[3] TTL (ms). Takes the lease
- * only if that holder still has it and has not renewed it for more than half a TTL.
+ * KEYS[1] lease; ARGV[1] the holder seen dead; ARGV[2] new holder; ARGV[3] TTL (ms); ARGV[4] '1' when
+ * the holder's process is known gone. Takes the lease only if that holder still has it and, unless its
+ * process is known gone, has not renewed it for more than half a TTL.
  */
 const TAKE_OVER = new RedisScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('PTTL', KEYS[1]) * 2 >= tonumber(ARGV[3]) then return 0 end
+if ARGV[4] ~= '1' and redis.call('PTTL', KEYS[1]) * 2 >= tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`);
 
@@ -59,9 +72,20 @@ export interface LeaseOptions {
 const PRESENCE_RETRY_MS = 200;
 const CONFIRM_ABSENCE_MS = 3 * PRESENCE_RETRY_MS;
 
-/** The name of the connection a lease holder keeps open while it holds the lease (its sign of life). */
-export function holderConnectionName(workerId: string): string {
-  return `waq-lease-holder:${workerId.replace(/[^\w.:@-]/g, '_')}`;
+/** A worker's id: `<host>:<pid>:<random>` (the host and pid tell a restarted worker its dead predecessor). */
+export function newWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * True when `holder` is a worker of this host whose process is gone: its pid does not run (or is a
+ * zombie), or is this very process (a restarted container's PID 1 has its predecessor's pid).
+ */
+export function isDeadLocalWorker(holder: string, self: { host: string; pid: number } = { host: hostname(), pid: process.pid }): boolean {
+  const match = /^(.+):(\d+):[^:]+$/.exec(holder);
+  if (match === null || match[1] !== self.host) return false;
+  const pid = Number(match[2]);
+  return pid === self.pid || !isAlive(pid);
 }
 
 export class SessionLease {
@@ -85,40 +109,44 @@ export class SessionLease {
 
   /** Tries once to take the lease. */
   async tryAcquire(): Promise<boolean> {
-    const { redis, key, workerId, ttlMs } = this.options;
+    const { key, workerId, ttlMs } = this.options;
+    // Through the presence connection: if the SET succeeds, the connection named after us is up.
+    const presence = this.openPresence();
     const sentAt = Date.now();
-    if ((await redis.set(key, workerId, 'PX', ttlMs, 'NX')) === 'OK' || (await this.takeOverFromDeadHolder())) {
+    if ((await presence.set(key, workerId, 'PX', ttlMs, 'NX')) === 'OK' || (await this.takeOverFromDeadHolder(presence))) {
       this.startHolding(sentAt);
       return true;
     }
     return false;
   }
 
-  /** Takes the lease from a holder that stopped renewing and whose connection is gone (see the header). */
-  private async takeOverFromDeadHolder(): Promise<boolean> {
-    const { redis, key, workerId, ttlMs, logger } = this.options;
-    const [[, holder], [, pttl]] = ((await redis.multi().get(key).pttl(key).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
-    if (holder === null || holder === workerId || pttl < 0 || pttl * 2 >= ttlMs || this.clientListRefused) return false;
-    // Twice, CONFIRM_ABSENCE_MS apart: a live holder whose connection just dropped (a Redis restart) is
-    // back within PRESENCE_RETRY_MS.
+  /** Takes the lease from a holder that is dead: see the header for the two cases. */
+  private async takeOverFromDeadHolder(presence: Redis): Promise<boolean> {
+    const { key, workerId, ttlMs, logger } = this.options;
+    const [[, holder], [, pttl]] = ((await presence.multi().get(key).pttl(key).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
+    if (holder === null || holder === workerId || pttl < 0 || this.clientListRefused) return false;
+    const processGone = isDeadLocalWorker(holder);
+    if (!processGone && pttl * 2 >= ttlMs) return false;
     if (await this.holderConnected(holder)) return false;
-    await abortableDelay(CONFIRM_ABSENCE_MS);
-    if (await this.holderConnected(holder)) return false;
-    const taken = (await TAKE_OVER.run(redis, [key], [holder, workerId, ttlMs])) === 1;
-    if (taken) logger.warn({ previousOwner: holder, unrenewedForMs: ttlMs - pttl }, 'the session owner stopped renewing its lease and its Redis connection is gone: taking over now instead of waiting for the lease to expire');
+    // A remote holder: twice, CONFIRM_ABSENCE_MS apart, since a live holder whose connection just
+    // dropped (a Redis restart) is back within PRESENCE_RETRY_MS. A local one whose process is gone
+    // cannot come back.
+    if (!processGone) {
+      await abortableDelay(CONFIRM_ABSENCE_MS);
+      if (await this.holderConnected(holder)) return false;
+    }
+    const taken = (await TAKE_OVER.run(presence, [key], [holder, workerId, ttlMs, processGone ? '1' : '0'])) === 1;
+    if (taken && processGone) logger.warn({ previousOwner: holder }, 'the previous session owner ran on this host and its process is gone: taking over at once');
+    else if (taken) logger.warn({ previousOwner: holder, unrenewedForMs: ttlMs - pttl }, 'the session owner stopped renewing its lease and its Redis connection is gone: taking over now instead of waiting for the lease to expire');
     return taken;
   }
 
   private async holderConnected(holder: string): Promise<boolean> {
-    const name = holderConnectionName(holder);
-    try {
-      const list = String(await this.options.redis.call('CLIENT', 'LIST', 'TYPE', 'normal'));
-      return list.split('\n').some((line) => line.includes(` name=${name} `));
-    } catch (error) {
-      this.clientListRefused = true;
-      this.options.logger.info({ err: error }, 'CLIENT LIST is not allowed: a standby takes over only when the lease expires');
-      return true;
-    }
+    const names = await connectedClientNames(this.presence ?? this.options.redis);
+    if (names !== undefined) return names.has(holderConnectionName(holder));
+    this.clientListRefused = true;
+    this.options.logger.info('CLIENT LIST is not allowed: a standby takes over only when the lease expires');
+    return true;
   }
 
   /**
@@ -140,6 +168,7 @@ export class SessionLease {
       }
       await abortableDelay(Math.min(this.pollMs, ttlMs), signal);
     }
+    if (!this.held) this.closePresence();
     return false;
   }
 
@@ -167,16 +196,21 @@ export class SessionLease {
     return Math.max(200, Math.floor(this.options.ttlMs / 10));
   }
 
-  private startHolding(sentAt: number): void {
-    this.held = true;
-    this.lastRenewedAt = sentAt;
-    this.closePresence();
+  /** The connection named after this worker (see the header); opened once, kept while standing by and holding. */
+  private openPresence(): Redis {
+    if (this.presence !== undefined) return this.presence;
     // Reconnects every 200 ms (not with the usual backoff up to 3 s): after a Redis restart a live
     // holder must be back well within a standby's two polls, or it would look dead.
     const presence = this.options.redis.duplicate({ connectionName: holderConnectionName(this.options.workerId), retryStrategy: () => PRESENCE_RETRY_MS });
-    // Its errors surface as failed renewals (logged in tick); ioredis reconnects it by itself.
+    // Its errors surface as failed acquisitions and renewals (logged there); ioredis reconnects it by itself.
     presence.on('error', () => undefined);
     this.presence = presence;
+    return presence;
+  }
+
+  private startHolding(sentAt: number): void {
+    this.held = true;
+    this.lastRenewedAt = sentAt;
     this.options.onRenewed?.(new Date(this.lastRenewedAt));
     this.stopTimer();
     this.renewTimer = setInterval(() => void this.tick(), Math.floor(this.options.ttlMs / 3));

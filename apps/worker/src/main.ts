@@ -1,12 +1,10 @@
 /** Composition root of the worker: config → dependencies → stand by / own the session → shutdown. */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-
 import { createLogger, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
 import { chooseDriver } from './create-driver.js';
 import { createHealthServer } from './health-server.js';
+import { newWorkerId } from './lease.js';
 import { WorkerMetrics } from './metrics.js';
 import { SessionOwner } from './owner.js';
 import { printTerminalQr } from './terminal-qr.js';
@@ -18,7 +16,7 @@ shutdown.installSignalHandlers();
 // whatsapp-web.js lets some page-side promises reject unobserved (e.g. while a page reloads after a
 // logout); Node would exit on them. Log them instead: the watchdog notices a client that really broke.
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection; continuing'));
-const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+const workerId = newWorkerId();
 
 const { redis, queues, close: closeRedis } = createOwnerConnections(config.REDIS_URL, { prefix: config.WAQ_PREFIX, sessionId: config.SESSION_ID }, 'waq-worker', logger);
 shutdown.add('redis', closeRedis);

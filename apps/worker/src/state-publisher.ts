@@ -18,6 +18,8 @@ export interface Transition {
 export class StatePublisher {
   private state: SessionState;
   private heartbeatAt: string;
+  /** Until the first transition, the stored state is a predecessor's: a heartbeat must not overwrite it. */
+  private published = false;
 
   constructor(
     private readonly redis: Redis,
@@ -69,9 +71,14 @@ export class StatePublisher {
     await this.write(events);
   }
 
-  /** Records that the owner is alive (called on each lease renewal). */
+  /**
+   * Records that the owner is alive (called on each lease renewal). Before the first transition it only
+   * remembers the time: writing the initial state would publish a status (STOPPED) the session was
+   * never in, for as long as the owner takes to decide between STARTING and STOPPED.
+   */
   async heartbeat(at: Date): Promise<void> {
     this.heartbeatAt = at.toISOString();
+    if (!this.published) return;
     this.state = { ...this.state, owner: { workerId: this.workerId, heartbeatAt: this.heartbeatAt } };
     await this.redis.set(this.keys.state, JSON.stringify(this.state));
   }
@@ -85,6 +92,7 @@ export class StatePublisher {
   }
 
   private async write(events: readonly SessionEvent[]): Promise<void> {
+    this.published = true;
     const multi = this.redis.multi().set(this.keys.state, JSON.stringify(this.state));
     this.addEvents(multi, events);
     await multi.exec();

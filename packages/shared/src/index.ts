@@ -6,6 +6,7 @@ export * from './jobs.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './messages.js';
+export * from './owner-liveness.js';
 export * from './producer.js';
 export * from './queues.js';
 export * from './recipient.js';

@@ -2,12 +2,14 @@ import type { Writable } from 'node:stream';
 
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
 import { encodeEvent } from './events.js';
 import { sessionKeys } from './keys.js';
 import { createProducer, type Producer } from './producer.js';
+import { holderConnectionName } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import type { SessionState } from './state.js';
 
@@ -31,11 +33,29 @@ function keys() {
   return sessionKeys({ prefix: fixture.prefix, sessionId: 'default' });
 }
 
+/** Publishes what a live owner would: the state, and the lease taken through its named connection. */
 async function publishState(status: SessionState['status'], workerId: string | null = 'w1'): Promise<void> {
-  const state: SessionState = { sessionId: 'default', status, since: new Date().toISOString() };
+  const now = new Date().toISOString();
+  const state: SessionState = { sessionId: 'default', status, since: now, ...(workerId === null ? {} : { owner: { workerId, heartbeatAt: now } }) };
   await fixture.redis.set(keys().state, JSON.stringify(state));
   if (workerId === null) await fixture.redis.del(keys().lease);
-  else await fixture.redis.set(keys().lease, workerId, 'PX', 10_000);
+  else await ownerConnection(workerId).set(keys().lease, workerId, 'PX', 10_000);
+}
+
+const owners = new Map<string, Redis>();
+/** A connection named like a lease holder's: the owner's sign of life (owner-liveness.ts). */
+function ownerConnection(workerId: string): Redis {
+  let connection = owners.get(workerId);
+  if (connection === undefined) {
+    connection = createRedis({ url: fixture.url, role: 'consumer', name: holderConnectionName(workerId) });
+    owners.set(workerId, connection);
+    const closing = connection;
+    cleanups.push(async () => {
+      owners.delete(workerId);
+      closing.disconnect();
+    });
+  }
+  return connection;
 }
 
 /** A stand-in for the worker's send handler, so the producer's read side can be observed. */
@@ -146,6 +166,27 @@ describe('producer.getState', () => {
     expect((await producer.getState()).status).toBe('READY');
     await fixture.redis.del(keys().lease);
     expect(await producer.getState()).toMatchObject({ status: 'WORKER_OFFLINE', lastPublishedStatus: 'READY' });
+  });
+
+  it("reports WORKER_OFFLINE as soon as the owner's connection is gone, long before its lease expires, and holds sends then", async () => {
+    await publishState('READY', 'w-dies');
+    expect((await producer.getState()).status).toBe('READY');
+    expect((await producer.send({ to: '+4915123456789', text: 'before' })).status).toBe('queued');
+    const killedAt = Date.now();
+    ownerConnection('w-dies').disconnect(); // what a kill -9 does to the owner's sockets
+    await expect.poll(async () => (await producer.getState()).status, { timeout: 10_000, interval: 50 }).toBe('WORKER_OFFLINE');
+    const detectedMs = Date.now() - killedAt;
+    expect(await fixture.redis.pttl(keys().lease)).toBeGreaterThan(5_000); // the lease still stands
+    expect(detectedMs).toBeLessThan(2_000);
+    expect(await producer.getState()).toMatchObject({ lastPublishedStatus: 'READY', lastError: { code: 'worker_offline' } });
+    expect((await producer.send({ to: '+4915123456789', text: 'after' })).status).toBe('held');
+  });
+
+  it("reports STARTING while a new owner holds the lease and its predecessor's READY is still stored", async () => {
+    await publishState('READY', 'w-old');
+    await ownerConnection('w-new').set(keys().lease, 'w-new', 'PX', 10_000);
+    expect((await producer.getState()).status).toBe('STARTING');
+    expect((await producer.send({ to: '+4915123456789', text: 'x' })).status).toBe('held');
   });
 });
 

@@ -23,6 +23,7 @@ import { latestEventId, openBlockingConnection, tailEvents } from './event-strea
 import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
 import type { Logger } from './logger.js';
 import { decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
+import { OwnerLiveness } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import { RedisScript } from './redis-script.js';
 import { createSessionQueues, enqueue, newMessageId, parseJobId, sendFingerprint, type SessionQueues } from './session-queues.js';
@@ -130,12 +131,21 @@ export function createProducer(options: ProducerOptions): Producer {
     if (raw !== lastState.raw) lastState = { raw, decoded: decodeState(raw) };
     return lastState.decoded;
   };
-  /** The session as reported, from the raw values of the state and lease keys. */
-  const reported = ([state, lease]: readonly (string | null | undefined)[]): ReportedSessionState => reportState(sessionId, decodeStateCached(state ?? null), lease ?? null);
+  // A lease outlives a killed owner by up to a TTL: its connection tells at once (owner-liveness.ts).
+  const liveness = new OwnerLiveness(redis, logger === undefined ? {} : { logger });
+  /**
+   * The session as reported, from the raw values of the state and lease keys. A send takes the cached
+   * liveness answer (no round trip of its own); `getState()` waits for a fresh one.
+   */
+  const reported = ([state, lease]: readonly (string | null | undefined)[], alive?: boolean): ReportedSessionState => {
+    const holder = lease ?? null;
+    return reportState(sessionId, decodeStateCached(state ?? null), { holder, alive: alive ?? (holder === null || liveness.peek(holder)) });
+  };
   const coalesceWrites = writeCoalescer(redis);
 
   async function sessionStatus(): Promise<ReportedSessionState> {
-    return reported(await redis.mget(keys.state, keys.lease));
+    const [state, lease] = await redis.mget(keys.state, keys.lease);
+    return reported([state, lease], lease === null || lease === undefined ? undefined : await liveness.check(lease));
   }
 
   async function control(name: Exclude<JobName, 'send'>, requestedBy?: string): Promise<{ id: string }> {

@@ -13,11 +13,11 @@ const ready: SessionState = {
 
 describe('reportState', () => {
   it('reports the published state while a worker holds the lease', () => {
-    expect(reportState('default', ready, 'w1', now)).toEqual(ready);
+    expect(reportState('default', ready, { holder: 'w1' }, now)).toEqual(ready);
   });
 
   it('never reports READY for a dead worker', () => {
-    const reported = reportState('default', ready, null, now);
+    const reported = reportState('default', ready, { holder: null }, now);
     expect(reported.status).toBe('WORKER_OFFLINE');
     expect(reported.lastPublishedStatus).toBe('READY');
     expect(reported.lastError?.code).toBe('worker_offline');
@@ -25,11 +25,21 @@ describe('reportState', () => {
   });
 
   it('reports WORKER_OFFLINE when nothing was ever published', () => {
-    expect(reportState('default', null, null, now)).toMatchObject({ status: 'WORKER_OFFLINE', since: now.toISOString() });
+    expect(reportState('default', null, { holder: null }, now)).toMatchObject({ status: 'WORKER_OFFLINE', since: now.toISOString() });
   });
 
   it('reports STARTING for a live owner that has not published yet', () => {
-    expect(reportState('default', null, 'w1', now)).toEqual({ sessionId: 'default', status: 'STARTING', since: now.toISOString() });
+    expect(reportState('default', null, { holder: 'w1' }, now)).toEqual({ sessionId: 'default', status: 'STARTING', since: now.toISOString() });
+  });
+
+  it('reports WORKER_OFFLINE for a holder known dead, although its lease has not expired', () => {
+    const reported = reportState('default', ready, { holder: 'w1', alive: false }, now);
+    expect(reported).toMatchObject({ status: 'WORKER_OFFLINE', lastPublishedStatus: 'READY', me: ready.me, lastError: { code: 'worker_offline' } });
+    expect(reported.lastError?.message).toMatch(/is gone/);
+  });
+
+  it("reports STARTING, not the predecessor's READY, while a new owner has not published yet", () => {
+    expect(reportState('default', ready, { holder: 'w2' }, now)).toEqual({ sessionId: 'default', status: 'STARTING', since: now.toISOString(), me: ready.me });
   });
 });
 

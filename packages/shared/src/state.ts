@@ -13,7 +13,7 @@
  *                                                               next connect shows a fresh QR)
  *
  * AUTHENTICATED is still "connecting": only READY sends. Readers never trust a READY whose owner is
- * gone: `reportState()` turns a state without a live lease into WORKER_OFFLINE.
+ * gone: `reportState()` turns a state whose lease has no live holder into WORKER_OFFLINE.
  */
 import { z } from 'zod';
 
@@ -54,29 +54,42 @@ export type ReportedSessionState = Omit<SessionState, 'status'> & {
   readonly lastPublishedStatus?: SessionStatus;
 };
 
+/** What a reader knows of the session's lease. */
+export interface LeaseReading {
+  /** The worker holding the lease, or null when none does. */
+  readonly holder: string | null;
+  /**
+   * False when the holder is known dead: its Redis connection is gone (see owner-liveness.ts), so the
+   * lease only has not expired yet. @defaultValue true
+   */
+  readonly alive?: boolean;
+}
+
 /**
- * What readers report: the published state, unless no worker holds the lease, in which case the
- * session is WORKER_OFFLINE whatever was last published (a dead worker is never READY).
+ * What readers report: the published state while its owner lives; WORKER_OFFLINE when no worker holds
+ * the lease or its holder is dead, whatever was last published (a dead worker is never READY); STARTING
+ * while a new owner holds the lease and has not published yet (what is stored is its predecessor's).
  */
-export function reportState(
-  sessionId: string,
-  published: SessionState | null,
-  leaseHolder: string | null,
-  now: Date = new Date(),
-): ReportedSessionState {
-  if (leaseHolder !== null && published !== null) return published;
-  if (leaseHolder !== null) return { sessionId, status: 'STARTING', since: now.toISOString() };
+export function reportState(sessionId: string, published: SessionState | null, lease: LeaseReading, now: Date = new Date()): ReportedSessionState {
+  const { holder, alive = true } = lease;
+  if (holder !== null && alive) {
+    if (published !== null && published.owner?.workerId === holder) return published;
+    return { sessionId, status: 'STARTING', since: now.toISOString(), ...(published?.me === undefined ? {} : { me: published.me }) };
+  }
   const offline: ReportedSessionState = {
     sessionId,
     status: 'WORKER_OFFLINE',
     since: published?.since ?? now.toISOString(),
     lastError: {
       code: 'worker_offline',
-      message: 'no worker owns this session: start the worker (sends are kept and will go out once it is READY)',
+      message:
+        holder === null
+          ? 'no worker owns this session: start the worker (sends are kept and will go out once it is READY)'
+          : 'the worker that owned this session is gone (its Redis connection closed); another worker takes over, or start one (sends are kept and will go out once it is READY)',
       at: now.toISOString(),
     },
   };
-  return published === null ? offline : { ...offline, me: published.me, lastPublishedStatus: published.status };
+  return published === null ? offline : { ...offline, ...(published.me === undefined ? {} : { me: published.me }), lastPublishedStatus: published.status };
 }
 
 /** Parses a stored state; a corrupt value reads as "nothing published" rather than crashing a reader. */

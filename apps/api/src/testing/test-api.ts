@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 
-import { createLogger, createRedis, encodeEvent, loadConfig, type Logger, sessionKeys, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
+import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
 import { createRedisFixture, listen, type RedisFixture } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 
@@ -12,6 +12,9 @@ import { createApi, type Api, type ApiLimits } from '../app.js';
 import { onTestFinished } from 'vitest';
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef';
+
+/** The stand-in worker that "owns" the session in `publishState`. */
+export const TEST_WORKER_ID = 'worker-test';
 
 export interface TestApiOptions {
   /** Environment for `loadConfig()` (prefix, REDIS_URL are set by the harness unless given). */
@@ -44,6 +47,8 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
   const api = createApi({ config, redis: apiRedis, logger: silentLogger, version: '9.9.9', apiKey: TEST_API_KEY, ...(limits === undefined ? {} : { limits }) });
   const server = await listen(api.app);
   const keys = sessionKeys({ prefix: fixture.prefix, sessionId: config.SESSION_ID });
+  // The stand-in owner's sign of life (owner-liveness.ts): without it the API reports WORKER_OFFLINE.
+  let ownerPresence: Redis | undefined;
   if (apiRedisUrl === undefined) await new Promise<void>((resolve) => (apiRedis.status === 'ready' ? resolve() : apiRedis.once('ready', () => resolve())));
   return {
     url: server.url,
@@ -57,10 +62,15 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
       return fetch(`${server.url}${path}`, { ...init, headers });
     },
     async publishState(status, extra = {}, { lease = true } = {}) {
-      const state: SessionState = { sessionId: config.SESSION_ID, status, since: new Date().toISOString(), ...extra };
+      const now = new Date().toISOString();
+      const state: SessionState = { sessionId: config.SESSION_ID, status, since: now, owner: { workerId: TEST_WORKER_ID, heartbeatAt: now }, ...extra };
       await fixture.redis.set(keys.state, JSON.stringify(state));
-      if (lease) await fixture.redis.set(keys.lease, 'worker-test', 'PX', 60_000);
-      else await fixture.redis.del(keys.lease);
+      if (lease) {
+        ownerPresence ??= createRedis({ url: fixture.url, role: 'consumer', name: holderConnectionName(TEST_WORKER_ID) });
+        await ownerPresence.set(keys.lease, TEST_WORKER_ID, 'PX', 60_000);
+      } else {
+        await fixture.redis.del(keys.lease);
+      }
       return state;
     },
     async publishEvent(event) {
@@ -70,6 +80,7 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
       await server.close();
       await api.close();
       apiRedis.disconnect();
+      ownerPresence?.disconnect();
       await fixture.cleanup();
     },
   };
