@@ -3,6 +3,7 @@
  * shape, unknown name, a job on the wrong queue, a 10 MB body — fail at once as unrecoverable with a
  * clear reason, whatever `attempts` they ask for; the worker keeps serving good jobs around them.
  */
+import { decodeMessageFailure } from '@waq/shared';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -37,19 +38,21 @@ interface Poison {
   readonly queue: 'outbox' | 'control';
   readonly name: string;
   readonly data: unknown;
+  /** The failure's code (carried as data, in the message record of an outbox job). */
+  readonly code: 'invalid_payload' | 'unknown_job';
   /** What the failure reason must say. */
   readonly reason: RegExp;
 }
 
 const POISONS: Poison[] = [
-  { kind: 'wrong types', queue: 'outbox', name: 'send', data: { to: 4915130000009, text: ['a'] }, reason: /^invalid_payload: .*(to|text)/ },
-  { kind: 'missing fields', queue: 'outbox', name: 'send', data: {}, reason: /^invalid_payload: / },
-  { kind: 'not an object', queue: 'outbox', name: 'send', data: 'send this', reason: /^invalid_payload: / },
-  { kind: 'bad phone number', queue: 'outbox', name: 'send', data: { to: '+12', text: `${BODY_MARKER} poison` }, reason: /^invalid_payload: .*to/ },
-  { kind: 'unknown job name', queue: 'outbox', name: 'frobnicate', data: { to: TO, text: `${BODY_MARKER} poison` }, reason: /^unknown_job: .*frobnicate/ },
-  { kind: 'control job on the outbox', queue: 'outbox', name: 'logout', data: {}, reason: /^unknown_job: / },
-  { kind: 'send on the control queue', queue: 'control', name: 'send', data: { to: TO, text: `${BODY_MARKER} poison` }, reason: /^unknown_job: / },
-  { kind: '10 MB text', queue: 'outbox', name: 'send', data: { to: TO, text: `${BODY_MARKER} ${'x'.repeat(TEN_MB)}` }, reason: /^invalid_payload: .*text/ },
+  { kind: 'wrong types', queue: 'outbox', name: 'send', data: { to: 4915130000009, text: ['a'] }, code: 'invalid_payload', reason: /^invalid send job payload: .*(to|text)/ },
+  { kind: 'missing fields', queue: 'outbox', name: 'send', data: {}, code: 'invalid_payload', reason: /^invalid send job payload: / },
+  { kind: 'not an object', queue: 'outbox', name: 'send', data: 'send this', code: 'invalid_payload', reason: /^invalid send job payload: / },
+  { kind: 'bad phone number', queue: 'outbox', name: 'send', data: { to: '+12', text: `${BODY_MARKER} poison` }, code: 'invalid_payload', reason: /^invalid send job payload: .*to/ },
+  { kind: 'unknown job name', queue: 'outbox', name: 'frobnicate', data: { to: TO, text: `${BODY_MARKER} poison` }, code: 'unknown_job', reason: /^unknown job name .*frobnicate/ },
+  { kind: 'control job on the outbox', queue: 'outbox', name: 'logout', data: {}, code: 'unknown_job', reason: /^unknown job name / },
+  { kind: 'send on the control queue', queue: 'control', name: 'send', data: { to: TO, text: `${BODY_MARKER} poison` }, code: 'unknown_job', reason: /^unknown job name / },
+  { kind: '10 MB text', queue: 'outbox', name: 'send', data: { to: TO, text: `${BODY_MARKER} ${'x'.repeat(TEN_MB)}` }, code: 'invalid_payload', reason: /^invalid send job payload: .*text/ },
 ];
 
 describe('poisoned raw jobs', () => {
@@ -78,13 +81,15 @@ describe('poisoned raw jobs', () => {
         // The control queue has no good job to wait behind: wait for this one to finish.
         await vi.waitFor(async () => expect(await queue.getJobState(id)).toBe('failed'), { timeout: 15_000, interval: 50 }).catch(() => undefined);
         const job = await queue.getJob(id);
-        return { poison, state: await queue.getJobState(id), attempts: job?.attemptsMade, reason: job?.failedReason ?? '' };
+        const failure = poison.queue === 'outbox' ? decodeMessageFailure(await stack.redis.hgetall(stack.keys.message(id))) : null;
+        return { poison, state: await queue.getJobState(id), attempts: job?.attemptsMade, reason: job?.failedReason ?? '', code: failure?.code ?? poison.code };
       }),
     );
     for (const outcome of outcomes) {
       expect.soft(outcome.state, outcome.poison.kind).toBe('failed');
       expect.soft(outcome.attempts, outcome.poison.kind).toBe(1);
       expect.soft(outcome.reason, outcome.poison.kind).toMatch(outcome.poison.reason);
+      expect.soft(outcome.code, outcome.poison.kind).toBe(outcome.poison.code);
       expect.soft(outcome.reason.length, outcome.poison.kind).toBeLessThan(2_000);
     }
     const tally = stack.tally(TO, good);
@@ -95,7 +100,7 @@ describe('poisoned raw jobs', () => {
       lost: tally.lost,
       duplicated: tally.duplicated,
       recovery: `failed at the 1st attempt: ${outcomes.filter((o) => o.state === 'failed' && o.attempts === 1).length}/${outcomes.length}; all good sends out in ${seconds(elapsed)}`,
-      notes: `reasons: ${[...new Set(outcomes.map((o) => o.reason.split(':')[0]))].join(', ')}; order kept: ${tally.inOrder}`,
+      notes: `codes: ${[...new Set(outcomes.map((o) => o.code))].join(', ')}; order kept: ${tally.inOrder}`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
   });

@@ -3,17 +3,20 @@
  * once the session is owned (a job must never slip through before the lease is held).
  *
  * Every job is validated again at dequeue (`parseQueuedJob`): a raw job pushed without the SDK with a
- * wrong shape or an unknown name fails at once as unrecoverable, with the reason in `failedReason`
- * (`<code>: <message>`), and never reaches a handler. Errors then follow the retry taxonomy.
+ * wrong shape or an unknown name fails at once as unrecoverable and never reaches a handler. Errors
+ * then follow the retry taxonomy (packages/shared/src/errors.ts). A job that fails for good has its
+ * failure (`{ code, message }`) handed to `onFailed` before BullMQ marks it failed, so a reader never
+ * sees a failed job without its reason; `failedReason` holds the message.
  */
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import {
   QUEUE_NAMES,
-  WaqError,
+  failureOf,
   parseQueuedJob,
   retryClassOf,
+  type Failure,
   type JobHandlers,
   type JobName,
   type JobPayload,
@@ -23,7 +26,12 @@ import {
   type SessionKeys,
 } from '@waq/shared';
 
-import { HeldError } from './send-handler.js';
+/** A job that failed for good, its failure already reported: BullMQ fails it without a retry. */
+class ReportedFailure extends UnrecoverableError {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
 
 export interface JobContext {
   readonly jobId: string;
@@ -39,8 +47,11 @@ export interface ConsumerOptions {
   readonly logger: Logger;
   /** JOB_LOCK_MS: how long a job's lock lives without renewal; also the stalled-job check interval. */
   readonly lockMs: number;
-  /** Called when a job failed for good (no retry left, or unrecoverable). */
-  readonly onFailed?: (job: Job, error: Error) => void;
+  /**
+   * Called when a job fails for good (unrecoverable, or its last attempt): awaited before BullMQ marks
+   * the job failed, except for a job BullMQ fails by itself (stalled too often).
+   */
+  readonly onFailed?: (job: Job, failure: Failure) => Promise<void>;
   readonly onCompleted?: (job: Job) => void;
 }
 
@@ -60,31 +71,34 @@ function dispatch(handlers: JobHandlers<JobContext>, parsed: ParsedJob, context:
 export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted }: ConsumerOptions): Consumers {
   const abort = new AbortController();
 
+  const failForGood = async (job: Job, error: unknown, jobLogger: Logger): Promise<never> => {
+    const failure = failureOf(error);
+    jobLogger.warn({ code: failure.code, reason: failure.message }, 'job failed for good');
+    await onFailed?.(job, failure);
+    throw new ReportedFailure(failure);
+  };
+
   const processor = (queue: QueueKind) => async (job: Job, token?: string): Promise<unknown> => {
     const jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: job.attemptsMade + 1 });
     let parsed: ParsedJob;
     try {
       parsed = parseQueuedJob(queue, job.name, job.data);
     } catch (error) {
-      const reason = error instanceof WaqError ? `${error.code}: ${error.message}` : String(error);
-      jobLogger.warn({ reason }, 'rejected an invalid job');
-      throw new UnrecoverableError(reason);
+      return failForGood(job, error, jobLogger);
     }
     try {
       return await dispatch(handlers, parsed, { jobId: String(job.id), logger: jobLogger, signal: abort.signal });
     } catch (error) {
-      if (error instanceof HeldError || retryClassOf(error) === 'held') {
+      if (error instanceof DelayedError || error instanceof WaitingError) throw error;
+      const retry = retryClassOf(error);
+      if (retry === 'held') {
         // Back to the head of the queue, attempts untouched: it goes out once the session is READY.
         jobLogger.info({ reason: (error as Error).message }, 'session not ready: job held');
         if (token !== undefined) await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (retryClassOf(error) === 'unrecoverable') {
-        const reason = error instanceof WaqError ? `${error.code}: ${error.message}` : String(error);
-        throw new UnrecoverableError(reason);
-      }
-      if (error instanceof DelayedError || error instanceof WaitingError) throw error;
-      jobLogger.warn({ err: error }, 'job attempt failed; it will be retried with backoff if attempts remain');
+      if (retry === 'unrecoverable' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) return failForGood(job, error, jobLogger);
+      jobLogger.warn({ err: error }, 'job attempt failed; it will be retried with backoff');
       throw error;
     }
   };
@@ -103,9 +117,10 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
     });
     worker.on('error', (error) => logger.error({ err: error, queue }, 'queue consumer error'));
     worker.on('failed', (job, error) => {
-      if (job === undefined) return;
-      const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-      if (final) onFailed?.(job, error);
+      // Ours were reported before they failed; this is one BullMQ failed by itself (started too often).
+      if (job === undefined || error instanceof ReportedFailure) return;
+      if (error.name !== 'UnrecoverableError' && job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      void onFailed?.(job, failureOf(error)).catch((failure: unknown) => logger.warn({ err: failure, queue }, 'could not record a failed job'));
     });
     worker.on('completed', (job) => onCompleted?.(job));
     return worker;

@@ -1,3 +1,4 @@
+import { decodeMessageFailure } from '@waq/shared';
 import { Queue, Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -144,6 +145,47 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     h.world.scan();
     await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
     expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['while logged out']);
+  });
+
+  it('goes LOGGED_OUT after three auth failures in a row, keeping the rejected profile aside, instead of retrying forever', async () => {
+    const fs = await import('node:fs/promises');
+    const path = await import('node:path');
+    const first = h.startOwner();
+    await pairFresh();
+    await first.stop();
+    h.world.rejectNextRestores = 3;
+    h.startOwner();
+    const out = await h.waitForStatus('LOGGED_OUT', 10_000);
+    expect(out.lastError).toMatchObject({ code: 'auth_rejected', message: expect.stringMatching(/rejected the saved session 3 times in a row.*Send connect to link it again/) });
+    const failures = (await h.events()).filter((e) => e.type === 'state' && e.status === 'FAILED');
+    expect(failures).toHaveLength(2);
+    expect(h.world.initializeCalls).toBe(4);
+    const entries = await fs.readdir(h.sessionDir);
+    expect(entries).not.toContain('session-default');
+    const aside = entries.find((e) => e.startsWith('session-default.rejected-'));
+    expect(aside).toBeDefined();
+    await expect(fs.access(path.join(h.sessionDir, aside ?? '', '.waq-session'))).resolves.toBeUndefined();
+    // No more retries: it waits for a connect, which shows a QR (the fake has no profile to lose: the
+    // world forgets the pairing as the set-aside profile took it with it).
+    expect(h.world.live.size).toBe(0);
+    h.world.paired = false;
+    await h.producer.connect();
+    await h.waitForStatus('QR');
+  });
+
+  it('counts auth failures in a row only: a READY in between starts the count again', async () => {
+    const first = h.startOwner();
+    await pairFresh();
+    await first.stop();
+    h.world.rejectNextRestores = 2;
+    const second = h.startOwner();
+    await h.waitForStatus('READY', 10_000);
+    expect(h.world.initializeCalls).toBe(4);
+    await second.stop();
+    h.world.rejectNextRestores = 2;
+    h.startOwner();
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'READY' && h.world.initializeCalls === 7, 10_000);
+    expect((await h.state())?.status).toBe('READY');
   });
 
   it('logs out on a logout job', async () => {
@@ -346,6 +388,35 @@ describe('outbox', () => {
     expect((await h.events()).find((e) => e.type === 'message.failed')).toMatchObject({ id, code: 'recipient_not_on_whatsapp' });
   });
 
+  it("does not send a message accepted for one account from another: the sends held across a re-pairing with a different phone fail with account_changed", async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.goOffline();
+    const { id: forOld } = await h.producer.send({ to: ALICE, text: 'for the first account' });
+    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['for the first account']), { timeout: 5_000, interval: 10 });
+    h.world.unlink();
+    await h.waitForStatus('LOGGED_OUT');
+    const { id: whileUnlinked } = await h.producer.send({ to: ALICE, text: 'while no account is linked' });
+    h.world.goOnline();
+    h.world.me = { wid: '4915000000999@c.us', pushname: 'another phone' };
+    await pairFresh();
+    expect(await h.producer.waitForMessage(forOld, { timeoutMs: 10_000 })).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'account_changed', message: expect.stringMatching(/different account is linked now/) } });
+    expect(await h.producer.waitForMessage(whileUnlinked, { timeoutMs: 10_000 })).toMatchObject({ status: 'sent' });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['while no account is linked']);
+    expect((await h.events()).find((e) => e.type === 'message.failed')).toMatchObject({ id: forOld, code: 'account_changed' });
+  });
+
+  it('sends a message held across a re-pairing with the same phone', async () => {
+    h.startOwner();
+    await pairFresh();
+    h.world.unlink();
+    await h.waitForStatus('LOGGED_OUT');
+    // Accepted while LOGGED_OUT: no account recorded, goes out from whichever links.
+    const { id } = await h.producer.send({ to: ALICE, text: 'after re-pairing' });
+    await pairFresh();
+    expect(await h.producer.waitForMessage(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'sent' });
+  });
+
   it('retries a transient failure with backoff and sends once', async () => {
     h.startOwner();
     await pairFresh();
@@ -370,12 +441,13 @@ describe('outbox', () => {
         [wrongShape, unknown, huge].map(async (job) => {
           await vi.waitFor(async () => expect(await job.getState()).toBe('failed'));
           const reloaded = await raw.getJob(String(job.id));
-          return { reason: reloaded?.failedReason, attempts: reloaded?.attemptsMade };
+          const failure = decodeMessageFailure(await h.fixture.redis.hgetall(h.keys.message(String(job.id))));
+          return { reason: reloaded?.failedReason, code: failure?.code, attempts: reloaded?.attemptsMade };
         }),
       );
-      expect(reasons[0]?.reason).toMatch(/^invalid_payload: invalid send job payload: to: must be a string/);
-      expect(reasons[1]?.reason).toMatch(/^unknown_job: unknown job name "sendSticker" on this queue: expected one of send/);
-      expect(reasons[2]?.reason).toMatch(/^invalid_payload: .*text: must be at most 65536 characters/);
+      expect(reasons[0]).toMatchObject({ code: 'invalid_payload', reason: expect.stringMatching(/^invalid send job payload: to: must be a string/) });
+      expect(reasons[1]).toMatchObject({ code: 'unknown_job', reason: expect.stringMatching(/^unknown job name "sendSticker" on this queue: expected one of send/) });
+      expect(reasons[2]).toMatchObject({ code: 'invalid_payload', reason: expect.stringMatching(/text: must be at most 65536 characters/) });
       for (const r of reasons) expect(r.attempts).toBe(1);
     } finally {
       await raw.close();

@@ -7,7 +7,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-import { type Config, type JobHandlers, type Logger, type SessionQueues } from '@waq/shared';
+import { type Config, type Failure, type JobHandlers, type Logger, messageFailureFields, retryClassOf, type SessionQueues } from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
 import { createConsumers, type JobContext } from './consumers.js';
@@ -17,7 +17,7 @@ import { AckRecorder } from './ack-recorder.js';
 import type { WorkerMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
-import { createSendHandler, HeldError } from './send-handler.js';
+import { createSendHandler } from './send-handler.js';
 import { SessionController } from './session.js';
 import { StatePublisher } from './state-publisher.js';
 
@@ -166,7 +166,8 @@ export class SessionOwner {
           metrics?.recordSend(result.recovered ? 'recovered' : 'sent');
           return result;
         } catch (error) {
-          metrics?.recordSend(error instanceof HeldError ? 'held' : 'retried');
+          const retry = retryClassOf(error);
+          metrics?.recordSend(retry === 'held' ? 'held' : retry === 'unrecoverable' ? 'failed' : 'retried');
           throw error;
         }
       },
@@ -177,7 +178,7 @@ export class SessionOwner {
       handlers,
       logger,
       lockMs: config.JOB_LOCK_MS,
-      onFailed: (job, error) => void this.reportFailure(job, error, publisher),
+      onFailed: (job, failure) => this.reportFailure(job, failure, publisher),
     });
 
     this.current = { session, lease };
@@ -237,11 +238,15 @@ export class SessionOwner {
     });
   }
 
-  private async reportFailure(job: Job, error: Error, publisher: StatePublisher): Promise<void> {
-    if (job.name !== 'send') return;
-    const match = /^([a-z_]+): (.*)$/s.exec(error.message);
-    await publisher
-      .append([{ type: 'message.failed', at: new Date().toISOString(), id: String(job.id), code: match?.[1] ?? 'send_failed', reason: match?.[2] ?? error.message }])
-      .catch((failure: unknown) => this.options.logger.warn({ err: failure }, 'could not record a failed message'));
+  /** A send that failed for good: its failure goes into the message record and a `message.failed` event, in one MULTI. */
+  private async reportFailure(job: Job, failure: Failure, publisher: StatePublisher): Promise<void> {
+    const { queues, config } = this.options;
+    // Only the outbox's jobs have message records (a raw `send` pushed onto the control queue has none).
+    if (job.queueName !== queues.outbox.name || job.id === undefined) return;
+    const id = String(job.id);
+    const recordKey = queues.keys.message(id);
+    await publisher.append([{ type: 'message.failed', at: new Date().toISOString(), id, code: failure.code, reason: failure.message }], (multi) => {
+      multi.hset(recordKey, messageFailureFields(failure)).expire(recordKey, config.MESSAGE_RETENTION_S * 8);
+    });
   }
 }

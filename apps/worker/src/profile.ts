@@ -8,6 +8,9 @@
  * Removal (logout) retries on EBUSY/EPERM/ENOTEMPTY, which a lingering Chromium or Windows file locks
  * cause; if the directory still cannot be removed it is renamed aside (so the next `connect` starts
  * from a clean profile at once) and deleted on a later start.
+ *
+ * A profile WhatsApp keeps rejecting (auth_failure) is set aside instead (`setAside`): renamed to
+ * `session-<id>.rejected-<time>` and kept, so an operator can look at it or restore it by hand.
  */
 import { promises as nodeFs } from 'node:fs';
 import path from 'node:path';
@@ -88,6 +91,19 @@ export class SessionProfile {
     }
     this.logger.warn({ aside }, 'session profile could not be removed; renamed aside, to be deleted on a later start');
     return 'renamed';
+  }
+
+  /** Moves the profile aside and keeps it (see the header); returns where it went, or null when there was none. */
+  async setAside(): Promise<string | null> {
+    const aside = `${this.dir}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await this.fs.rename(this.dir, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    this.logger.warn({ aside }, 'session profile set aside (kept, not deleted)');
+    return aside;
   }
 
   /** Deletes profiles renamed aside by earlier removals; failures are left for next time. */

@@ -14,8 +14,20 @@
  * 6. Order: a step that fails because the session is going away or WhatsApp Web's connection dropped
  *    holds the job at the head of the queue (see `heldIfSessionLost`) instead of retrying it with backoff
  *    behind the messages accepted after it.
+ * 7. Account: a message accepted while an account was linked (the producer records it as `account`)
+ *    is not sent from another one: AccountChangedError (unrecoverable, `account_changed`). One accepted
+ *    while none was linked goes out from whichever links.
  */
-import { type JobPayload, type Logger, RedisScript, type SessionKeys, UnregisteredRecipientError, decodeMessageRecord } from '@waq/shared';
+import {
+  AccountChangedError,
+  type JobPayload,
+  type Logger,
+  RedisScript,
+  type SessionKeys,
+  SessionNotReadyError,
+  UnregisteredRecipientError,
+  decodeMessageRecord,
+} from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import type { WhatsAppDriver } from './driver/driver.js';
@@ -100,18 +112,13 @@ async function connectionBack(client: WhatsAppDriver, signal: AbortSignal): Prom
   return false;
 }
 
-/** Thrown when the session is not READY: the consumer puts the job back without an attempt. */
-export class HeldError extends Error {
-  override readonly name = 'HeldError';
-}
-
 export function createSendHandler(options: SendHandlerOptions) {
   const { redis, keys, lease, publisher, pacer, readyClient, sessionLostWithin, retentionSeconds } = options;
   const recordTtl = retentionSeconds * 8;
 
   function requireClient(): WhatsAppDriver {
     const client = readyClient();
-    if (client === undefined) throw new HeldError(`session is ${publisher.status}`);
+    if (client === undefined) throw new SessionNotReadyError(`session is ${publisher.status}`);
     return client;
   }
 
@@ -152,10 +159,10 @@ export function createSendHandler(options: SendHandlerOptions) {
       const cause = error instanceof Error ? error.message : String(error);
       // Read at the failure: the connection may well be back by the end of the grace period below.
       const state = await connectionState(client);
-      if (await sessionLostWithin(SESSION_LOSS_GRACE_MS)) throw new HeldError(`the session left READY during the send (${cause})`);
+      if (await sessionLostWithin(SESSION_LOSS_GRACE_MS)) throw new SessionNotReadyError(`the session left READY during the send (${cause})`);
       if (state !== 'CONNECTED') {
         const back = await connectionBack(client, signal);
-        throw new HeldError(`WhatsApp Web's connection was ${state ?? 'unknown'} when the send failed (${cause}); ${back ? 'it is back' : `not back after ${CONNECTION_WAIT_MS / 1_000} s`}`);
+        throw new SessionNotReadyError(`WhatsApp Web's connection was ${state ?? 'unknown'} when the send failed (${cause}); ${back ? 'it is back' : `not back after ${CONNECTION_WAIT_MS / 1_000} s`}`);
       }
       throw error;
     }
@@ -164,18 +171,21 @@ export function createSendHandler(options: SendHandlerOptions) {
   return async function send(payload: JobPayload<'send'>, { jobId, logger, signal }: SendContext): Promise<SendResult> {
     requireClient();
     await pacer.wait(signal);
-    if (signal.aborted) throw new HeldError('the worker is stopping');
+    if (signal.aborted) throw new SessionNotReadyError('the worker is stopping');
     const client = requireClient();
     await lease.assertHeld();
 
     const recordKey = keys.message(jobId);
     // One round trip: what earlier attempts did, and this attempt's "sending" marker (unless already sent).
-    const previous = await CLAIM_ATTEMPT.run(redis, [recordKey], [new Date().toISOString(), recordTtl]);
-    const record = decodeMessageRecord(pairsToObject(previous));
+    const hash = pairsToObject(await CLAIM_ATTEMPT.run(redis, [recordKey], [new Date().toISOString(), recordTtl]));
+    const record = decodeMessageRecord(hash);
     if (record?.phase === 'sent' && record.waMessageId !== undefined) {
       logger.info({ waMessageId: record.waMessageId }, 'already sent by an earlier attempt; not sending again');
       return { waMessageId: record.waMessageId, recovered: true };
     }
+    const acceptedFor = hash['account'];
+    const linked = publisher.current.me?.wid;
+    if (acceptedFor !== undefined && linked !== undefined && acceptedFor !== linked) throw new AccountChangedError();
     if (record?.phase === 'sending') {
       const copy = await heldIfSessionLost(client, signal, () => findEarlierCopy(client, payload, record.attemptStartedAt));
       if (copy !== undefined) {

@@ -47,6 +47,12 @@ export interface SessionTimings {
    * syncing, a known failure mode) and is restarted. @defaultValue 120000
    */
   readonly authenticatedTimeoutMs?: number;
+  /**
+   * After this many auth failures in a row (WhatsApp rejects the saved session each time: the phone no
+   * longer accepts this device) the session goes LOGGED_OUT and its profile is set aside, instead of
+   * being retried forever. @defaultValue 3
+   */
+  readonly authFailureLimit?: number;
 }
 
 export interface SessionOptions extends SessionTimings {
@@ -73,6 +79,8 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private generation = 0;
   private qrCount = 0;
   private reconnectAttempt = 0;
+  /** Auth failures since the last READY. */
+  private authFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private authenticatedTimer: NodeJS.Timeout | undefined;
@@ -217,7 +225,11 @@ export class SessionController extends EventEmitter<SessionEvents> {
     driver.on('qr', (qr) => current() && void this.onQr(qr));
     driver.on('authenticated', () => current() && void this.onAuthenticated(generation));
     driver.on('ready', (me) => current() && void this.onReady(me, generation));
-    driver.on('auth_failure', (message) => current() && void this.connectionLost('auth_failure', `WhatsApp rejected the saved session: ${message}`));
+    driver.on('auth_failure', (message) => {
+      if (!current()) return;
+      this.invalidate();
+      void this.onAuthFailure(message);
+    });
     driver.on('disconnected', (reason) => {
       if (!current()) return;
       this.invalidate();
@@ -259,9 +271,36 @@ export class SessionController extends EventEmitter<SessionEvents> {
     await this.publish('AUTHENTICATED', { reason: 'credentials accepted; syncing' });
   }
 
+  private async onAuthFailure(message: string): Promise<void> {
+    this.authFailures += 1;
+    const limit = this.options.authFailureLimit ?? 3;
+    if (this.authFailures < limit) {
+      await this.connectionLost('auth_failure', `WhatsApp rejected the saved session (${this.authFailures} of ${limit} tries): ${message}`);
+      return;
+    }
+    this.authFailures = 0;
+    this.cancelReconnect();
+    await this.setOutbox('pause');
+    await this.teardown();
+    if (this.stopped) return;
+    const aside = await this.options.profile.setAside().catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'could not set the rejected session profile aside; removing it');
+      return this.options.profile.remove().then(() => null);
+    });
+    const kept = aside === null ? '' : ` The rejected profile was kept at ${aside}.`;
+    await this.publish('LOGGED_OUT', {
+      reason: 'WhatsApp keeps rejecting the saved session',
+      lastError: {
+        code: 'auth_rejected',
+        message: `WhatsApp rejected the saved session ${limit} times in a row (${message}): the phone no longer accepts this device. Send connect to link it again with a new QR code.${kept}`,
+      },
+    });
+  }
+
   private async onReady(me: DriverMe, generation: number): Promise<void> {
     clearTimeout(this.authenticatedTimer);
     this.reconnectAttempt = 0;
+    this.authFailures = 0;
     await this.options.profile.markSaved().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not mark the session as saved'));
     if (generation !== this.generation) return;
     await this.publish('READY', { me: { wid: me.wid, ...(me.pushname === undefined ? {} : { pushname: me.pushname }) } });

@@ -4,12 +4,13 @@ import {
   ConfigError,
   IdempotencyConflictError,
   InvalidPayloadError,
+  AccountChangedError,
   LeaseLostError,
-  RateLimitedError,
   SessionNotReadyError,
   UnknownJobError,
   UnregisteredRecipientError,
   backoffDelay,
+  failureOf,
   retryClassOf,
 } from './errors.js';
 
@@ -22,13 +23,19 @@ describe('retry taxonomy', () => {
     [new ConfigError([]), 'unrecoverable', 'ConfigError', 'invalid_config'],
     [new SessionNotReadyError('QR'), 'held', 'SessionNotReadyError', 'session_not_ready'],
     [new LeaseLostError('default'), 'held', 'LeaseLostError', 'lease_lost'],
-    [new RateLimitedError(3_000), 'rate-limited', 'RateLimitedError', 'rate_limited'],
+    [new AccountChangedError(), 'unrecoverable', 'AccountChangedError', 'account_changed'],
     [new Error('socket hang up'), 'retryable', 'Error', undefined],
     ['a string', 'retryable', undefined, undefined],
   ])('%s is %s', (error, retry, name, code) => {
     expect(retryClassOf(error)).toBe(retry);
     if (error instanceof Error) expect(error.name).toBe(name);
     if (code !== undefined) expect(error).toHaveProperty('code', code);
+  });
+
+  it('carries a failure as data: our code, or send_failed for anything else', () => {
+    expect(failureOf(new UnregisteredRecipientError())).toEqual({ code: 'recipient_not_on_whatsapp', message: expect.stringMatching(/not registered on WhatsApp/) });
+    expect(failureOf(new Error('socket hang up'))).toEqual({ code: 'send_failed', message: 'socket hang up' });
+    expect(failureOf('boom')).toEqual({ code: 'send_failed', message: 'boom' });
   });
 
   it('says which field is wrong', () => {

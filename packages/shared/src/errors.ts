@@ -1,16 +1,26 @@
 /**
- * Typed errors and the retry taxonomy. Every error a user or an operator can meet is a class with a
- * stable `name` and `code` (safe to match on; never rename them) and a place in the taxonomy:
+ * Typed errors and the retry taxonomy: the one home of both. Every error a user or an operator can
+ * meet is a class with a stable `name` and `code` (safe to match on; never rename them) and a place in
+ * the taxonomy:
  *
  * | retry           | meaning                                                      | the worker             |
  * |-----------------|--------------------------------------------------------------|------------------------|
- * | `unrecoverable` | retrying cannot help (bad payload, recipient not on WhatsApp) | fails the job at once  |
- * | `held`          | the session cannot send now (not READY, lease lost)           | puts the job back, no attempt burnt |
- * | `rate-limited`  | WhatsApp is throttling                                        | delays the queue       |
+ * | `unrecoverable` | retrying cannot help (bad payload, recipient not on WhatsApp, another account linked) | fails the job at once |
+ * | `held`          | the session cannot send now (not READY, connection away, lease lost, shutting down) | puts the job back at the head, no attempt burnt |
  * | `retryable`     | anything else (timeouts, a page that died mid-send)          | exponential backoff + jitter |
+ *
+ * A job that fails for good carries its failure as data, `{ code, message }` (`failureOf`): the worker
+ * writes it into the message record and the `message.failed` event; nothing parses it out of a string.
+ * (There is no rate-limited class: whatsapp-web.js reports no throttling signal to map onto one.)
  */
 
-export type RetryClass = 'unrecoverable' | 'held' | 'rate-limited' | 'retryable';
+export type RetryClass = 'unrecoverable' | 'held' | 'retryable';
+
+/** Why a job failed for good, as users see it (`GET /v1/messages/:id` → `error`, `message.failed`). */
+export interface Failure {
+  readonly code: string;
+  readonly message: string;
+}
 
 export interface FieldProblem {
   /** Where the problem is, e.g. `to`, `body.text`, `REDIS_URL`. */
@@ -61,13 +71,26 @@ export class UnregisteredRecipientError extends WaqError {
   }
 }
 
-/** The session is not READY: the send waits (held), it does not fail. */
+/** The session cannot send now (not READY, connection away, shutting down): the send waits (held), it does not fail. */
 export class SessionNotReadyError extends WaqError {
   override readonly name = 'SessionNotReadyError';
   readonly code = 'session_not_ready';
   readonly retry = 'held';
-  constructor(readonly status: string) {
-    super(`the WhatsApp session is ${status}, not READY: the message is held until it is`);
+  constructor(readonly detail: string) {
+    super(`the WhatsApp session cannot send now (${detail}): the message is held until it is READY`);
+  }
+}
+
+/**
+ * The message was accepted while one WhatsApp account was linked, and another one is linked now: it
+ * is not sent from a number its sender did not mean (no numbers in the text: it reaches logs).
+ */
+export class AccountChangedError extends WaqError {
+  override readonly name = 'AccountChangedError';
+  readonly code = 'account_changed';
+  readonly retry = 'unrecoverable';
+  constructor() {
+    super('this message was accepted for the WhatsApp account linked at the time, and a different account is linked now: it was not sent from the other number. Send it again to send it from the account linked now');
   }
 }
 
@@ -78,16 +101,6 @@ export class LeaseLostError extends WaqError {
   readonly retry = 'held';
   constructor(readonly sessionId: string) {
     super(`this worker no longer owns session ${sessionId}; another worker will take the job`);
-  }
-}
-
-/** WhatsApp is throttling this session. */
-export class RateLimitedError extends WaqError {
-  override readonly name = 'RateLimitedError';
-  readonly code = 'rate_limited';
-  readonly retry = 'rate-limited';
-  constructor(readonly retryAfterMs: number) {
-    super(`WhatsApp is rate-limiting this session; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
   }
 }
 
@@ -114,6 +127,12 @@ export class ConfigError extends WaqError {
 /** Where `error` sits in the retry taxonomy; anything not known to be otherwise is retryable. */
 export function retryClassOf(error: unknown): RetryClass {
   return error instanceof WaqError ? error.retry : 'retryable';
+}
+
+/** The failure to report for `error`: its own code when it is one of ours, else `send_failed`. */
+export function failureOf(error: unknown): Failure {
+  if (error instanceof WaqError) return { code: error.code, message: error.message };
+  return { code: 'send_failed', message: error instanceof Error ? error.message : String(error) };
 }
 
 export interface BackoffOptions {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 
+import type { Failure } from './errors.js';
 import { ackNameSchema } from './events.js';
 
 export const messageRecordSchema = z.object({
@@ -24,6 +25,21 @@ export function decodeMessageRecord(hash: Record<string, string>): MessageRecord
   if (hash['phase'] === undefined) return null;
   const result = messageRecordSchema.safeParse(hash);
   return result.success ? result.data : null;
+}
+
+/**
+ * Why a message failed for good: the worker writes `errorCode` and `errorMessage` into the record
+ * before BullMQ marks the job failed (a raw job that failed validation gets them too). Read from the
+ * raw hash: such a record may have no phase.
+ */
+export function decodeMessageFailure(hash: Record<string, string>): Failure | null {
+  const code = hash['errorCode'];
+  return code === undefined ? null : { code, message: hash['errorMessage'] ?? code };
+}
+
+/** The record fields of a failure (see `decodeMessageFailure`). */
+export function messageFailureFields(failure: Failure): Record<'errorCode' | 'errorMessage', string> {
+  return { errorCode: failure.code, errorMessage: failure.message };
 }
 
 /**

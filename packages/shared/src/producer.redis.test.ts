@@ -9,6 +9,7 @@ import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
 import { encodeEvent } from './events.js';
 import { sessionKeys } from './keys.js';
 import { createProducer, type Producer } from './producer.js';
+import { messageFailureFields } from './messages.js';
 import { holderConnectionName } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import type { SessionState } from './state.js';
@@ -207,17 +208,35 @@ describe('producer.getMessage and waitForMessage', () => {
     expect(sent.sentAt).toBeDefined();
   });
 
-  it('reports a failure with its code and reason', async () => {
+  it('reports a failure with the code and reason the worker recorded, and send_failed for one it did not', async () => {
     await publishState('READY');
-    const { id } = await producer.send({ to: '+4915123456789', text: 'x' });
+    const { id } = await producer.send({ to: '+4915123456789', text: 'recorded' });
+    const other = await producer.send({ to: '+4915123456789', text: 'not recorded' });
     const worker = new Worker(
       'outbox',
-      () => Promise.reject(Object.assign(new Error('recipient_not_on_whatsapp: not registered'), { name: 'UnrecoverableError' })),
+      async (job) => {
+        // As the worker does: the failure goes into the record before the job fails.
+        if (job.id === id) await fixture.redis.hset(keys().message(id), messageFailureFields({ code: 'recipient_not_on_whatsapp', message: 'not registered' }));
+        throw Object.assign(new Error(job.id === id ? 'not registered' : 'page crashed'), { name: 'UnrecoverableError' });
+      },
       { connection: createRedis({ url: fixture.url, role: 'consumer', name: 'test-failer' }), prefix: keys().bullPrefix },
     );
     cleanups.push(() => worker.close());
-    const failed = await producer.waitForMessage(id, { timeoutMs: 10_000 });
-    expect(failed).toMatchObject({ status: 'failed', error: { code: 'recipient_not_on_whatsapp', message: 'recipient_not_on_whatsapp: not registered' } });
+    expect(await producer.waitForMessage(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'failed', error: { code: 'recipient_not_on_whatsapp', message: 'not registered' } });
+    expect(await producer.waitForMessage(other.id, { timeoutMs: 10_000 })).toMatchObject({ status: 'failed', error: { code: 'send_failed', message: 'page crashed' } });
+  });
+
+  it('records the linked account with a new send, and none while no account is linked', async () => {
+    await publishState('READY');
+    await fixture.redis.set(keys().state, JSON.stringify({ ...JSON.parse((await fixture.redis.get(keys().state)) ?? '{}'), me: { wid: '4915000000001@c.us' } }));
+    const linked = await producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'with-account' });
+    expect(await fixture.redis.hget(keys().message(linked.id), 'account')).toBe('4915000000001@c.us');
+    await publishState('LOGGED_OUT');
+    const unlinked = await producer.send({ to: '+4915123456789', text: 'x' });
+    expect(await fixture.redis.hget(keys().message(unlinked.id), 'account')).toBeNull();
+    await fixture.redis.set(keys().state, '{not json');
+    const corrupt = await producer.send({ to: '+4915123456789', text: 'x' });
+    expect(await fixture.redis.hget(keys().message(corrupt.id), 'account')).toBeNull();
   });
 
   it('times out with the status it last saw', async () => {

@@ -22,7 +22,7 @@ import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
 import { latestEventId, openBlockingConnection, tailEvents } from './event-stream.js';
 import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
 import type { Logger } from './logger.js';
-import { decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
+import { decodeMessageFailure, decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
 import { OwnerLiveness } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import { RedisScript } from './redis-script.js';
@@ -80,15 +80,25 @@ export interface Producer {
 
 /**
  * Claims a send's id and reads the session state, atomically, in one command: HSETNX the fingerprint,
- * EXPIRE NX the record, and return `[claimed, stored fingerprint, state, lease]`.
+ * EXPIRE NX the record, and return `[claimed, stored fingerprint, state, lease]`. A new claim also
+ * records the account the session has linked (`me.wid` of the published state, if any) as `account`:
+ * the worker will not send the message from a different account (AccountChangedError).
  * KEYS[1] message record, KEYS[2] state, KEYS[3] lease; ARGV[1] fingerprint, ARGV[2] record TTL (s).
  */
 const CLAIM_SEND = new RedisScript(`
 local claimed = redis.call('HSETNX', KEYS[1], 'fingerprint', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 local stored = ARGV[1]
-if claimed == 0 then stored = redis.call('HGET', KEYS[1], 'fingerprint') end
-return { claimed, stored, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]) }`);
+local state = redis.call('GET', KEYS[2])
+if claimed == 0 then
+  stored = redis.call('HGET', KEYS[1], 'fingerprint')
+elseif state then
+  local ok, decoded = pcall(cjson.decode, state)
+  if ok and type(decoded) == 'table' and type(decoded.me) == 'table' and type(decoded.me.wid) == 'string' then
+    redis.call('HSET', KEYS[1], 'account', decoded.me.wid)
+  end
+end
+return { claimed, stored, state, redis.call('GET', KEYS[3]) }`);
 
 /**
  * Holds back the socket writes on `redis` until the next turn of the event loop, then sends them in one
@@ -156,7 +166,8 @@ export function createProducer(options: ProducerOptions): Producer {
 
   async function describe(job: Job, state: string, sessionReady: boolean): Promise<MessageView> {
     const id = String(job.id);
-    const record = decodeMessageRecord(await redis.hgetall(keys.message(id)));
+    const hash = await redis.hgetall(keys.message(id));
+    const record = decodeMessageRecord(hash);
     const data = job.data as { to?: unknown; acceptedAt?: unknown };
     // The record turns `sent` a moment before BullMQ completes the job: report what WhatsApp did.
     const status: MessageStatus =
@@ -176,7 +187,7 @@ export function createProducer(options: ProducerOptions): Producer {
       ...(record?.waMessageId === undefined ? {} : { waMessageId: record.waMessageId }),
       ...(record?.sentAt === undefined ? {} : { sentAt: record.sentAt }),
       ...(record?.ack === undefined ? {} : { ack: record.ack }),
-      ...(status === 'failed' ? { error: { code: failureCode(job.failedReason), message: job.failedReason ?? 'failed' } } : {}),
+      ...(status === 'failed' ? { error: decodeMessageFailure(hash) ?? { code: 'send_failed', message: job.failedReason ?? 'failed' } } : {}),
     };
   }
 
@@ -268,10 +279,4 @@ export function createProducer(options: ProducerOptions): Producer {
     },
   };
   return producer;
-}
-
-/** Failure codes are carried as a `code: message` prefix of BullMQ's `failedReason`. */
-function failureCode(reason: string | undefined): string {
-  const match = /^([a-z_]+): /.exec(reason ?? '');
-  return match?.[1] ?? 'send_failed';
 }

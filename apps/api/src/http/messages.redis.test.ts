@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { createRedis, encodeEvent } from '@waq/shared';
+import { createRedis, encodeEvent, messageFailureFields } from '@waq/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { startTestApi, type TestApi } from '../testing/test-api.js';
@@ -129,7 +129,10 @@ describe('GET /v1/messages/:id', () => {
       'outbox',
       async (job) => {
         const id = String(job.id);
-        if (id === 'bad-1') throw new Error('recipient_not_on_whatsapp: the recipient is not registered on WhatsApp');
+        if (id === 'bad-1') {
+          await t.fixture.redis.hset(t.keys.message(id), messageFailureFields({ code: 'recipient_not_on_whatsapp', message: 'the recipient is not registered on WhatsApp' }));
+          throw new Error('the recipient is not registered on WhatsApp');
+        }
         const at = new Date().toISOString();
         await t.fixture.redis.hset(t.keys.message(id), { phase: 'sent', attemptStartedAt: at, waMessageId: `true_${id}`, sentAt: at, ack: 'device' });
         await t.fixture.redis.xadd(t.keys.events, '*', ...encodeEvent({ type: 'message.sent', at, id, waMessageId: `true_${id}` }));

@@ -42,7 +42,8 @@ export class FakeWhatsApp {
   /** False between {@link goOffline} and {@link goOnline}. */
   online = true;
   readonly registered: Set<string> | null;
-  readonly me: DriverMe;
+  /** The linked account (a test may link another one: unlink, change it, scan again). */
+  me: DriverMe;
   readonly qrIntervalMs: number;
   readonly ackDelayMs: number;
   initializeCalls = 0;
@@ -55,6 +56,8 @@ export class FakeWhatsApp {
   failNextInitialize = 0;
   failNextSends: Error[] = [];
   hangGetState = false;
+  /** Restores of the saved session are rejected (`auth_failure`), while this many remain. */
+  rejectNextRestores = 0;
   /** Authenticated clients never get ready (WhatsApp Web stuck syncing), while this many remain. */
   stallAfterAuthenticated = 0;
   /** Called at the start of sendText, before anything leaves (a hook to crash or throw there). */
@@ -188,7 +191,10 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     this.world.live.add(this);
     this.world.maxLive = Math.max(this.world.maxLive, this.world.live.size);
     await Promise.resolve();
-    if (this.world.paired) {
+    if (this.world.paired && this.world.rejectNextRestores > 0) {
+      this.world.rejectNextRestores -= 1;
+      setImmediate(() => this.state === 'initialized' && this.emit('auth_failure', 'Unable to log in. Are the session details valid?'));
+    } else if (this.world.paired) {
       setImmediate(() => this.simulatePaired());
     } else {
       const rotate = (): void => {
