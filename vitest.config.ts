@@ -7,6 +7,11 @@ import { defineConfig } from 'vitest/config';
  * - e2e    `*.e2e.test.ts`    real processes, Chromium and the WhatsApp Web simulator.
  * `npm test` runs them in that order; `pnpm vitest --project unit` runs one.
  */
+/**
+ * Waits are generous: CI is a loaded 2-core machine, and a wait that runs out there fails the run.
+ * `expect.poll` takes its default from here; every `vi.waitFor` names its own timeout.
+ */
+const patience = { expect: { poll: { timeout: 15_000, interval: 50 } } };
 const sourceCondition = { resolve: { conditions: ['waq-source'] }, ssr: { resolve: { conditions: ['waq-source'] } } };
 const include = ['apps/*/src/**/*', 'packages/*/src/**/*', 'scripts/**/*', 'bench/**/*', 'tests/**/*'];
 const glob = (suffix: string): string[] => include.map((dir) => `${dir}${suffix}`);
@@ -18,6 +23,7 @@ export default defineConfig({
         ...sourceCondition,
         test: {
           name: 'unit',
+          ...patience,
           include: glob('.test.ts'),
           exclude: [...glob('.redis.test.ts'), ...glob('.e2e.test.ts'), '**/node_modules/**'],
           testTimeout: 10_000,
@@ -27,6 +33,7 @@ export default defineConfig({
         ...sourceCondition,
         test: {
           name: 'redis',
+          ...patience,
           include: glob('.redis.test.ts'),
           exclude: ['**/node_modules/**'],
           testTimeout: 20_000,
@@ -37,6 +44,7 @@ export default defineConfig({
         ...sourceCondition,
         test: {
           name: 'e2e',
+          ...patience,
           include: glob('.e2e.test.ts'),
           exclude: ['**/node_modules/**'],
           testTimeout: 120_000,

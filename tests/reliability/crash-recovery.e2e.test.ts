@@ -7,14 +7,16 @@ import { lstat, readlink, symlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
-import { decodeEvent } from '@waq/shared';
+import { decodeEvent, decodeState } from '@waq/shared';
 import type { SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { report, scale, seconds } from './scale.js';
-import { LEASE_TTL_MS, Stack, texts } from './stack.js';
+import { Stack, texts, type ApiProcess } from './stack.js';
 
-const NUMBERS = { s1: '+49 151 30000001', s2: '+49 151 30000002', s7: '+49 151 30000007' };
+const NUMBERS = { s1: '+49 151 30000001', s2: '+49 151 30000002', s7: '+49 151 30000007', s11: '+49 151 30000011' };
+/** The bound the API must notice a dead owner within (issue 14). */
+const DEAD_OWNER_BOUND_MS = 2_000;
 let stack: Stack;
 let worker: SpawnedProcess;
 let generation = 0;
@@ -39,6 +41,39 @@ async function qrEvents(): Promise<number> {
 async function killWorker(): Promise<void> {
   worker.child.kill('SIGKILL');
   await worker.exited;
+}
+
+async function sessionBody(api: ApiProcess): Promise<unknown> {
+  return (await api.fetch('/v1/session')).json();
+}
+
+/** The status `waq_session_status` marks with 1. */
+async function metricsStatus(api: ApiProcess): Promise<string | undefined> {
+  const text = await (await api.fetch('/metrics')).text();
+  return /^waq_session_status\{status="([A-Z_]+)"\} 1$/m.exec(text)?.[1];
+}
+
+/**
+ * Samples the stored state key every few milliseconds (observation, not a wait): the statuses written,
+ * in order, without repeats, until `stop()`.
+ */
+function sampleStoredStatuses(): { stop(): Promise<string[]> } {
+  const statuses: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const status = decodeState(await stack.redis.get(stack.keys.state))?.status;
+      if (status !== undefined && statuses.at(-1) !== status) statuses.push(status);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return statuses;
+    },
+  };
 }
 
 describe('crash recovery on the real stack', () => {
@@ -145,11 +180,70 @@ describe('crash recovery on the real stack', () => {
       faults: `${cycles} × (kill -9 worker leaving Chromium orphaned + stale SingletonLock/Socket/Cookie)`,
       lost: tally.lost,
       duplicated: tally.duplicated,
-      recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (the restarted worker takes over from the dead one: half the ${seconds(LEASE_TTL_MS)} lease TTL or more)`,
+      recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (the restarted worker takes the dead one's lease at once: same host, process gone)`,
       notes: `QR shown: ${(await qrEvents()) - qrBefore}; Chromium after: 1`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
     expect(await qrEvents()).toBe(qrBefore);
+  }, 900_000);
+
+  it('11. kill -9 of the owner: the API, its metrics and the SDK say WORKER_OFFLINE within 2 s, sends are held; the restart publishes no state the session was not in', async () => {
+    const kills = scale(2, 5);
+    const api = await stack.startApi('api-11');
+    const bodies = texts('s11', kills);
+    const detections: number[] = [];
+    const recoveries: number[] = [];
+    const published: string[][] = [];
+    // The default 15 s lease here: the bound must hold against a lease that outlives its holder long.
+    const longLease = { LEASE_TTL_MS: '15000' };
+    await killWorker();
+    worker = await stack.startWorker(`worker-${++generation}`, longLease);
+    for (let k = 0; k < kills; k += 1) {
+      await stack.waitForStatus('READY');
+      const killedAt = Date.now();
+      await killWorker();
+      // Each reader polled as a client would (every 100 ms) until it stops claiming READY. Each caches
+      // the owner's liveness for up to 500 ms, so they agree within that, and each within the bound.
+      const readers = {
+        api: async () => sessionBody(api),
+        sdk: async () => stack.producer.getState(),
+        metrics: async () => ({ status: await metricsStatus(api) }),
+      };
+      const noticed = await Promise.all(
+        Object.values(readers).map(async (read) => {
+          await vi.waitFor(async () => expect(await read()).not.toMatchObject({ status: 'READY' }), { timeout: 30_000, interval: 100 });
+          const at = Date.now() - killedAt;
+          expect(await read()).toMatchObject({ status: 'WORKER_OFFLINE' });
+          return at;
+        }),
+      );
+      detections.push(Math.max(...noticed));
+      expect(await sessionBody(api)).toMatchObject({ status: 'WORKER_OFFLINE', lastPublishedStatus: 'READY' });
+      expect(await stack.producer.getState()).toMatchObject({ status: 'WORKER_OFFLINE', lastPublishedStatus: 'READY' });
+      const sent = await api.fetch('/v1/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: NUMBERS.s11, text: bodies[k] }) });
+      expect(sent.status).toBe(202);
+      const { id, status: accepted } = (await sent.json()) as { id: string; status: string };
+      expect(accepted).toBe('held');
+
+      // Every status stored while the new worker takes over, sampled until READY.
+      const seen = sampleStoredStatuses();
+      worker = await stack.startWorker(`worker-${++generation}`, longLease);
+      recoveries.push(await stack.waitForReadyAfter(killedAt));
+      published.push(await seen.stop());
+      await worker.waitForLine(/ran on this host and its process is gone: taking over at once/, 5_000);
+      expect((await stack.producer.waitForMessage(id, { timeoutMs: 30_000 })).status).toBe('sent');
+    }
+    report({
+      scenario: '11. dead owner detection (API)',
+      load: `${kills} kill(s), GET /v1/session every 100 ms`,
+      faults: `${kills} × kill -9 worker (Chromium orphaned)`,
+      lost: stack.tally(NUMBERS.s11, bodies).lost,
+      duplicated: stack.tally(NUMBERS.s11, bodies).duplicated,
+      recovery: `kill → WORKER_OFFLINE on the API, its metrics and the SDK (the last of the three) ${detections.map(seconds).join(', ')} (lease TTL 15 s); restart → READY ${recoveries.map(seconds).join(', ')} after the kill`,
+      notes: `sends while offline: held; stored statuses during takeover: ${published.map((p) => p.join('→')).join(' | ')}`,
+    });
+    for (const ms of detections) expect(ms).toBeLessThanOrEqual(DEAD_OWNER_BOUND_MS);
+    for (const statuses of published) expect(statuses).not.toContain('STOPPED');
   }, 900_000);
 
   it('10. (logs) no phone number, message body, QR value or key in clear in any process output', () => {

@@ -87,7 +87,7 @@ describe('cleanProfile', () => {
     try {
       const [line] = (await once(parent.stdout, 'data')) as [Buffer];
       const child = Number(line.toString().trim());
-      await vi.waitFor(async () => expect((await fs.readFile(`/proc/${child}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z'));
+      await vi.waitFor(async () => expect((await fs.readFile(`/proc/${child}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z'), { timeout: 15_000 });
       expect(() => process.kill(child, 0)).not.toThrow();
       expect(isAlive(child)).toBe(false);
       expect(isAlive(parent.pid ?? -1)).toBe(true);

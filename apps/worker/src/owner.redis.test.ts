@@ -85,11 +85,11 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     h.world.hangGetState = true;
     await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^watchdog: the page did not answer/.test(e.reason ?? ''), 3_000);
     h.world.hangGetState = false;
-    await vi.waitFor(() => expect(h.world.live.size).toBe(1));
+    await vi.waitFor(() => expect(h.world.live.size).toBe(1), { timeout: 15_000 });
     await h.waitForStatus('READY');
     h.world.crash();
     await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^the browser died/.test(e.reason ?? ''), 3_000);
-    await vi.waitFor(() => expect(h.world.initializeCalls).toBeGreaterThanOrEqual(3));
+    await vi.waitFor(() => expect(h.world.initializeCalls).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
     await h.waitForStatus('READY');
     expect(h.world.maxLive).toBe(1);
   });
@@ -222,7 +222,7 @@ describe('outbox', () => {
     await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(true), { timeout: 3_000 });
     h.world.hangGetState = false;
     await h.waitForStatus('READY');
-    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(false));
+    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(false), { timeout: 15_000 });
   });
 
   it('records acks on the message and as events', async () => {
@@ -439,7 +439,7 @@ describe('outbox', () => {
       await h.producer.waitForMessage(good.id, { timeoutMs: 10_000 });
       const reasons = await Promise.all(
         [wrongShape, unknown, huge].map(async (job) => {
-          await vi.waitFor(async () => expect(await job.getState()).toBe('failed'));
+          await vi.waitFor(async () => expect(await job.getState()).toBe('failed'), { timeout: 15_000 });
           const reloaded = await raw.getJob(String(job.id));
           const failure = decodeMessageFailure(await h.fixture.redis.hgetall(h.keys.message(String(job.id))));
           return { reason: reloaded?.failedReason, code: failure?.code, attempts: reloaded?.attemptsMade };
@@ -460,7 +460,7 @@ describe('lease', () => {
     const first = h.startOwner();
     await pairFresh();
     const second = h.startOwner();
-    await vi.waitFor(async () => expect(await h.fixture.redis.get(h.keys.lease)).toBe('worker-1'));
+    await vi.waitFor(async () => expect(await h.fixture.redis.get(h.keys.lease)).toBe('worker-1'), { timeout: 15_000 });
     expect(second.owner.ownership).toBeUndefined();
 
     await first.stop();

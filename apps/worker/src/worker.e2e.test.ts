@@ -179,7 +179,7 @@ describe('worker on the real stack (whatsapp-web.js + Chromium + simulator)', ()
     await producer.logout('e2e');
     await waitForStatus('LOGGED_OUT');
     expect(phone.phone.snapshot().linked).toBe(false);
-    await vi.waitFor(async () => expect(await browserProcesses()).toEqual([]));
+    await vi.waitFor(async () => expect(await browserProcesses()).toEqual([]), { timeout: 15_000 });
     const held = await producer.send({ to: TO, text: 'held while logged out' });
     expect((await producer.getMessage(held.id))?.status).toBe('held');
 

@@ -47,7 +47,7 @@ describe('createShutdown', () => {
       intHandler('SIGINT');
       expect(exit).toHaveBeenCalledWith(130);
       release();
-      await vi.waitFor(() => expect(exit).toHaveBeenCalledWith(143));
+      await vi.waitFor(() => expect(exit).toHaveBeenCalledWith(143), { timeout: 15_000 });
     } finally {
       process.off('SIGTERM', handler);
       process.off('SIGINT', intHandler);

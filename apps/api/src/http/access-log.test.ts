@@ -44,7 +44,7 @@ describe('access log', () => {
     const { url, lines } = await serve();
     const response = await fetch(`${url}/v1/things?to=%2B4915123456789`, { headers: { 'X-Request-Id': 'trace-1' } });
     expect(response.headers.get('x-request-id')).toBe('trace-1');
-    await vi.waitFor(() => expect(lines).toHaveLength(1));
+    await vi.waitFor(() => expect(lines).toHaveLength(1), { timeout: 15_000 });
     expect(lines[0]).toMatchObject({ level: 30, reqId: 'trace-1', path: '/v1/things', status: 202, msg: expect.stringMatching(/^GET \/v1\/things 202 \d+ms$/) });
     expect(JSON.stringify(lines)).not.toContain('4915123456789');
   });
@@ -55,7 +55,7 @@ describe('access log', () => {
     expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const boom = await fetch(`${url}/v1/boom`);
     const id = boom.headers.get('x-request-id');
-    await vi.waitFor(() => expect(lines).toHaveLength(3));
+    await vi.waitFor(() => expect(lines).toHaveLength(3), { timeout: 15_000 });
     expect(lines.map((l) => [l.level, l.status])).toEqual([[40, 404], [50, undefined], [50, 500]]);
     expect(lines[1]).toMatchObject({ reqId: id, msg: 'handler failed' });
   });
@@ -65,7 +65,7 @@ describe('access log', () => {
     const probe = await fetch(`${url}/healthz`);
     expect(probe.headers.get('x-request-id')).not.toBeNull();
     await fetch(`${url}/v1/things`);
-    await vi.waitFor(() => expect(lines).toHaveLength(1));
+    await vi.waitFor(() => expect(lines).toHaveLength(1), { timeout: 15_000 });
     expect(lines[0]?.path).toBe('/v1/things');
   });
 });

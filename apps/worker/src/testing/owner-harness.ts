@@ -115,7 +115,7 @@ export class OwnerHarness {
     return decodeState(await this.fixture.redis.get(this.keys.state));
   }
 
-  async waitForStatus(status: SessionState['status'], timeout = 5_000): Promise<SessionState> {
+  async waitForStatus(status: SessionState['status'], timeout = 20_000): Promise<SessionState> {
     let last: SessionState | null = null;
     await vi.waitFor(
       async () => {
@@ -128,7 +128,7 @@ export class OwnerHarness {
   }
 
   /** Waits until the event stream holds an event matching `predicate` (transient states included). */
-  async waitForEvent(predicate: (event: SessionEvent) => boolean, timeout = 5_000): Promise<SessionEvent> {
+  async waitForEvent(predicate: (event: SessionEvent) => boolean, timeout = 20_000): Promise<SessionEvent> {
     let found: SessionEvent | undefined;
     await vi.waitFor(
       async () => {
