@@ -83,12 +83,12 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     h.startOwner();
     await pairFresh();
     h.world.hangGetState = true;
-    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^watchdog: the page did not answer/.test(e.reason ?? ''), 3_000);
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^watchdog: the page did not answer/.test(e.reason ?? ''), 20_000);
     h.world.hangGetState = false;
     await vi.waitFor(() => expect(h.world.live.size).toBe(1), { timeout: 15_000 });
     await h.waitForStatus('READY');
     h.world.crash();
-    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^the browser died/.test(e.reason ?? ''), 3_000);
+    await h.waitForEvent((e) => e.type === 'state' && e.status === 'DISCONNECTED' && /^the browser died/.test(e.reason ?? ''), 20_000);
     await vi.waitFor(() => expect(h.world.initializeCalls).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
     await h.waitForStatus('READY');
     expect(h.world.maxLive).toBe(1);
@@ -183,9 +183,18 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     expect(h.world.initializeCalls).toBe(4);
     await second.stop();
     h.world.rejectNextRestores = 2;
+    const restartedAt = Date.now();
     h.startOwner();
-    await h.waitForEvent((e) => e.type === 'state' && e.status === 'READY' && h.world.initializeCalls === 7, 10_000);
-    expect((await h.state())?.status).toBe('READY');
+    await vi.waitFor(
+      async () => {
+        const state = await h.state();
+        expect(state?.status).toBe('READY');
+        expect(Date.parse(state?.since ?? '')).toBeGreaterThanOrEqual(restartedAt);
+      },
+      { timeout: 20_000, interval: 20 },
+    );
+    expect(h.world.initializeCalls).toBe(7);
+    expect((await h.events()).some((e) => e.type === 'state' && e.status === 'LOGGED_OUT')).toBe(false);
   });
 
   it('logs out on a logout job', async () => {
@@ -219,7 +228,7 @@ describe('outbox', () => {
     await pairFresh();
     expect(await h.producer.queues.outbox.isPaused()).toBe(false);
     h.world.hangGetState = true;
-    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(true), { timeout: 3_000 });
+    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(true), { timeout: 20_000 });
     h.world.hangGetState = false;
     await h.waitForStatus('READY');
     await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(false), { timeout: 15_000 });
@@ -300,7 +309,7 @@ describe('outbox', () => {
 
   it('keeps the order when WhatsApp Web\'s connection drops during a send: held until it is back, not retried behind the others', async () => {
     // No watchdog reads in this test: every getState() is the send handler's.
-    h.startOwner({}, { watchdog: { intervalMs: 600_000, timeoutMs: 1_000, authenticatedTimeoutMs: 300 } });
+    h.startOwner({}, { watchdog: { intervalMs: 600_000, timeoutMs: 3_000, authenticatedTimeoutMs: 1_000 } });
     await pairFresh();
     let readsAtDrop = 0;
     h.world.beforeSend = (_to, text) => {

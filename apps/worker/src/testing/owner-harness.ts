@@ -31,7 +31,8 @@ export const silentLogger: Logger = createLogger({ service: 'test', version: '0'
 
 export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   SESSION_ID: 'default',
-  LEASE_TTL_MS: 2_000,
+  // Long enough that a late renewal on a loaded machine never costs a test its session.
+  LEASE_TTL_MS: 6_000,
   QR_WAIT_MS: 5_000,
   QR_MAX_RETRIES: 5,
   RECONNECT_BASE_MS: 20,
@@ -84,10 +85,10 @@ export class OwnerHarness {
       queues,
       createDriver: this.world.createDriver,
       logger: silentLogger,
-      // The fake answers getState() at once, so only a blocked event loop makes the watchdog time out: 1 s
-      // keeps a loaded CI machine from faking a dead page (a send failure then looks like a session loss
-      // and is held instead of retried), and the hang tests still see it within their 3 s.
-      watchdog: { intervalMs: 100, timeoutMs: 1_000, authenticatedTimeoutMs: 300 },
+      // The fake answers getState() at once, so only a busy event loop makes the watchdog time out. 3 s
+      // keeps a loaded CI machine (a 10 MB poisoned job parsed in this process) from faking a dead page:
+      // a send failure would then look like a session loss and be held instead of retried.
+      watchdog: { intervalMs: 100, timeoutMs: 3_000, authenticatedTimeoutMs: 1_000 },
       ...extra,
     });
     const abort = new AbortController();
