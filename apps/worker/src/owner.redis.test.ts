@@ -111,7 +111,7 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     h.startOwner();
     await h.waitForStatus('STOPPED');
     await h.producer.connect();
-    await h.waitForStatus('QR', 5_000);
+    await h.waitForStatus('QR');
     expect(h.world.initializeCalls).toBe(3);
     expect((await h.events()).some((e) => e.type === 'state' && e.status === 'FAILED' && /failed to start/.test(e.reason ?? ''))).toBe(true);
   });
@@ -143,7 +143,7 @@ describe('session lifecycle (fake driver, real Redis)', () => {
     await h.producer.connect();
     await h.waitForStatus('QR');
     h.world.scan();
-    await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
+    await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
     expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['while logged out']);
   });
 
@@ -238,8 +238,8 @@ describe('outbox', () => {
     h.startOwner();
     await pairFresh();
     const { id } = await h.producer.send({ to: ALICE, text: 'ack me' });
-    const sent = await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
-    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.ack).toBe('read'), { timeout: 5_000 });
+    const sent = await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.ack).toBe('read'), { timeout: 20_000 });
     const events = await h.events();
     expect(events).toContainEqual(expect.objectContaining({ type: 'message.sent', id, waMessageId: sent.waMessageId }));
     const acks = events.filter((e) => e.type === 'message.ack' && e.id === id).map((e) => (e.type === 'message.ack' ? e.ack : ''));
@@ -338,11 +338,11 @@ describe('outbox', () => {
     await pairFresh();
     h.world.goOffline();
     const { id } = await h.producer.send({ to: ALICE, text: 'queued while away' });
-    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['queued while away']), { timeout: 5_000, interval: 10 });
+    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['queued while away']), { timeout: 20_000, interval: 10 });
     expect((await h.producer.getMessage(id))?.status).toBe('sending');
     h.world.unlink(); // wipes what WhatsApp Web had queued
     await h.waitForStatus('LOGGED_OUT');
-    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.status).toBe('held'), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(async () => expect((await h.producer.getMessage(id))?.status).toBe('held'), { timeout: 20_000, interval: 20 });
     h.world.goOnline();
     await pairFresh();
     const view = await h.producer.waitForMessage(id, { timeoutMs: 10_000 });
@@ -378,7 +378,7 @@ describe('outbox', () => {
     h.startOwner();
     await pairFresh();
     const first = await h.producer.send({ to: ALICE, text: 'OK' });
-    await h.producer.waitForMessage(first.id, { timeoutMs: 5_000 });
+    await h.producer.waitForMessage(first.id, { timeoutMs: 20_000 });
     // The second "OK" fails before WhatsApp accepted it, seconds after the first went out: its retry
     // must send, not adopt the first "OK" (which another job owns) as its own earlier copy.
     h.world.failNextSends.push(new Error('Evaluation failed: page crashed before sending'));
@@ -392,7 +392,7 @@ describe('outbox', () => {
     h.startOwner();
     await pairFresh();
     const { id } = await h.producer.send({ to: '+49 151 99999999', text: 'hello?' });
-    const view = await h.producer.waitForMessage(id, { timeoutMs: 5_000 });
+    const view = await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
     expect(view).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'recipient_not_on_whatsapp' } });
     expect((await h.events()).find((e) => e.type === 'message.failed')).toMatchObject({ id, code: 'recipient_not_on_whatsapp' });
   });
@@ -402,7 +402,7 @@ describe('outbox', () => {
     await pairFresh();
     h.world.goOffline();
     const { id: forOld } = await h.producer.send({ to: ALICE, text: 'for the first account' });
-    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['for the first account']), { timeout: 5_000, interval: 10 });
+    await vi.waitFor(() => expect(h.world.pending.map((m) => m.body)).toEqual(['for the first account']), { timeout: 20_000, interval: 10 });
     h.world.unlink();
     await h.waitForStatus('LOGGED_OUT');
     const { id: whileUnlinked } = await h.producer.send({ to: ALICE, text: 'while no account is linked' });
@@ -482,10 +482,10 @@ describe('lease', () => {
     const { owner } = h.startOwner();
     await pairFresh();
     await h.fixture.redis.set(h.keys.lease, 'intruder', 'PX', 60_000);
-    await vi.waitFor(() => expect(owner.ownership).toBeUndefined(), { timeout: 5_000 });
+    await vi.waitFor(() => expect(owner.ownership).toBeUndefined(), { timeout: 20_000 });
     expect(h.world.live.size).toBe(0);
     await h.fixture.redis.del(h.keys.lease);
-    await vi.waitFor(() => expect(owner.ownership).toBeDefined(), { timeout: 5_000 });
+    await vi.waitFor(() => expect(owner.ownership).toBeDefined(), { timeout: 20_000 });
     await h.waitForStatus('READY');
   });
 });
