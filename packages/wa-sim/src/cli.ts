@@ -2,8 +2,11 @@
  * The phone server as its own process, so it outlives gateway crashes:
  *   node --conditions=waq-source --import tsx packages/wa-sim/src/cli.ts --port 4100 [--ack-delay-ms 300]
  *     [--qr-refresh-ms 20000] [--me 15550100001] [--pushname "waq sandbox"] [--unregistered 4915...,...]
+ *     [--state-dir <dir>]
+ * With --state-dir the account (linked devices, messages, identity) is kept in <dir>/account.json and
+ * restored on the next start; without it, it lives in memory. Log lines go to stderr.
  * Prints one JSON line when listening: {"event":"wa-sim-ready","url":"http://127.0.0.1:4100","port":4100}.
- * SIGTERM/SIGINT: close, exit 128+signo.
+ * SIGTERM/SIGINT: close (which writes the account file), exit 128+signo.
  */
 import { parseArgs } from 'node:util';
 import { defaultIsRegistered, normalizeNumber } from './numbers.js';
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
       me: { type: 'string' },
       pushname: { type: 'string' },
       unregistered: { type: 'string' },
+      'state-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -40,6 +44,7 @@ async function main(): Promise<void> {
     ...(qrRefreshMs !== undefined ? { qrRefreshMs } : {}),
     ...(values.me ? { me: normalizeNumber(values.me) ?? values.me } : {}),
     ...(values.pushname ? { pushname: values.pushname } : {}),
+    ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
     isRegistered: (n) => defaultIsRegistered(n) && !unregistered.has(n),
   });
   process.stdout.write(`${JSON.stringify({ event: 'wa-sim-ready', url: server.url, port: server.port })}\n`);

@@ -1,4 +1,5 @@
 export { startPhoneServer, type PhoneServer, type PhoneServerOptions } from './phone-server.js';
+export { StateDirInUseError, type AccountState, type PhoneLog } from './account-file.js';
 export { SimPhone, type SimPhoneOptions, type SentRecord, type IncomingRecord, type PhoneSnapshot, type PageLink } from './sim-phone.js';
 export { handlePhoneRequest, type ApiResponse } from './phone-api.js';
 export { PhoneApiError, NoQrOnScreenError } from './errors.js';

@@ -1,19 +1,32 @@
 /**
  * The phone server: HTTP (phone API) + WebSocket (`/ws`, one per simulated WhatsApp Web page) on one
  * loopback port. Run it in-process with {@link startPhoneServer} or as its own process (cli.ts) so it
- * outlives gateway crashes.
+ * outlives gateway crashes. With `stateDir` the account is kept on disk (account-file.ts), so a restarted
+ * server knows the devices linked before; without it, everything is in memory.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { AccountFile, stderrLog, type PhoneLog } from './account-file.js';
 import { errorResponse, handlePhoneRequest, type ApiResponse } from './phone-api.js';
 import { SimPhone, type PageLink, type SimPhoneOptions } from './sim-phone.js';
 
-export interface PhoneServerOptions extends SimPhoneOptions {
+export interface PhoneServerOptions extends Omit<SimPhoneOptions, 'account' | 'onChange'> {
   /** TCP port; 0 picks a free one. @defaultValue 0 */
   port?: number;
   /** Listen address. Loopback only: the phone API has no authentication. @defaultValue `'127.0.0.1'` */
   host?: string;
+  /**
+   * Keep the account (identity, linked devices, message history) in `<stateDir>/account.json`, so a
+   * phone server restarted on the same directory restores linked pages without a QR. A saved account
+   * wins over `me`/`pushname`. One server per directory (a lock file says which).
+   * @defaultValue none: the account lives in memory and dies with the server
+   */
+  stateDir?: string;
+  /** How long changes are gathered before one write of the account file, in ms. @defaultValue 200 */
+  stateWriteDelayMs?: number;
+  /** The server's own log lines (account restored, unreadable file, failed write). @defaultValue one line on stderr */
+  log?: PhoneLog;
 }
 
 export interface PhoneServer {
@@ -22,14 +35,30 @@ export interface PhoneServer {
   readonly port: number;
   /** Direct access to the simulated phone (same operations as the HTTP API). */
   readonly phone: SimPhone;
-  /** Stop listening and drop every page; idempotent. */
+  /** Where the account is kept, when `stateDir` was given. */
+  readonly stateFile: string | undefined;
+  /** Stop listening, drop every page, write the account file (with `stateDir`); idempotent. */
   close(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1_000_000;
 
 export async function startPhoneServer(options: PhoneServerOptions = {}): Promise<PhoneServer> {
-  const phone = new SimPhone(options);
+  const log = options.log ?? stderrLog;
+  const opened = options.stateDir === undefined
+    ? undefined
+    : await AccountFile.open({ dir: options.stateDir, log, ...(options.stateWriteDelayMs === undefined ? {} : { writeDelayMs: options.stateWriteDelayMs }) });
+  const store = opened?.store;
+  const saved = opened?.saved;
+  if (saved !== undefined && ((options.me !== undefined && options.me !== saved.me) || (options.pushname !== undefined && options.pushname !== saved.pushname))) {
+    log('warn', `the saved account is ${saved.me} ("${saved.pushname}"): the me/pushname options apply to a new account only; delete ${options.stateDir} for a new one.`);
+  }
+  const phone = new SimPhone({
+    ...options,
+    ...(saved === undefined ? {} : { account: saved }),
+    ...(store === undefined ? {} : { onChange: () => store.changed() }),
+  });
+  store?.bind(() => phone.account());
   const host = options.host ?? '127.0.0.1';
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
 
@@ -44,13 +73,19 @@ export async function startPhoneServer(options: PhoneServerOptions = {}): Promis
     wss.handleUpgrade(req, socket, head, (ws) => attachPage(phone, ws));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    phone.close();
+    await store?.close();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
 
   let closing: Promise<void> | undefined;
@@ -58,13 +93,29 @@ export async function startPhoneServer(options: PhoneServerOptions = {}): Promis
     url: `http://${host}:${port}`,
     port,
     phone,
+    stateFile: store?.file,
     close() {
       closing ??= (async () => {
-        phone.close();
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // Every step runs even when one throws; the first error is rethrown.
+        const steps: (() => unknown)[] = [
+          () => phone.close(),
+          () => {
+            for (const client of wss.clients) client.terminate();
+            wss.close();
+            server.closeAllConnections();
+          },
+          () => new Promise<void>((resolve) => server.close(() => resolve())),
+          () => store?.close(),
+        ];
+        const errors: unknown[] = [];
+        for (const step of steps) {
+          try {
+            await step();
+          } catch (err) {
+            errors.push(err);
+          }
+        }
+        if (errors.length > 0) throw errors[0];
       })();
       return closing;
     },

@@ -2,8 +2,11 @@
  * The simulated phone and WhatsApp's servers for one account: linked devices, pending QR refs, the
  * messages the gateway sent (WA id, time, order, ack level) and the messages the phone "received" for it.
  * Transport-free: a page connection is a {@link PageLink}, so this is unit-tested without sockets.
+ * Storage-free too: {@link SimPhone.account} exports what survives a restart, `options.account` restores
+ * it and `options.onChange` says when it changed (account-file.ts keeps it on disk).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { AccountState } from './account-file.js';
 import { NoQrOnScreenError } from './errors.js';
 import { defaultIsRegistered, normalizeNumber, toJid } from './numbers.js';
 import { pageMessageSchema, type PageMessage, type ServerMessage, type WireMessage } from './protocol.js';
@@ -28,6 +31,13 @@ export interface SimPhoneOptions {
   isRegistered?: (number: string) => boolean;
   /** How many recent messages the page receives when it (re)connects. @defaultValue 200 */
   historyLimit?: number;
+  /**
+   * A saved account to continue (identity, linked devices, message history): `me` and `pushname` then
+   * come from it, not from the options. @defaultValue a new account
+   */
+  account?: AccountState;
+  /** Called after every change to what {@link SimPhone.account} returns (to save it). */
+  onChange?: () => void;
 }
 
 /** A message the gateway sent, as the phone server recorded it. */
@@ -101,15 +111,46 @@ export class SimPhone {
   private online = true;
   private order = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly onChange: () => void;
 
   constructor(options: SimPhoneOptions = {}) {
-    this.me = options.me ?? '15550100001';
-    this.pushname = options.pushname ?? 'waq sandbox';
+    const { account } = options;
+    this.me = account?.me ?? options.me ?? '15550100001';
+    this.pushname = account?.pushname ?? options.pushname ?? 'waq sandbox';
     this.ackDelayMs = options.ackDelayMs ?? 300;
     this.qrRefreshMs = options.qrRefreshMs ?? 20_000;
     this.isRegistered = options.isRegistered ?? defaultIsRegistered;
     this.historyLimit = options.historyLimit ?? 200;
-    this.lid = `${BigInt(`0x${randomBytes(6).toString('hex')}`)}`.padStart(15, '1');
+    this.onChange = options.onChange ?? (() => undefined);
+    this.lid = account?.lid ?? `${BigInt(`0x${randomBytes(6).toString('hex')}`)}`.padStart(15, '1');
+    if (account) this.restore(account);
+  }
+
+  private restore(account: AccountState): void {
+    for (const device of account.devices) this.devices.set(device.id, { ...device });
+    this.sent = account.sent.map((m) => ({ ...m }));
+    this.incoming = account.incoming.map((m) => ({ ...m }));
+    this.order = this.sent.reduce((max, m) => Math.max(max, m.order), account.order);
+    // The ack timers died with the previous process: a message not yet read is delivered and read now,
+    // on the same schedule as a new one (WhatsApp's acks do not stop because a phone restarted).
+    for (const record of this.sent) {
+      if (record.ack < 2) this.later(this.ackDelayMs, () => this.setAck(record, 2));
+      if (record.ack < 3) this.later(this.ackDelayMs * 2, () => this.setAck(record, 3));
+    }
+  }
+
+  /** What survives a restart: identity, linked devices and message history (not QR refs, links or `online`). */
+  account(): AccountState {
+    return {
+      version: 1,
+      me: this.me,
+      pushname: this.pushname,
+      lid: this.lid,
+      order: this.order,
+      devices: [...this.devices.values()].map((d) => ({ ...d })),
+      sent: this.sent.map((m) => ({ ...m })),
+      incoming: this.incoming.map((m) => ({ ...m })),
+    };
   }
 
   // ------------------------------------------------------------------ page connections
@@ -150,7 +191,10 @@ export class SimPhone {
         return;
       case 'received': {
         const rec = this.incoming.find((m) => m.id === msg.id);
-        if (rec) rec.delivered = true;
+        if (rec && !rec.delivered) {
+          rec.delivered = true;
+          this.onChange();
+        }
         return;
       }
       case 'query': {
@@ -159,7 +203,7 @@ export class SimPhone {
         return;
       }
       case 'unlink':
-        if (state.deviceId) this.devices.delete(state.deviceId);
+        if (state.deviceId && this.devices.delete(state.deviceId)) this.onChange();
         state.deviceId = null;
         link.send({ type: 'result', reqId: msg.reqId, ok: true, value: true });
         return;
@@ -227,6 +271,7 @@ export class SimPhone {
       ack: 1,
     };
     this.sent.push(record);
+    this.onChange();
     this.broadcast({ type: 'ack', id: record.id, ack: 1 });
     this.later(this.ackDelayMs, () => this.setAck(record, 2));
     this.later(this.ackDelayMs * 2, () => this.setAck(record, 3));
@@ -235,6 +280,7 @@ export class SimPhone {
   private setAck(record: SentRecord, ack: number): void {
     if (!this.sent.includes(record) || record.ack >= ack) return;
     record.ack = ack;
+    this.onChange();
     // Pages that are offline now get the level with the history sync when they reconnect.
     this.broadcast({ type: 'ack', id: record.id, ack });
   }
@@ -287,6 +333,7 @@ export class SimPhone {
     state.ref = null;
     const device: Device = { id: randomUUID(), linkedAt: Date.now() };
     this.devices.set(device.id, device);
+    this.onChange();
     // The page persists the pairing, then says hello with the device id and gets the welcome.
     link.send({ type: 'paired', deviceId: device.id, me: toJid(this.me), lid: `${this.lid}@lid`, pushname: this.pushname });
     return { deviceId: device.id };
@@ -296,6 +343,7 @@ export class SimPhone {
   logout(): { unlinked: number } {
     const unlinked = this.devices.size;
     this.devices.clear();
+    if (unlinked > 0) this.onChange();
     for (const [link, state] of this.links) {
       if (state.deviceId === null) continue;
       state.deviceId = null;
@@ -322,6 +370,7 @@ export class SimPhone {
       delivered: false,
     };
     this.incoming.push(record);
+    this.onChange();
     this.broadcast({ type: 'incoming', msg: incomingWire(record) });
     return record;
   }
@@ -344,6 +393,7 @@ export class SimPhone {
     this.incoming = [];
     this.order = 0;
     this.online = true;
+    this.onChange();
     for (const link of [...this.links.keys()]) this.dropLink(link, CLOSE_RESET, 'phone reset');
   }
 

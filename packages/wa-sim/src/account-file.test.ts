@@ -1,0 +1,248 @@
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { AccountFile, StateDirInUseError, type AccountState, type LogLevel } from './account-file.js';
+import { startPhoneServer, type PhoneServer, type PhoneServerOptions } from './phone-server.js';
+import type { ServerMessage } from './protocol.js';
+import { SimPhone } from './sim-phone.js';
+
+/** A bare WebSocket standing in for the simulated WhatsApp Web page. */
+async function openPage(server: PhoneServer): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+  const received: ServerMessage[] = [];
+  ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  sockets.push(ws);
+  return { ws, received };
+}
+
+function first<T extends ServerMessage['type']>(received: ServerMessage[], type: T): Extract<ServerMessage, { type: T }> | undefined {
+  return received.find((m): m is Extract<ServerMessage, { type: T }> => m.type === type);
+}
+
+const sockets: WebSocket[] = [];
+const servers: PhoneServer[] = [];
+let dir: string;
+let logs: { level: LogLevel; message: string }[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'wa-sim-state-'));
+  logs = [];
+});
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate();
+  for (const server of servers.splice(0)) await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(options: PhoneServerOptions = {}): Promise<PhoneServer> {
+  const server = await startPhoneServer({ ackDelayMs: 10, stateDir: dir, stateWriteDelayMs: 20, log: (level, message) => logs.push({ level, message }), ...options });
+  servers.push(server);
+  return server;
+}
+
+async function stop(server: PhoneServer): Promise<void> {
+  servers.splice(servers.indexOf(server), 1);
+  await server.close();
+}
+
+async function get(server: PhoneServer, route: string): Promise<unknown> {
+  return (await fetch(`${server.url}${route}`)).json();
+}
+
+describe('the account on disk (stateDir)', () => {
+  it('a restarted phone server knows the linked device: welcome, no QR, history and identity kept', async () => {
+    const one = await start();
+    expect(one.stateFile).toBe(path.join(dir, 'account.json'));
+    const page = await openPage(one);
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId: null, version: 'v' }));
+    await vi.waitFor(() => expect(first(page.received, 'unpaired')).toBeDefined(), { timeout: 15_000 });
+    const { deviceId } = one.phone.scan();
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(page.received, 'welcome')).toBeDefined(), { timeout: 15_000 });
+    const { lid } = first(page.received, 'welcome')!;
+    page.ws.send(JSON.stringify({ type: 'send', msg: { id: '3EB0AA', to: '15550100002@c.us', body: 'before the restart', t: 1_700_000_000, msgType: 'chat' } }));
+    await vi.waitFor(() => expect(page.received).toContainEqual({ type: 'ack', id: '3EB0AA', ack: 3 }), { timeout: 15_000 });
+    const incoming = one.phone.addIncoming('15550100003', 'hi there');
+    page.ws.send(JSON.stringify({ type: 'received', id: incoming.id }));
+    await vi.waitFor(() => expect(one.phone.incomingMessages()[0]?.delivered).toBe(true), { timeout: 15_000 });
+    await stop(one);
+
+    const two = await start();
+    expect(logs.at(-1)).toEqual({ level: 'info', message: expect.stringContaining('1 linked device(s), 1 sent and 1 incoming') });
+    expect(await get(two, '/phone')).toMatchObject({ linked: true, devices: [{ id: deviceId, connected: false }], sentCount: 1, incomingCount: 1, qr: null });
+    expect(await get(two, '/phone/messages')).toMatchObject({ messages: [{ id: '3EB0AA', body: 'before the restart', ack: 3, order: 1 }] });
+
+    const again = await openPage(two);
+    again.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(again.received, 'welcome')).toBeDefined(), { timeout: 15_000 });
+    expect(first(again.received, 'unpaired')).toBeUndefined();
+    const welcome = first(again.received, 'welcome')!;
+    expect(welcome).toMatchObject({ deviceId, me: '15550100001@c.us', lid, pushname: 'waq sandbox', pending: [] });
+    expect(welcome.history.map((m) => [m.id, m.fromMe, m.ack])).toEqual([
+      ['3EB0AA', true, 3],
+      [incoming.id, false, 3],
+    ]);
+    // Arrival order continues where it stopped.
+    again.ws.send(JSON.stringify({ type: 'send', msg: { id: '3EB0BB', to: '15550100002@c.us', body: 'after', t: 1_700_000_100, msgType: 'chat' } }));
+    await vi.waitFor(() => expect(two.phone.messages().map((m) => m.order)).toEqual([1, 2]), { timeout: 15_000 });
+  });
+
+  it('keeps the saved identity over the me/pushname options, and says so', async () => {
+    const one = await start({ me: '15550100009', pushname: 'first' });
+    one.phone.reset(); // any change: the account is written at close
+    await stop(one);
+    const two = await start({ me: '15550100008', pushname: 'second' });
+    expect(two.phone.me).toBe('15550100009');
+    expect(two.phone.pushname).toBe('first');
+    expect(logs.some((l) => l.level === 'warn' && l.message.includes('apply to a new account only'))).toBe(true);
+  });
+
+  it('in memory when no stateDir is given', async () => {
+    const server = await startPhoneServer({});
+    servers.push(server);
+    expect(server.stateFile).toBeUndefined();
+  });
+
+  it('a corrupt file: a clear log line, the file moved aside, a fresh account that is saved again', async () => {
+    await writeFile(path.join(dir, 'account.json'), '{"version":1,"me":"1555', 'utf8');
+    const server = await start();
+    expect(logs).toContainEqual({ level: 'error', message: expect.stringMatching(/account\.json is not valid JSON .*moved to .*account\.json\.broken-.*Starting a new account/) });
+    expect(await get(server, '/phone')).toMatchObject({ linked: false, devices: [], sentCount: 0 });
+    const files = await readdir(dir);
+    const aside = files.find((f) => f.startsWith('account.json.broken-'));
+    expect(aside).toBeDefined();
+    expect(await readFile(path.join(dir, aside!), 'utf8')).toBe('{"version":1,"me":"1555');
+
+    server.phone.addIncoming('15550100002', 'hello');
+    await stop(server);
+    const saved = JSON.parse(await readFile(path.join(dir, 'account.json'), 'utf8')) as AccountState;
+    expect(saved).toMatchObject({ version: 1, incoming: [{ from: '15550100002', body: 'hello' }] });
+  });
+
+  it('valid JSON of another shape or version is not an account: fresh, with the field at fault', async () => {
+    await writeFile(path.join(dir, 'account.json'), JSON.stringify({ version: 2, me: '1' }), 'utf8');
+    const server = await start();
+    expect(logs).toContainEqual({ level: 'error', message: expect.stringContaining('is not a version 1 account (version:') });
+    expect(server.phone.snapshot().linked).toBe(false);
+  });
+
+  it('an unreadable file (here: a directory) is logged and set aside, never a crash', async () => {
+    await mkdir(path.join(dir, 'account.json'));
+    const server = await start();
+    expect(logs).toContainEqual({ level: 'error', message: expect.stringContaining('cannot be read (EISDIR') });
+    expect(server.phone.snapshot().linked).toBe(false);
+  });
+
+  it('one server per state dir; a lock left by a dead process is taken over', async () => {
+    await start();
+    await expect(startPhoneServer({ stateDir: dir, log: () => undefined })).rejects.toBeInstanceOf(StateDirInUseError);
+
+    await stop(servers[0]!);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(path.join(dir, 'lock'), `${dead}\n`, 'utf8');
+    const server = await start();
+    expect((await readFile(path.join(dir, 'lock'), 'utf8')).trim()).toBe(String(process.pid));
+    await stop(server);
+    expect(await readdir(dir)).not.toContain('lock');
+  });
+});
+
+describe('AccountFile', () => {
+  const state = (devices: number): AccountState => ({
+    version: 1,
+    me: '15550100001',
+    pushname: 'p',
+    lid: '111111111111111',
+    order: 0,
+    devices: Array.from({ length: devices }, (_, i) => ({ id: `d${i}`, linkedAt: i })),
+    sent: [],
+    incoming: [],
+  });
+
+  it('coalesces a burst of changes into one write, and flushes on close', async () => {
+    const { store } = await AccountFile.open({ dir, writeDelayMs: 10_000, log: () => undefined });
+    let writes = 0;
+    let devices = 0;
+    store.bind(() => (writes++, state(devices)));
+    for (let i = 0; i < 100; i += 1) {
+      devices += 1;
+      store.changed();
+    }
+    expect(writes).toBe(0);
+    await store.close();
+    expect(writes).toBe(1);
+    expect((JSON.parse(await readFile(store.file, 'utf8')) as AccountState).devices).toHaveLength(100);
+    // Nothing but the account file is left: no temp file, the lock released.
+    expect(await readdir(dir)).toEqual(['account.json']);
+  });
+
+  it('writes once per delay while changes keep coming', async () => {
+    const { store } = await AccountFile.open({ dir, writeDelayMs: 20, log: () => undefined });
+    let writes = 0;
+    store.bind(() => (writes++, state(1)));
+    store.changed();
+    store.changed();
+    await vi.waitFor(() => expect(writes).toBe(1), { timeout: 15_000 });
+    await store.close();
+    expect(writes).toBe(1); // nothing changed since: close writes nothing
+  });
+
+  it('a failed write is logged once, kept pending and retried with the next change', async () => {
+    const lines: string[] = [];
+    const { store } = await AccountFile.open({ dir, writeDelayMs: 10_000, log: (level, message) => lines.push(`${level}: ${message}`) });
+    store.bind(() => state(1));
+    await rm(dir, { recursive: true, force: true });
+    store.changed();
+    await store.flush();
+    store.changed();
+    await store.flush();
+    expect(lines.filter((l) => l.startsWith('error: could not save the account'))).toHaveLength(1);
+    await mkdir(dir);
+    store.changed();
+    await store.close();
+    expect(lines.at(-1)).toMatch(/^info: the account is saved to .* again/);
+    expect((JSON.parse(await readFile(store.file, 'utf8')) as AccountState).devices).toHaveLength(1);
+  });
+
+  it('a state dir that cannot be created: logged, the account lives in memory', async () => {
+    await writeFile(path.join(dir, 'file'), 'x');
+    const lines: string[] = [];
+    const server = await startPhoneServer({ stateDir: path.join(dir, 'file', 'sub'), log: (_level, message) => lines.push(message) });
+    servers.push(server);
+    expect(lines).toEqual([expect.stringContaining('keeps the account in memory only')]);
+    server.phone.addIncoming('15550100002', 'x');
+    await stop(server);
+  });
+});
+
+describe('SimPhone restored from an account', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('delivers and reads messages that were not read when the previous server stopped', () => {
+    vi.useFakeTimers();
+    const phone = new SimPhone({
+      ackDelayMs: 10,
+      account: {
+        version: 1,
+        me: '15550100001',
+        pushname: 'p',
+        lid: '111111111111111',
+        order: 1,
+        devices: [],
+        sent: [{ id: 'A', serialized: 'true_15550100002@c.us_A', to: '15550100002', body: 'b', t: 1, receivedAt: 1, order: 1, ack: 1 }],
+        incoming: [],
+      },
+    });
+    vi.advanceTimersByTime(20);
+    expect(phone.messages()[0]?.ack).toBe(3);
+    expect(phone.account()).toMatchObject({ order: 1, lid: '111111111111111' });
+    phone.close();
+  });
+});
