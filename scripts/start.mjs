@@ -7,7 +7,8 @@
  *    stale, Chromium and — without `REDIS_URL` — redis-server (apt-get when root, else a clear message);
  * 2. Redis: `REDIS_URL`, or the embedded default: a `redis-server` child with AOF in `DATA_DIR/redis`
  *    on a free loopback port (data kept across runs);
- * 3. with `WAQ_SANDBOX=1`: the simulator's phone server (see lib/sandbox.mjs);
+ * 3. with `WAQ_SANDBOX=1`: the simulator's phone server, its account kept in `DATA_DIR/sandbox-phone`
+ *    (see lib/sandbox.mjs);
  * 4. worker and API from source (tsx), their output tagged [worker] / [api];
  * 5. once the API answers /healthz: the URL and the API key.
  * Ctrl+C/SIGTERM: SIGTERM to worker and API, wait (the worker closes Chromium), then simulator and
@@ -120,12 +121,12 @@ async function main() {
 
   // 3. Sandbox: the simulator's phone server.
   if (isTrue(env.WAQ_SANDBOX)) {
-    const sim = await startSimulator({ supervisor, env: childEnv, log, abort: stopping.signal });
+    const sim = await startSimulator({ supervisor, env: childEnv, log, abort: stopping.signal, dataDir });
     if (sim) {
       services.sim = sim.service;
       watch(sim.service);
       childEnv.WAQ_SIM_URL = sim.url;
-      log.info(`Simulator: ${sim.url}`);
+      log.info(`Simulator: ${sim.url}, its account in ${shown(sim.stateDir)} (delete it to unlink the sandbox session)`);
     }
   }
   if (stopping.signal.aborted) return;
