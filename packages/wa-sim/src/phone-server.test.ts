@@ -36,7 +36,7 @@ describe('phone server (HTTP + WebSocket)', () => {
     const { ws, received } = await openPage(server);
     sockets.push(ws);
     ws.send(JSON.stringify({ type: 'hello', deviceId: null, version: 'v' }));
-    await vi.waitFor(() => expect(received.some((m) => m.type === 'unpaired')).toBe(true));
+    await vi.waitFor(() => expect(received.some((m) => m.type === 'unpaired')).toBe(true), { timeout: 15_000 });
     const { json: state } = await call('GET', '/phone');
     expect(state).toMatchObject({ linked: false, qr: { ref: expect.stringMatching(/^2@/) } });
 
@@ -44,20 +44,20 @@ describe('phone server (HTTP + WebSocket)', () => {
     expect(status).toBe(200);
     const deviceId = (scanned as { deviceId: string }).deviceId;
     ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
-    await vi.waitFor(() => expect(received.some((m) => m.type === 'welcome')).toBe(true));
+    await vi.waitFor(() => expect(received.some((m) => m.type === 'welcome')).toBe(true), { timeout: 15_000 });
 
     ws.send(JSON.stringify({ type: 'send', msg: { id: '3EB0AA', to: '15550100002@c.us', body: 'hey', t: 1, msgType: 'chat' } }));
-    await vi.waitFor(() => expect(received).toContainEqual({ type: 'ack', id: '3EB0AA', ack: 3 }));
+    await vi.waitFor(() => expect(received).toContainEqual({ type: 'ack', id: '3EB0AA', ack: 3 }), { timeout: 15_000 });
     const { json: msgs } = await call('GET', '/phone/messages?to=%2B15550100002');
     expect(msgs).toMatchObject({ messages: [{ id: '3EB0AA', to: '15550100002', body: 'hey', ack: 3, order: 1 }] });
 
     const { json: incoming } = await call('POST', '/phone/incoming', { from: '15550100002', body: 'yo' });
     await vi.waitFor(() =>
       expect(received).toContainEqual({ type: 'incoming', msg: expect.objectContaining({ id: (incoming as { id: string }).id, body: 'yo' }) }),
-    );
+    { timeout: 15_000 });
 
     await call('POST', '/phone/logout');
-    await vi.waitFor(() => expect(received).toContainEqual({ type: 'logout' }));
+    await vi.waitFor(() => expect(received).toContainEqual({ type: 'logout' }), { timeout: 15_000 });
   });
 
   it('offline closes page sockets; reset answers ok', async () => {
