@@ -28,6 +28,7 @@ import { checkNodeVersion } from './lib/node-version.mjs';
 import { ROOT } from './lib/paths.mjs';
 import { ensureDependencies, resolvePnpm } from './lib/pnpm.mjs';
 import { Supervisor } from './lib/processes.mjs';
+import { promtoolRequirement } from './lib/promtool.mjs';
 import { makeTempRedisDir, pingRedis, redactUrl, redisServerRequirement, startLocalRedis, stopLocalRedis } from './lib/redis.mjs';
 import { onStopSignals, signalExitCode } from './lib/signals.mjs';
 import { ensureSystemPackages } from './lib/system-packages.mjs';
@@ -130,6 +131,7 @@ async function bootstrap() {
         whenMissing: 'warn',
         noRecommends: true, // its Recommends pull in the whole Docker engine; validating the file needs none of it
       },
+      promtoolRequirement(),
     ],
     log,
   );

@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * Programs waq needs from the operating system (Chromium, redis-server, docker-compose). When one is
- * missing and we run as root on Debian/Ubuntu, all missing ones are installed with a single
+ * Programs waq needs from the operating system (Chromium, redis-server, docker-compose, promtool). When
+ * one is missing and we run as root on Debian/Ubuntu, all missing ones are installed with a single
  * `apt-get update` + `apt-get install`; otherwise the message says what to install or which variable to set.
  */
 import { spawn } from 'node:child_process';

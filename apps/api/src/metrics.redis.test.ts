@@ -1,3 +1,4 @@
+import { promtoolCheckMetrics } from '@waq/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { startTestApi, type TestApi } from './testing/test-api.js';
@@ -51,5 +52,18 @@ describe('GET /metrics', () => {
     expect(text).toContain('waq_redis_up 1');
     expect(text).toContain('waq_sse_streams 0');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('passes `promtool check metrics` (naming and types), with every series present', async () => {
+    t = await startTestApi();
+    await t.publishState('READY');
+    await t.fetch('/v1/session');
+    const text = await scrape(t);
+    // Node's default metrics unprefixed (see metrics.ts), without prom-client's gauges named `*_total`.
+    expect(text).toContain('\nnodejs_eventloop_lag_seconds ');
+    expect(text).toContain('\nprocess_resident_memory_bytes ');
+    expect(text).toMatch(/^nodejs_active_handles\{type="[A-Za-z]+"\} \d+$/m);
+    expect(text).not.toContain('nodejs_active_handles_total');
+    expect(await promtoolCheckMetrics(text)).toEqual({ code: 0, output: '' });
   });
 });

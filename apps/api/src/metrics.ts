@@ -6,6 +6,13 @@
  * - `waq_queue_jobs{queue,state}`: queue depths, read from Redis at scrape time;
  * - `waq_session_status{status}`: 1 for the current status, 0 for the others;
  * - `waq_redis_up`, `waq_sse_streams`, and Node's default process metrics.
+ *
+ * Naming, the same in the worker (apps/worker/src/metrics.ts): waq's own metrics are `waq_*`; prom-client's
+ * default process and runtime metrics keep their standard unprefixed names (`process_*`, `nodejs_*`),
+ * because that is what every Node.js dashboard and alert queries, and Prometheus already tells the
+ * apps apart by the `job` (and `instance`) label of the scrape. For the same reason both apps use the
+ * same name for what they both report (`waq_queue_jobs`, `waq_session_status`) rather than an app
+ * prefix. `promtool check metrics` must stay clean on both endpoints (metrics.redis.test.ts).
  */
 import { SESSION_STATUSES, type Producer } from '@waq/shared';
 import type { Redis } from 'ioredis';
@@ -39,9 +46,17 @@ function routeLabel(req: Request): string {
   return 'unmatched';
 }
 
+/**
+ * prom-client 15.1.3's default metrics include three gauges named like counters (`*_total`, which
+ * Prometheus reserves for counters: promtool warns). Their siblings by `type` stay, so the totals are
+ * `sum(nodejs_active_handles)`, `sum(nodejs_active_requests)` and `sum(nodejs_active_resources)`.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export function createMetrics({ producer, redis, activeStreams }: MetricsDependencies): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
   const labelNames = ['method', 'route', 'status'] as const;
   const requests = new Counter({ name: 'waq_http_requests_total', help: 'HTTP requests by method, route and status.', labelNames, registers: [registry] });
   const duration = new Histogram({

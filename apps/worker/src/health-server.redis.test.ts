@@ -1,5 +1,5 @@
 import { createRedis, createSessionQueues } from '@waq/shared';
-import { listen, testRedisUrl, uniquePrefix, type ListeningServer } from '@waq/test-utils';
+import { listen, promtoolCheckMetrics, testRedisUrl, uniquePrefix, type ListeningServer } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -41,7 +41,7 @@ describe('worker health server', () => {
 });
 
 describe('worker metrics', () => {
-  it('serves session status, lease, sends by outcome and queue depths on /metrics', async () => {
+  it('serves session status, lease, sends by outcome and queue depths on /metrics, `promtool check metrics` clean', async () => {
     const redis = createRedis({ url: testRedisUrl(), role: 'consumer', name: 'worker-metrics-test' });
     const prefix = uniquePrefix();
     const queues = createSessionQueues(redis, { prefix, sessionId: 'default' });
@@ -52,6 +52,7 @@ describe('worker metrics', () => {
       metrics.setLeaseHeld(true);
       metrics.recordSend('sent');
       metrics.reconnects.inc();
+      metrics.sendSeconds.observe(0.2);
       const server = await listen(createHealthServer({ redis, version: '1', registry: metrics.registry, health: () => ({ role: 'owner', sessionStatus: 'READY' }) }));
       opened.push({ server, redis: redis.duplicate() });
       expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok', version: '1', role: 'owner', sessionStatus: 'READY' });
@@ -62,7 +63,11 @@ describe('worker metrics', () => {
       expect(text).toContain('waq_sends_total{outcome="sent"} 1');
       expect(text).toContain('waq_reconnects_total 1');
       expect(text).toContain('waq_queue_jobs{queue="outbox",state="waiting"} 1');
-      expect(text).toContain('waq_worker_process_resident_memory_bytes');
+      // Node's default metrics unprefixed, as the API's (see metrics.ts), without prom-client's gauges named `*_total`.
+      expect(text).toContain('\nprocess_resident_memory_bytes ');
+      expect(text).toMatch(/^nodejs_active_handles\{type="[A-Za-z]+"\} \d+$/m);
+      expect(text).not.toContain('nodejs_active_handles_total');
+      expect(await promtoolCheckMetrics(text)).toEqual({ code: 0, output: '' });
     } finally {
       await queues.outbox.obliterate({ force: true });
       await queues.close();

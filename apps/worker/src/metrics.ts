@@ -1,10 +1,22 @@
 /**
  * Worker metrics (prom-client), served on the health port at /metrics.
+ *
+ * Naming, the same as the API's (apps/api/src/metrics.ts, which says why): waq's own metrics `waq_*`,
+ * prom-client's default process and runtime metrics unprefixed (`process_*`, `nodejs_*`, as Node.js
+ * dashboards expect); Prometheus's `job` label tells the worker from the API. `promtool check metrics`
+ * must stay clean (health-server.redis.test.ts).
  */
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 import { SESSION_STATUSES, type SessionStatus } from '@waq/shared';
+
+/**
+ * prom-client 15.1.3's default metrics include three gauges named like counters (`*_total`, which
+ * Prometheus reserves for counters: promtool warns). Their siblings by `type` stay, so the totals are
+ * `sum(nodejs_active_handles)`, `sum(nodejs_active_requests)` and `sum(nodejs_active_resources)`.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export type SendOutcome = 'sent' | 'recovered' | 'failed' | 'held' | 'retried';
 
@@ -22,7 +34,8 @@ export class WorkerMetrics {
   });
 
   constructor(queues: { control: Queue; outbox: Queue }) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'waq_worker_' });
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     new Gauge({
       name: 'waq_queue_jobs',
       help: 'Jobs in the session queues by state',

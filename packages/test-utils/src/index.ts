@@ -4,3 +4,4 @@ export * from './processes.js';
 export * from './chromium.js';
 export * from './redis-server.js';
 export * from './secrets.js';
+export * from './promtool.js';

@@ -52,7 +52,7 @@ export const messageViewSchema = z
 export const reportedStateSchema = sessionStateSchema
   .extend({
     status: z.enum([...SESSION_STATUSES, 'WORKER_OFFLINE']).meta({
-      description: 'WORKER_OFFLINE: no worker holds the session lease (whatever it last published). Only READY sends.',
+      description: 'WORKER_OFFLINE: no live worker holds the session lease (none does, or its Redis connection is gone), whatever it last published. Only READY sends.',
     }),
     lastPublishedStatus: sessionStatusSchema.optional().meta({ description: 'What the gone worker last published, when WORKER_OFFLINE.' }),
   });
