@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-export const BENCH_API_KEY = 'bench-key-0123456789abcdef0123';
+export const BENCH_API_KEY = 'bench-key-0123456789abcdef0123456789abcdef';
 
 export type ChildLine = Record<string, unknown>;
 

@@ -25,6 +25,7 @@ describe('resolveApiKey', () => {
     const first = await resolveApiKey(undefined, dataDir);
     expect(first.source).toBe('generated');
     expect(first.key).toMatch(/^waq_[\w-]{32}$/);
+    expect(first.key.length).toBeGreaterThanOrEqual(32);
     const file = path.join(dataDir, 'api-key');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await readFile(file, 'utf8')).trim()).toBe(first.key);
@@ -37,7 +38,10 @@ describe('resolveApiKey', () => {
   });
 
   it('refuses a key file that holds no usable key, saying what to do', async () => {
-    await writeFile(path.join(dir, 'api-key'), 'short\n');
-    await expect(resolveApiKey(undefined, dir)).rejects.toThrow(/delete it to generate a new one, or set API_KEY/);
+    // 31 characters: a key stored by hand (or by an older waq) is held to the same rule as API_KEY.
+    await writeFile(path.join(dir, 'api-key'), `${'k'.repeat(31)}\n`);
+    await expect(resolveApiKey(undefined, dir)).rejects.toThrow(/holds no usable API key \(shorter than 32 characters\): delete the file to have a new key generated, or set API_KEY/);
+    await writeFile(path.join(dir, 'api-key'), `${'k'.repeat(32)}\n`);
+    await expect(resolveApiKey(undefined, dir)).resolves.toMatchObject({ key: 'k'.repeat(32), source: 'file' });
   });
 });

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import { API_KEY_MIN_LENGTH, ConfigError } from '@waq/shared';
+
 export type ApiKeySource = 'env' | 'file' | 'generated';
 
 export interface ResolvedApiKey {
@@ -36,7 +38,10 @@ export async function resolveApiKey(configured: string | undefined, dataDir: str
 async function readKeyFile(file: string): Promise<string | undefined> {
   try {
     const key = (await readFile(file, 'utf8')).trim();
-    if (key.length < 16) throw new Error(`${file} holds no usable API key (shorter than 16 characters): delete it to generate a new one, or set API_KEY`);
+    if (key.length < API_KEY_MIN_LENGTH) {
+      const message = `${file} holds no usable API key (shorter than ${API_KEY_MIN_LENGTH} characters): delete the file to have a new key generated, or set API_KEY`;
+      throw new ConfigError([{ variable: 'API_KEY', message }]);
+    }
     return key;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

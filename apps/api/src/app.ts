@@ -8,6 +8,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import type { Redis } from 'ioredis';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottlePolicy } from './auth/login-throttle.js';
 import { requireApiKey, requirePageAuth } from './auth/require-auth.js';
 import { BULL_BOARD_PATH, bullBoardRouter } from './bull-board.js';
 import { accessLog } from './http/access-log.js';
@@ -39,6 +40,8 @@ export interface ApiLimits {
   readonly heartbeatMs?: number;
   /** Largest JSON body. @defaultValue '512kb' (a 65 536-character text, escaped, fits) */
   readonly jsonLimit?: string;
+  /** Brute-force throttle of `POST /login`. @defaultValue DEFAULT_LOGIN_THROTTLE */
+  readonly loginThrottle?: LoginThrottlePolicy;
 }
 
 export interface ApiDependencies {
@@ -115,6 +118,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   const metrics = createMetrics({ producer, redis, activeStreams: () => blocking.active });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
+  const loginThrottle = new LoginThrottle(redis, config.WAQ_PREFIX, limits.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   const apiAuth = requireApiKey(auth);
   const pageAuth = requirePageAuth(auth);
   // BullMQ waits (instead of failing) on a connection that was never ready; the fail-fast promise
@@ -142,10 +146,22 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     return { status: 200, body: asset.body, headers: { 'Content-Type': asset.type, 'Cache-Control': 'no-cache' } };
   }));
   app.get('/login', csp(CSP.staticPage), route((req) => page(loginPage({ next: safeNextPath(req.query['next']), failed: false }))));
-  app.post('/login', csp(CSP.staticPage), express.urlencoded({ extended: false, limit: '8kb' }), route((req, res) => {
+  app.post('/login', csp(CSP.staticPage), redisReady, express.urlencoded({ extended: false, limit: '8kb' }), route(async (req, res) => {
     const form = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNextPath(form['next']);
-    if (typeof form['key'] !== 'string' || !keysEqual(form['key'], apiKey)) return { ...page(loginPage({ next, failed: true })), status: 401 };
+    // `trust proxy` is off: the peer's address, which a client cannot choose (behind a reverse proxy,
+    // every browser shares the proxy's address, and with it the throttle).
+    const address = req.socket.remoteAddress ?? '';
+    const attempt = await loginThrottle.attempt(address);
+    if (!attempt.allowed) {
+      const retryAfterS = Math.max(1, Math.ceil(attempt.retryAfterMs / 1000));
+      return { ...page(loginPage({ next, failed: false, retryAfterS })), status: 429, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Retry-After': String(retryAfterS) } };
+    }
+    if (typeof form['key'] !== 'string' || !keysEqual(form['key'], apiKey)) {
+      req.log.warn({ failures: attempt.failures }, 'sign-in with a wrong API key');
+      return { ...page(loginPage({ next, failed: true })), status: 401 };
+    }
+    await loginThrottle.succeeded(address);
     res.cookie(SESSION_COOKIE, createSessionCookie(apiKey), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', maxAge: SESSION_TTL_S * 1000 });
     return { status: 303, body: '', headers: { Location: next, 'Content-Type': 'text/plain' } };
   }));

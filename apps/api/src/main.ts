@@ -1,17 +1,17 @@
 /** Composition root of the API: config → dependencies → listen → shutdown. */
 import { createServer } from 'node:http';
 
-import { createLogger, createRedis, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
+import { createLogger, createRedis, createShutdown, exitOnConfigError, loadConfigOrExit, WAQ_VERSION } from '@waq/shared';
 
 import { resolveApiKey } from './api-key.js';
 import { createApi } from './app.js';
 
-const config = loadConfig();
+const config = loadConfigOrExit('api');
 const logger = createLogger({ service: 'api', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 const shutdown = createShutdown({ logger, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 shutdown.installSignalHandlers();
 
-const apiKey = await resolveApiKey(config.API_KEY, config.DATA_DIR);
+const apiKey = await resolveApiKey(config.API_KEY, config.DATA_DIR).catch((error: unknown) => exitOnConfigError('api', error));
 if (apiKey.source === 'generated') {
   // Deliberately not through the logger, which redacts keys: this is the one time the key is shown.
   process.stderr.write(`\nwaq: generated an API key (stored in ${apiKey.file}):\n\n    ${apiKey.key}\n\n`);

@@ -1,5 +1,5 @@
 /** Composition root of the worker: config → dependencies → stand by / own the session → shutdown. */
-import { createLogger, createShutdown, loadConfig, WAQ_VERSION } from '@waq/shared';
+import { createLogger, createShutdown, loadConfigOrExit, WAQ_VERSION } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
 import { chooseDriver } from './create-driver.js';
@@ -9,7 +9,7 @@ import { WorkerMetrics } from './metrics.js';
 import { SessionOwner } from './owner.js';
 import { printTerminalQr } from './terminal-qr.js';
 
-const config = loadConfig();
+const config = loadConfigOrExit('worker');
 const logger = createLogger({ service: 'worker', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 const shutdown = createShutdown({ logger, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 shutdown.installSignalHandlers();

@@ -54,8 +54,13 @@ describe('loadConfig', () => {
     expect(configError.message).toMatch(/README/);
   });
 
+  it('refuses an API key shorter than 32 characters, saying how to make one', () => {
+    expect(() => loadConfig({ API_KEY: 'k'.repeat(31) })).toThrow(/API_KEY must be at least 32 characters long: use a random one, e\.g\. `openssl rand -base64 32`, or unset it to have one generated \(got a value\)/);
+    expect(loadConfig({ API_KEY: 'k'.repeat(32) }).API_KEY).toBe('k'.repeat(32));
+  });
+
   it('never echoes the API key in its error', () => {
-    expect(() => loadConfig({ API_KEY: 'short-secret' })).toThrow(/API_KEY must be at least 16 characters long \(got a value\)/);
+    expect(() => loadConfig({ API_KEY: 'short-secret' })).toThrow(/API_KEY must be at least 32 characters long.*\(got a value\)/);
     expect(() => loadConfig({ API_KEY: 'short-secret' })).not.toThrow(/short-secret/);
   });
 });

@@ -17,6 +17,8 @@ const bool = (fallback: boolean) => z.stringbool().default(fallback);
 /** An unset or empty variable means "not set" (docker-compose passes `VAR=` for empty values). */
 const optionalString = () => z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** The shortest API key accepted, configured or stored: a key is the only lock on the API. */
+export const API_KEY_MIN_LENGTH = 32;
 
 export const configSchema = z.object({
   REDIS_URL: z
@@ -55,8 +57,8 @@ export const configSchema = z.object({
   API_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface the API listens on.' }),
   API_PORT: port(3000).meta({ description: 'TCP port of the API, status page and Bull Board.' }),
   API_KEY: optionalString()
-    .pipe(z.string().min(16, { error: 'must be at least 16 characters long' }).optional())
-    .meta({ description: 'API key for every route but /healthz and /readyz. When unset, one is generated on first start and stored in `DATA_DIR/api-key`.' }),
+    .pipe(z.string().min(API_KEY_MIN_LENGTH, { error: `must be at least ${API_KEY_MIN_LENGTH} characters long: use a random one, e.g. \`openssl rand -base64 32\`, or unset it to have one generated` }).optional())
+    .meta({ description: `API key for every route but /healthz and /readyz, at least ${API_KEY_MIN_LENGTH} characters. When unset, one is generated on first start and stored in \`DATA_DIR/api-key\`.` }),
   WORKER_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface of the worker health/metrics server.' }),
   WORKER_PORT: port(3001).meta({ description: 'TCP port of the worker health/metrics server (/healthz, /readyz, /metrics).' }),
   LOG_LEVEL: z
@@ -116,6 +118,28 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     return { variable: name, message: `${name} ${issue.message} (got ${shown})` };
   });
   throw new ConfigError(problems);
+}
+
+/** EX_CONFIG (sysexits.h): the process cannot run as configured; restarting it will not help. */
+export const EXIT_CONFIG = 78;
+
+/**
+ * For a process's `main.ts`: a `ConfigError` is printed as it is (what is wrong and what to do, no
+ * stack trace) and the process exits with `EXIT_CONFIG`; anything else is thrown on.
+ */
+export function exitOnConfigError(service: string, error: unknown): never {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`waq ${service}: ${error.message}\n`);
+  process.exit(EXIT_CONFIG);
+}
+
+/** `loadConfig()` for a process's `main.ts` (see `exitOnConfigError`). */
+export function loadConfigOrExit(service: string, env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    return exitOnConfigError(service, error);
+  }
 }
 
 export interface ConfigReferenceRow {

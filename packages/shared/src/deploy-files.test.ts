@@ -297,7 +297,7 @@ async function compose(args: readonly string[], envFile: string): Promise<Compos
 
 /** Every config variable set to a valid value: its default, or a stand-in (LOG_LEVEL: a non-default, to see it arrive). */
 function writeEnvFile(dir: string): string {
-  const standIn: Partial<Record<ConfigVariable, string>> = { LOG_LEVEL: 'debug', API_KEY: 'k'.repeat(24), CHROMIUM_PATH: '/usr/bin/chromium', WAQ_SIM_URL: 'http://127.0.0.1:1' };
+  const standIn: Partial<Record<ConfigVariable, string>> = { LOG_LEVEL: 'debug', API_KEY: 'k'.repeat(32), CHROMIUM_PATH: '/usr/bin/chromium', WAQ_SIM_URL: 'http://127.0.0.1:1' };
   const lines = configReference().map((row) => `${row.name}=${standIn[row.name] ?? row.default ?? 'x'}`);
   const file = path.join(dir, '.env');
   writeFileSync(file, `${lines.join('\n')}\n`);
@@ -382,6 +382,6 @@ describe('docker-compose.yml', () => {
     }
     // A value set in .env reaches the containers.
     expect(services['worker']?.environment?.['LOG_LEVEL']).toBe('debug');
-    expect(services['api']?.environment?.['API_KEY']).toBe('k'.repeat(24));
+    expect(services['api']?.environment?.['API_KEY']).toBe('k'.repeat(32));
   });
 });

@@ -10,6 +10,7 @@
  *   <p>:{<s>}:wamsg:<waId>       string  message id of a WhatsApp message id (acks, crash-dedupe)
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
+ *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *
  * `{<s>}` is a Redis Cluster hash tag: every key of one session lives in one slot, so the session's
  * MULTI blocks, Lua scripts and BullMQ queues (whose scripts touch many keys) work on Redis Cluster.
@@ -42,4 +43,12 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     message: (id) => `${base}:msg:${id}`,
     waMessage: (waMessageId) => `${base}:wamsg:${waMessageId}`,
   };
+}
+
+/**
+ * Wrong `/login` attempts from one client address (`failures`, `lockedUntil` in ms): shared by every
+ * API process of the installation, so a second process is no way around the throttle. Not session-scoped.
+ */
+export function loginThrottleKey(prefix: string, address: string): string {
+  return `${prefix}:login:${address}`;
 }

@@ -1,7 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 
+import { loadConfig, loginThrottleKey } from '@waq/shared';
+import { listen } from '@waq/test-utils';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+
+import { createApi } from '../app.js';
 import { OPERATIONS } from '../openapi/openapi-document.js';
-import { startTestApi, TEST_API_KEY, type TestApi } from '../testing/test-api.js';
+import { silentLogger, startTestApi, startTestApiForTest, TEST_API_KEY, type TestApi } from '../testing/test-api.js';
+import { lockoutMs, type LoginThrottlePolicy } from './login-throttle.js';
 
 let t: TestApi;
 beforeAll(async () => {
@@ -111,5 +117,96 @@ describe('login form', () => {
   it('answers a too large login form with 413', async () => {
     const response = await fetch(`${t.url}/login`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `key=${'x'.repeat(20_000)}` });
     expect(response.status).toBe(413);
+  });
+});
+
+interface LoginAnswer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly setCookie: boolean;
+  readonly body: string;
+}
+
+/** `POST /login` from a chosen loopback source address (every 127.0.0.0/8 address is this host's). */
+function loginFrom(url: string, key: string, localAddress = '127.0.0.1'): Promise<LoginAnswer> {
+  const body = new URLSearchParams({ key, next: '/' }).toString();
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/login`, { method: 'POST', localAddress, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined, setCookie: res.headers['set-cookie'] !== undefined, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const WRONG_KEY = 'wrong-key-0123456789abcdef0123456789';
+
+describe('login throttle', () => {
+  it('locks an address out after the free attempts, doubling per wrong key, before the key is even looked at', async () => {
+    // The base is long enough that a loaded machine cannot let a lock lapse between two requests.
+    const policy: LoginThrottlePolicy = { freeAttempts: 2, baseMs: 4_000, maxMs: 60_000, idleResetMs: 60_000 };
+    const a = await startTestApiForTest({ limits: { loginThrottle: policy } });
+    const throttleKey = loginThrottleKey(a.fixture.prefix, '127.0.0.1');
+    for (let attempt = 1; attempt <= 3; attempt++) expect((await loginFrom(a.url, WRONG_KEY)).status).toBe(401);
+    // The third wrong key locked the address for baseMs: even the right key is refused now.
+    const locked = await loginFrom(a.url, TEST_API_KEY);
+    expect(locked).toMatchObject({ status: 429, setCookie: false });
+    expect(Number(locked.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(Number(locked.retryAfter)).toBeLessThanOrEqual(lockoutMs(3, policy) / 1000);
+    expect(locked.body).toContain('Too many wrong keys from your address: try again in');
+    // Refused attempts do not count: the address has three failures, not four.
+    expect(await a.fixture.redis.hget(throttleKey, 'failures')).toBe('3');
+
+    // Once the lock lapses, the next wrong key locks for twice as long.
+    await vi.waitFor(async () => expect((await loginFrom(a.url, WRONG_KEY)).status).toBe(401), { timeout: 30_000, interval: 250 });
+    const longer = await loginFrom(a.url, TEST_API_KEY);
+    expect(longer.status).toBe(429);
+    expect(Number(longer.retryAfter)).toBeGreaterThan(lockoutMs(3, policy) / 1000);
+    expect(Number(longer.retryAfter)).toBeLessThanOrEqual(lockoutMs(4, policy) / 1000);
+    expect(await a.fixture.redis.hget(throttleKey, 'failures')).toBe('4');
+    const pttl = await a.fixture.redis.pttl(throttleKey);
+    expect(pttl).toBeGreaterThan(policy.idleResetMs);
+    expect(pttl).toBeLessThanOrEqual(lockoutMs(4, policy) + policy.idleResetMs);
+  });
+
+  it('holds across API processes, leaves other addresses alone, and forgets an address on a right key', async () => {
+    const policy: LoginThrottlePolicy = { freeAttempts: 1, baseMs: 60_000, maxMs: 60_000, idleResetMs: 60_000 };
+    const a = await startTestApiForTest({ limits: { loginThrottle: policy } });
+    // A second API process of the same installation (same prefix, same Redis).
+    const b = createApi({ config: loadConfig({ WAQ_PREFIX: a.fixture.prefix, REDIS_URL: a.fixture.url }), redis: a.apiRedis, logger: silentLogger, version: '9.9.9', apiKey: TEST_API_KEY, limits: { loginThrottle: policy } });
+    const bServer = await listen(b.app);
+    onTestFinished(async () => {
+      await bServer.close();
+      await b.close();
+    });
+
+    expect((await loginFrom(a.url, WRONG_KEY, '127.0.0.2')).status).toBe(401);
+    expect((await loginFrom(a.url, WRONG_KEY, '127.0.0.2')).status).toBe(401);
+    expect((await loginFrom(bServer.url, TEST_API_KEY, '127.0.0.2')).status).toBe(429);
+
+    // Another address: two wrong keys, then the right one clears its count.
+    expect((await loginFrom(bServer.url, WRONG_KEY, '127.0.0.3')).status).toBe(401);
+    const signedIn = await loginFrom(a.url, TEST_API_KEY, '127.0.0.3');
+    expect(signedIn).toMatchObject({ status: 303, setCookie: true });
+    expect(await a.fixture.redis.exists(loginThrottleKey(a.fixture.prefix, '127.0.0.3'))).toBe(0);
+    expect((await loginFrom(bServer.url, WRONG_KEY, '127.0.0.3')).status).toBe(401);
+    expect((await loginFrom(bServer.url, TEST_API_KEY, '127.0.0.3')).status).toBe(303);
+    // The first address is still locked out.
+    expect((await loginFrom(a.url, TEST_API_KEY, '127.0.0.2')).status).toBe(429);
+  });
+
+  it('makes a burst of parallel guesses no faster than guesses in a row', async () => {
+    const policy: LoginThrottlePolicy = { freeAttempts: 3, baseMs: 60_000, maxMs: 60_000, idleResetMs: 60_000 };
+    const a = await startTestApiForTest({ limits: { loginThrottle: policy } });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => loginFrom(a.url, WRONG_KEY, '127.0.0.4')));
+    const statuses = answers.map((answer) => answer.status).sort();
+    // Three free attempts and the fourth, which set the lock; every other one refused unread.
+    expect(statuses).toEqual([...Array<number>(4).fill(401), ...Array<number>(16).fill(429)]);
   });
 });

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { createApi, type Api, type ApiLimits } from '../app.js';
 import { onTestFinished } from 'vitest';
 
-export const TEST_API_KEY = 'test-key-0123456789abcdef';
+export const TEST_API_KEY = 'test-key-0123456789abcdef0123456789abcdef';
 
 /** The stand-in worker that "owns" the session in `publishState`. */
 export const TEST_WORKER_ID = 'worker-test';
