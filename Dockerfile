@@ -12,8 +12,13 @@
 # `pnpm deploy` output (its dist/ and production node_modules, with @waq/shared's dist/ injected).
 #
 # The build commands are the README's (its <!-- docker:start --> block; a test compares them):
-#   pnpm install --frozen-lockfile → pnpm exec tsc -b apps/api apps/worker →
+#   pnpm install --frozen-lockfile →
+#   pnpm exec tsc -b apps/api/tsconfig.build.json apps/worker/tsconfig.build.json →
 #   pnpm --filter @waq/<app> deploy --prod --legacy <dir>
+# tsconfig.build.json, not tsconfig.json: each package's build config leaves out its tests, testing/
+# harnesses and test-only modules (the worker's fake driver), so no test code lands in dist/
+# (production-build.test.ts checks it). The package tsconfig.json, which the root `tsc -b` uses to
+# type-check everything, compiles the tests too, into the same dist/.
 # `--legacy`: pnpm 10 deploys from a shared lockfile only with `inject-workspace-packages=true`, which
 # would turn the workspace's @waq/shared symlinks into copies for development too. The legacy deploy
 # resolves against the workspace lockfile (same versions) and copies @waq/shared, dist/ included.
@@ -40,12 +45,13 @@ COPY packages/test-utils/package.json packages/test-utils/
 COPY packages/wa-sim/package.json packages/wa-sim/
 RUN pnpm install --frozen-lockfile
 
-# Sources (node_modules and dist are in .dockerignore), then the build of the two apps and the
-# projects they reference (packages/*): not the root `tsc -b`, which also builds scripts/ and bench/.
+# Sources (node_modules and dist are in .dockerignore, so dist/ starts empty), then the production
+# build of the two apps and the packages they reference (shared, wa-sim; not test-utils): not the root
+# `tsc -b`, which also builds scripts/ and bench/, and compiles the tests.
 COPY tsconfig.base.json ./
 COPY apps apps
 COPY packages packages
-RUN pnpm exec tsc -b apps/api apps/worker
+RUN pnpm exec tsc -b apps/api/tsconfig.build.json apps/worker/tsconfig.build.json
 RUN pnpm --filter @waq/api deploy --prod --legacy /srv/waq/api
 RUN pnpm --filter @waq/worker deploy --prod --legacy /srv/waq/worker
 

@@ -191,21 +191,26 @@ describe('Dockerfile', () => {
     const build = runCommands(instructions).find((c) => c.startsWith('pnpm exec tsc -b'));
     expect(build, 'a `pnpm exec tsc -b` RUN').toBeDefined();
     const roots = (build ?? '').split(' ').slice(4).filter((a) => !a.startsWith('-'));
-    // tsc -b builds each project's references first: follow them, and each tsconfig's `extends`.
-    const pending = roots.length > 0 ? roots : ['.'];
+    // tsc -b builds each project's references first: follow them, and each tsconfig's `extends` chain
+    // (tsconfig.build.json → tsconfig.json → tsconfig.base.json). A project is a directory (its
+    // tsconfig.json) or a tsconfig file.
+    type TsConfig = { extends?: string; references?: { path: string }[] };
+    const asTsconfig = (project: string): string => (project.endsWith('.json') ? project : path.posix.join(project, 'tsconfig.json'));
+    const pending = (roots.length > 0 ? roots : ['.']).map((root) => asTsconfig(path.posix.normalize(root)));
     const seen = new Set<string>();
     while (pending.length > 0) {
-      const project = path.posix.normalize(pending.pop() as string);
-      if (seen.has(project)) continue;
-      seen.add(project);
-      const tsconfig = path.posix.join(project, 'tsconfig.json');
+      const tsconfig = pending.pop() as string;
+      if (seen.has(tsconfig)) continue;
+      seen.add(tsconfig);
       expect(isCopied(tsconfig), `tsc -b needs ${tsconfig}: COPY it`).toBe(true);
-      const config = JSON.parse(read(tsconfig)) as { extends?: string; references?: { path: string }[] };
-      if (config.extends !== undefined) {
-        const base = path.posix.join(project, config.extends);
-        expect(isCopied(base), `${tsconfig} extends ${base}: COPY it`).toBe(true);
+      const config = JSON.parse(read(tsconfig)) as TsConfig;
+      for (const reference of config.references ?? []) pending.push(asTsconfig(path.posix.join(path.posix.dirname(tsconfig), reference.path)));
+      for (let file = tsconfig, link = config; link.extends !== undefined; ) {
+        const base = path.posix.join(path.posix.dirname(file), link.extends);
+        expect(isCopied(base), `${file} extends ${base}: COPY it`).toBe(true);
+        file = base;
+        link = JSON.parse(read(base)) as TsConfig;
       }
-      for (const reference of config.references ?? []) pending.push(path.posix.join(project, reference.path));
     }
   });
 
