@@ -18,7 +18,7 @@
 # tsconfig.build.json, not tsconfig.json: each package's build config leaves out its tests, testing/
 # harnesses and test-only modules (the worker's fake driver), so no test code lands in dist/
 # (production-build.test.ts checks it). The package tsconfig.json, which the root `tsc -b` uses to
-# type-check everything, compiles the tests too, into the same dist/.
+# type-check everything, tests included, writes to .typecheck/, never to dist/.
 # `--legacy`: pnpm 10 deploys from a shared lockfile only with `inject-workspace-packages=true`, which
 # would turn the workspace's @waq/shared symlinks into copies for development too. The legacy deploy
 # resolves against the workspace lockfile (same versions) and copies @waq/shared, dist/ included.

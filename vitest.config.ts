@@ -49,6 +49,8 @@ export default defineConfig({
           exclude: ['**/node_modules/**'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          // The reliability stack runs the apps' production build (`node dist/main.js`), as deployed.
+          globalSetup: ['tests/setup/e2e-global-setup.ts'],
           // Each E2E file drives real Chromium processes: two at once already fill this 2-core machine.
           fileParallelism: false,
         },

@@ -47,12 +47,12 @@ const WORKER_MAIN = path.join(ROOT, 'apps/worker/dist/main.js');
 const PLAIN_CLIENT = path.join(ROOT, 'bench/dist/wwebjs-client.js');
 
 /**
- * Compiles the worker and the plain client (`tsc -b bench`, incremental: a no-op when up to date). Both
- * sides of the memory case run as JavaScript: under tsx a Node process carries its loader thread and the
+ * Compiles the worker's production build and the plain client (`tsc -b apps/worker/tsconfig.build.json
+ * bench`, incremental: a no-op when up to date). Both sides of the memory case run as JavaScript: under tsx a Node process carries its loader thread and the
  * transpiled sources' maps (about 40 MB more for the worker here), which no deployment has.
  */
 async function compileMemorySides(): Promise<void> {
-  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', path.join(ROOT, 'bench')], { cwd: ROOT });
+  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', path.join(ROOT, 'apps/worker/tsconfig.build.json'), path.join(ROOT, 'bench')], { cwd: ROOT });
 }
 
 type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;
@@ -445,7 +445,7 @@ async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) =
     `One READY session per process, restored from its paired profile, after ${PROBE_SENDS} sends and a ${SETTLE_MS / 1_000} s pause; PSS summed from`,
     '`/proc/<pid>/smaps_rollup` over the process tree (PSS splits shared pages between the processes that map them, so the',
     `sum is what the tree costs; RSS would count Chromium's shared pages once per process). ${options.memoryRuns} runs per variant, round-robin.`,
-    'Every variant runs in its own Node process on compiled JavaScript with plain `node` (`tsc -b bench` first), as the Docker image runs',
+    'Every variant runs in its own Node process on compiled JavaScript with plain `node` (the production build and `tsc -b bench` first), as the Docker image runs',
     'the worker; waq is its real worker entry point. The "Node" column is that process, the "Chromium" column every process below it',
     tooling > 0 ? `(an esbuild service, up to ${fmt(tooling, 0)} MB, is excluded from all figures: a deployment has none).` : '(no other process was found in the trees).',
     '',

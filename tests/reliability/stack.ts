@@ -1,5 +1,6 @@
 /**
- * The real stack a reliability scenario runs on: worker (and API) processes spawned from source,
+ * The real stack a reliability scenario runs on: worker (and API) processes of the production build
+ * (`node apps/<app>/dist/main.js`, as the Docker image runs them; built by the e2e global setup),
  * whatsapp-web.js + Chromium against the offline simulator (in-process phone server), real Redis under a
  * unique prefix. Every process a stack spawns is remembered (its output feeds the log check) and killed
  * by `close()`, Chromium included; temp dirs and Redis keys are removed.
@@ -18,7 +19,7 @@ import {
   killBrowsers,
   killSpawned,
   sandboxWorkerEnv,
-  spawnTs,
+  spawnBuilt,
   testRedisUrl,
   uniquePrefix,
   type SecretLeak,
@@ -94,7 +95,7 @@ export class Stack {
   }
 
   async startWorker(name: string, env: Record<string, string> = {}): Promise<SpawnedProcess> {
-    const proc = spawnTs(name, 'apps/worker/src/main.ts', [], {
+    const proc = spawnBuilt(name, 'apps/worker/dist/main.js', [], {
       env: {
         ...sandboxWorkerEnv({ redisUrl: this.redisUrl, prefix: this.prefix, simUrl: this.phone.url, root: this.root, workerPort: await freePort(), leaseTtlMs: LEASE_TTL_MS }),
         ...this.options.workerEnv,
@@ -109,7 +110,7 @@ export class Stack {
     const port = await freePort();
     const key = `k-${randomBytes(18).toString('hex')}`;
     this.apiKeys.add(key);
-    const proc = spawnTs(name, 'apps/api/src/main.ts', [], {
+    const proc = spawnBuilt(name, 'apps/api/dist/main.js', [], {
       env: { REDIS_URL: this.redisUrl, WAQ_PREFIX: this.prefix, API_HOST: '127.0.0.1', API_PORT: String(port), API_KEY: key, DATA_DIR: path.join(this.root, 'data'), WAQ_SANDBOX: 'true', WAQ_SIM_URL: this.phone.url, ...env },
     });
     this.processes.push(proc);

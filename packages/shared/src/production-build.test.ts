@@ -4,7 +4,7 @@
  * `*.test.ts`, nothing under a `testing/` folder, no module that exists only for tests (the worker's
  * fake driver), nothing that imports vitest or @waq/test-utils. It builds each package's
  * `tsconfig.build.json`; the package `tsconfig.json` files keep compiling the tests for the root
- * `tsc -b` (type-checking), into the same dist/.
+ * `tsc -b` (type-checking), into `.typecheck/`: dist/ holds the production build alone.
  *
  * The file lists come from `tsc --listFilesOnly` of every project the build reaches: what a program
  * contains is what it emits, and a production file that imports a test module pulls it in whatever the
@@ -29,8 +29,11 @@ const TEST_ONLY = new Set(['apps/worker/src/driver/fake-driver.ts']);
 const IMPORTS_TEST_PACKAGE = /(?:\bfrom\s+|\bimport\(\s*)'(?:vitest|@waq\/test-utils)(?:\/[^']*)?'/;
 
 interface TsConfig {
+  readonly extends?: string;
+  readonly compilerOptions?: { readonly outDir?: string; readonly tsBuildInfoFile?: string };
   readonly references?: readonly { readonly path: string }[];
 }
+const parseTsconfig = (text: string): TsConfig => JSON.parse(text) as TsConfig;
 
 /** The projects the Dockerfile's `pnpm exec tsc -b …` names, as tsconfig paths (a directory means its tsconfig.json, as for tsc). */
 function buildRoots(): string[] {
@@ -52,7 +55,7 @@ function buildProjects(): string[] {
     const tsconfig = pending.pop() as string;
     if (seen.has(tsconfig)) continue;
     seen.add(tsconfig);
-    const config = JSON.parse(read(tsconfig)) as TsConfig;
+    const config = parseTsconfig(read(tsconfig));
     for (const reference of config.references ?? []) pending.push(asTsconfig(path.posix.join(path.posix.dirname(tsconfig), reference.path)));
   }
   return [...seen].sort();
@@ -108,5 +111,16 @@ describe('production build (tsconfig.build.json)', () => {
     const all = [...listed.values()].flat().map((file) => path.relative(ROOT, file).split(path.sep).join('/'));
     expect(all).toEqual(expect.arrayContaining(['apps/api/src/main.ts', 'apps/worker/src/main.ts']));
     expect(offenders, 'exclude it in the package tsconfig.build.json, or move what a production module imports out of the test module').toEqual([]);
+  });
+
+  it('owns dist/: type-checking (the package tsconfig.json, tests included) writes elsewhere', () => {
+    for (const project of projects) {
+      const dir = path.posix.dirname(project);
+      const build = parseTsconfig(read(project)).compilerOptions ?? {};
+      const dev = parseTsconfig(read(path.posix.join(dir, 'tsconfig.json'))).compilerOptions ?? {};
+      expect(build, `${project} emits to dist/`).toMatchObject({ outDir: 'dist', tsBuildInfoFile: 'dist/.tsbuildinfo' });
+      expect(dev.outDir, `${dir}/tsconfig.json compiles the tests: its output must not land in dist/`).not.toMatch(/^(?:\.\/)?dist(?:\/|$)/);
+      expect(dev.tsBuildInfoFile).not.toMatch(/^(?:\.\/)?dist(?:\/|$)/);
+    }
   });
 });

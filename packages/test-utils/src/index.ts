@@ -5,3 +5,4 @@ export * from './chromium.js';
 export * from './redis-server.js';
 export * from './secrets.js';
 export * from './promtool.js';
+export * from './production-build.js';

@@ -1,6 +1,6 @@
 /**
  * Spawning real processes for E2E tests: waq's apps run from source (`node --conditions=waq-source
- * --import tsx`), their output is collected line by line, and every process spawned is killed by
+ * --import tsx`) or from the production build (`node apps/<app>/dist/main.js`), their output is collected line by line, and every process spawned is killed by
  * `killSpawned()` (call it in `afterEach`/`afterAll`) even when a test fails half-way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -32,9 +32,22 @@ export interface SpawnOptions {
   readonly cwd?: string;
 }
 
-/** Runs a TypeScript entry point of this repository (path relative to the repo root). */
-export function spawnTs(name: string, entry: string, args: readonly string[] = [], { env = {}, cwd = REPO_ROOT }: SpawnOptions = {}): SpawnedProcess {
-  const child = spawn(process.execPath, ['--conditions=waq-source', '--import', 'tsx', path.resolve(REPO_ROOT, entry), ...args], {
+/** Runs a TypeScript entry point of this repository (path relative to the repo root), as `npm start` does. */
+export function spawnTs(name: string, entry: string, args: readonly string[] = [], options: SpawnOptions = {}): SpawnedProcess {
+  return spawnNode(name, ['--conditions=waq-source', '--import', 'tsx', path.resolve(REPO_ROOT, entry), ...args], options);
+}
+
+/**
+ * Runs compiled JavaScript of the production build (e.g. `apps/worker/dist/main.js`) with plain `node`,
+ * as the Docker image and a systemd unit run it: no tsx loader thread, no transpiling at start. The e2e
+ * layer's global setup (`buildForProduction`) makes the build current before any test runs.
+ */
+export function spawnBuilt(name: string, entry: string, args: readonly string[] = [], options: SpawnOptions = {}): SpawnedProcess {
+  return spawnNode(name, [path.resolve(REPO_ROOT, entry), ...args], options);
+}
+
+function spawnNode(name: string, nodeArgs: readonly string[], { env = {}, cwd = REPO_ROOT }: SpawnOptions): SpawnedProcess {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd,
     env: { ...process.env, LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
