@@ -4,15 +4,21 @@
  *
  * Every job is validated again at dequeue (`parseQueuedJob`): a raw job pushed without the SDK with a
  * wrong shape or an unknown name fails at once as unrecoverable and never reaches a handler. Errors
- * then follow the retry taxonomy (packages/shared/src/errors.ts). A job that fails for good has its
+ * then follow the retry taxonomy (packages/shared/src/errors.ts). A send that fails and may be tried
+ * again is retried *in place*: it stays active, at the head of the outbox, through its backoff, so no
+ * send accepted after it can overtake it (a BullMQ retry would put it behind all of them, and the chat
+ * would get the messages out of order). Control jobs retry through BullMQ. A job that fails for good has its
  * failure (`{ code, message }`) handed to `onFailed` before BullMQ marks it failed, so a reader never
  * sees a failed job without its reason; `failedReason` holds the message.
  */
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
+import { abortableDelay } from './lease.js';
+
 import {
   QUEUE_NAMES,
+  backoffDelay,
   failureOf,
   parseQueuedJob,
   retryClassOf,
@@ -53,6 +59,27 @@ export interface ConsumerOptions {
    */
   readonly onFailed?: (job: Job, failure: Failure) => Promise<void>;
   readonly onCompleted?: (job: Job) => void;
+  /**
+   * Where an outbox job's attempts that failed in place are counted (the message record, so the count
+   * survives a crash). Without it, outbox jobs retry through BullMQ like control jobs.
+   */
+  readonly retriesInPlace?: RetryCounter;
+}
+
+export interface RetryCounter {
+  /** Attempts of `job` that failed in place so far. */
+  count(job: Job): Promise<number>;
+  /** Counts one more. */
+  add(job: Job): Promise<void>;
+}
+
+/** Longest pause between two in-place attempts of a send, in ms. */
+const MAX_RETRY_DELAY_MS = 60_000;
+
+function backoffBaseMs(job: Job): number {
+  const backoff = job.opts.backoff;
+  if (typeof backoff === 'number') return backoff;
+  return backoff?.delay ?? 1_000;
 }
 
 export interface Consumers {
@@ -68,7 +95,7 @@ function dispatch(handlers: JobHandlers<JobContext>, parsed: ParsedJob, context:
   return handler(parsed.payload, context);
 }
 
-export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted }: ConsumerOptions): Consumers {
+export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted, retriesInPlace }: ConsumerOptions): Consumers {
   const abort = new AbortController();
 
   const failForGood = async (job: Job, error: unknown, jobLogger: Logger): Promise<never> => {
@@ -79,28 +106,50 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
   };
 
   const processor = (queue: QueueKind) => async (job: Job, token?: string): Promise<unknown> => {
-    const jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: job.attemptsMade + 1 });
+    let jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: job.attemptsMade + 1 });
     let parsed: ParsedJob;
     try {
       parsed = parseQueuedJob(queue, job.name, job.data);
     } catch (error) {
       return failForGood(job, error, jobLogger);
     }
-    try {
-      return await dispatch(handlers, parsed, { jobId: String(job.id), logger: jobLogger, signal: abort.signal });
-    } catch (error) {
-      if (error instanceof DelayedError || error instanceof WaitingError) throw error;
-      const retry = retryClassOf(error);
-      if (retry === 'held') {
-        // Back to the head of the queue, attempts untouched: it goes out once the session is READY.
-        jobLogger.info({ reason: (error as Error).message }, 'session not ready: job held');
-        if (token !== undefined) await job.moveToWait(token);
-        throw new WaitingError();
+    const maxAttempts = job.opts.attempts ?? 1;
+    /** Attempts of this job that failed in place (read at the first failure: a crash may have left some). */
+    let failedInPlace: number | undefined;
+    for (;;) {
+      try {
+        return await dispatch(handlers, parsed, { jobId: String(job.id), logger: jobLogger, signal: abort.signal });
+      } catch (error) {
+        if (error instanceof DelayedError || error instanceof WaitingError) throw error;
+        const retry = retryClassOf(error);
+        if (retry === 'held') return hold(job, token, error, jobLogger);
+        if (retry === 'unrecoverable') return failForGood(job, error, jobLogger);
+        if (queue !== 'outbox' || retriesInPlace === undefined) {
+          if (job.attemptsMade + 1 >= maxAttempts) return failForGood(job, error, jobLogger);
+          jobLogger.warn({ err: error }, 'job attempt failed; it will be retried with backoff');
+          throw error;
+        }
+        failedInPlace ??= await retriesInPlace.count(job);
+        // This attempt included; BullMQ counts the last one itself when the job fails (or completes).
+        const failed = job.attemptsMade + failedInPlace + 1;
+        if (failed >= maxAttempts) return failForGood(job, error, jobLogger);
+        await retriesInPlace.add(job);
+        failedInPlace += 1;
+        const delayMs = backoffDelay(failed, { baseMs: backoffBaseMs(job), maxMs: MAX_RETRY_DELAY_MS });
+        jobLogger.warn({ err: error, delayMs }, 'send attempt failed; trying again in place after the backoff (it keeps its place in the queue)');
+        await abortableDelay(delayMs, abort.signal);
+        // Shutting down during the backoff: back to the head, for the next owner to try again.
+        if (abort.signal.aborted) return hold(job, token, new Error('the worker is stopping'), jobLogger);
+        jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: failed + 1 });
       }
-      if (retry === 'unrecoverable' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) return failForGood(job, error, jobLogger);
-      jobLogger.warn({ err: error }, 'job attempt failed; it will be retried with backoff');
-      throw error;
     }
+  };
+
+  /** Back to the head of the queue, attempts untouched: it goes out once the session is READY. */
+  const hold = async (job: Job, token: string | undefined, reason: unknown, jobLogger: Logger): Promise<never> => {
+    jobLogger.info({ reason: reason instanceof Error ? reason.message : String(reason) }, 'session not ready: job held');
+    if (token !== undefined) await job.moveToWait(token);
+    throw new WaitingError();
   };
 
   const make = (queue: QueueKind): Worker => {

@@ -1,4 +1,4 @@
-import { decodeMessageFailure } from '@waq/shared';
+import { createProducer, decodeMessageFailure } from '@waq/shared';
 import { Queue, Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -435,6 +435,38 @@ describe('outbox', () => {
     expect(view).toMatchObject({ status: 'sent', attempts: 2 });
     expect(h.world.messagesTo(ALICE_WID)).toHaveLength(1);
   });
+
+  it('retries a failed send in place: the sends accepted after it wait for it, and the order is kept', async () => {
+    h.startOwner();
+    await pairFresh();
+    // A failure the handler cannot tell from a bad send (the connection looked fine when it read it):
+    // retried with backoff, it must not let the messages behind it overtake it.
+    h.world.failNextSends.push(new Error('wa-sim: connection lost'));
+    const texts = ['first', 'second', 'third'];
+    const ids: string[] = [];
+    for (const text of texts) ids.push((await h.producer.send({ to: ALICE, text })).id);
+    const views = [];
+    for (const id of ids) views.push(await h.producer.waitForMessage(id, { timeoutMs: 20_000 }));
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(texts);
+    expect(views.map((view) => view.attempts)).toEqual([2, 1, 1]);
+  });
+
+  it('fails a send for good after its last in-place attempt, and the queue goes on', async () => {
+    h.startOwner();
+    await pairFresh();
+    const attempts = 3;
+    const producer = createProducer({ redis: h.fixture.url, prefix: h.fixture.prefix, sendMaxAttempts: attempts });
+    onTestFinished(() => producer.close());
+    await producer.queues.outbox.waitUntilReady();
+    for (let i = 0; i < attempts; i += 1) h.world.failNextSends.push(new Error(`Evaluation failed: attempt ${i + 1} broke`));
+    const doomed = await producer.send({ to: ALICE, text: 'never' });
+    const next = await producer.send({ to: ALICE, text: 'after it' });
+    await vi.waitFor(async () => expect((await producer.getMessage(doomed.id))?.status).toBe('failed'), { timeout: 60_000, interval: 50 });
+    expect(await producer.getMessage(doomed.id)).toMatchObject({ attempts, maxAttempts: attempts, error: { code: 'send_failed', message: expect.stringContaining(`attempt ${attempts} broke`) } });
+    expect(h.world.failNextSends).toEqual([]);
+    expect(await producer.waitForMessage(next.id, { timeoutMs: 20_000 })).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['after it']);
+  }, 90_000);
 
   it('fails poisoned raw jobs as unrecoverable with a clear reason and keeps serving', async () => {
     h.startOwner();

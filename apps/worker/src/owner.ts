@@ -7,7 +7,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-import { type Config, type Failure, type JobHandlers, type Logger, messageFailureFields, retryClassOf, type SessionQueues } from '@waq/shared';
+import { type Config, type Failure, type JobHandlers, type Logger, MESSAGE_RETRIES_FIELD, messageFailureFields, retryClassOf, type SessionQueues } from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
 import { createConsumers, type JobContext } from './consumers.js';
@@ -179,6 +179,13 @@ export class SessionOwner {
       logger,
       lockMs: config.JOB_LOCK_MS,
       onFailed: (job, failure) => this.reportFailure(job, failure, publisher),
+      retriesInPlace: {
+        count: async (job) => Number((await redis.hget(keys.message(String(job.id)), MESSAGE_RETRIES_FIELD)) ?? 0),
+        add: async (job) => {
+          const recordKey = keys.message(String(job.id));
+          await redis.multi().hincrby(recordKey, MESSAGE_RETRIES_FIELD, 1).expire(recordKey, config.MESSAGE_RETENTION_S * 8).exec();
+        },
+      },
     });
 
     this.current = { session, lease };

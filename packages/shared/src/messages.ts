@@ -43,9 +43,22 @@ export function messageFailureFields(failure: Failure): Record<'errorCode' | 'er
 }
 
 /**
+ * Record field counting the attempts that failed and were tried again in place (a failing send keeps
+ * the head of the outbox through its backoff; BullMQ's `attemptsMade` does not see those).
+ */
+export const MESSAGE_RETRIES_FIELD = 'retries';
+
+/** Attempts made so far: BullMQ's count plus the in-place retries in the record. */
+export function messageAttempts(attemptsMade: number, hash: Record<string, string>): number {
+  const retries = Number(hash[MESSAGE_RETRIES_FIELD] ?? 0);
+  return attemptsMade + (Number.isSafeInteger(retries) && retries > 0 ? retries : 0);
+}
+
+/**
  * - `queued`: waiting its turn while the session is READY;
  * - `held`: accepted while the session is not READY; goes out, in order, once it is;
- * - `delayed`: waiting for a retry after a transient failure;
+ * - `delayed`: waiting for a retry after a transient failure (a raw job's, or a control job's: the
+ *   worker retries a failing send in place, at the head of the queue, and reports it `sending`);
  * - `sending`: being sent now;
  * - `sent`: WhatsApp accepted it (see `ack` for delivered/read);
  * - `failed`: will not be sent (see `error`).

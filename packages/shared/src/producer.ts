@@ -22,7 +22,7 @@ import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
 import { latestEventId, openBlockingConnection, tailEvents } from './event-stream.js';
 import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
 import type { Logger } from './logger.js';
-import { decodeMessageFailure, decodeMessageRecord, type MessageStatus, type MessageView } from './messages.js';
+import { decodeMessageFailure, decodeMessageRecord, messageAttempts, type MessageStatus, type MessageView } from './messages.js';
 import { OwnerLiveness } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import { RedisScript } from './redis-script.js';
@@ -181,7 +181,7 @@ export function createProducer(options: ProducerOptions): Producer {
       id,
       status,
       to: typeof data.to === 'string' ? data.to : '',
-      attempts: job.attemptsMade,
+      attempts: messageAttempts(job.attemptsMade, hash),
       maxAttempts: job.opts.attempts ?? 1,
       acceptedAt: typeof data.acceptedAt === 'string' ? data.acceptedAt : new Date(job.timestamp).toISOString(),
       ...(record?.waMessageId === undefined ? {} : { waMessageId: record.waMessageId }),
