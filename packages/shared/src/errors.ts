@@ -7,7 +7,7 @@
  * |-----------------|--------------------------------------------------------------|------------------------|
  * | `unrecoverable` | retrying cannot help (bad payload, recipient not on WhatsApp, another account linked) | fails the job at once |
  * | `held`          | the session cannot send now (not READY, connection away, lease lost, shutting down) | puts the job back at the head, no attempt burnt |
- * | `retryable`     | anything else (timeouts, a page that died mid-send)          | exponential backoff + jitter |
+ * | `retryable`     | anything else (timeouts, a page that died mid-send)          | exponential backoff + jitter; a send in place, at the head of the queue |
  *
  * A job that fails for good carries its failure as data, `{ code, message }` (`failureOf`): the worker
  * writes it into the message record and the `message.failed` event; nothing parses it out of a string.
