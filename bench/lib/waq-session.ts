@@ -1,6 +1,6 @@
 /**
- * waq's worker side composed in-process the way apps/worker/src/main.ts composes it (SessionOwner on a
- * consumer connection, the session's queues, a driver factory), with production config from
+ * waq's worker side composed in-process by the worker's own factory (`startSessionOwner`, as
+ * apps/worker/src/main.ts does), with production config from
  * `loadConfig()` except what a case overrides (pacing). Works with the fake driver and the real one.
  */
 import { Writable } from 'node:stream';
@@ -16,14 +16,12 @@ import {
   type Logger,
   type Producer,
   type SessionKeys,
-  type SessionQueues,
   type SessionStatus,
 } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
-import { createOwnerConnections } from '../../apps/worker/src/connections.js';
 import type { DriverFactory } from '../../apps/worker/src/driver/driver.js';
-import { SessionOwner } from '../../apps/worker/src/owner.js';
+import { startSessionOwner, type RunningOwner } from '../../apps/worker/src/worker.js';
 import { pollUntil } from './stats.js';
 
 /**
@@ -46,13 +44,7 @@ export function scopeConfig(scope: SessionScope): Config {
   return loadConfig({ REDIS_URL: scope.url, WAQ_PREFIX: scope.prefix, SESSION_DIR: scope.sessionDir, LOG_LEVEL: 'info', ...scope.env });
 }
 
-export interface RunningOwner {
-  readonly owner: SessionOwner;
-  readonly redis: Redis;
-  readonly queues: SessionQueues;
-  /** Graceful stop, as on SIGTERM: active job finished, client destroyed, lease released. */
-  stop(): Promise<void>;
-}
+export type { RunningOwner } from '../../apps/worker/src/worker.js';
 
 let workerCount = 0;
 
@@ -60,24 +52,7 @@ export function startOwner(scope: SessionScope, createDriver: DriverFactory, log
   const config = scopeConfig(scope);
   workerCount += 1;
   const workerId = `bench-worker-${process.pid}-${workerCount}`;
-  const { redis, queues, close } = createOwnerConnections(scope.url, { prefix: scope.prefix, sessionId: config.SESSION_ID }, workerId, logger);
-  const owner = new SessionOwner({ config, workerId, redis, queues, createDriver, logger });
-  const abort = new AbortController();
-  const running = owner.run(abort.signal);
-  let stopping: Promise<void> | undefined;
-  return {
-    owner,
-    redis,
-    queues,
-    stop() {
-      stopping ??= (async () => {
-        abort.abort();
-        await running;
-        await close();
-      })();
-      return stopping;
-    },
-  };
+  return startSessionOwner({ redisUrl: scope.url, prefix: scope.prefix, connectionName: workerId, config, workerId, createDriver, logger });
 }
 
 /** The producer side (what the API and other services use) and a plain connection to read state. */

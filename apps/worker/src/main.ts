@@ -1,13 +1,12 @@
 /** Composition root of the worker: config → dependencies → stand by / own the session → shutdown. */
 import { createLogger, createShutdown, loadConfigOrExit, WAQ_VERSION } from '@waq/shared';
 
-import { createOwnerConnections } from './connections.js';
 import { chooseDriver } from './create-driver.js';
 import { createHealthServer } from './health-server.js';
 import { newWorkerId } from './lease.js';
 import { WorkerMetrics } from './metrics.js';
-import { SessionOwner } from './owner.js';
 import { printTerminalQr } from './terminal-qr.js';
+import { startSessionOwner } from './worker.js';
 
 const config = loadConfigOrExit('worker');
 const logger = createLogger({ service: 'worker', version: WAQ_VERSION, level: config.LOG_LEVEL, format: config.LOG_FORMAT });
@@ -18,27 +17,24 @@ shutdown.installSignalHandlers();
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection; continuing'));
 const workerId = newWorkerId();
 
-const { redis, queues, close: closeRedis } = createOwnerConnections(config.REDIS_URL, { prefix: config.WAQ_PREFIX, sessionId: config.SESSION_ID }, 'waq-worker', logger);
-shutdown.add('redis', closeRedis);
-const metrics = new WorkerMetrics(queues);
-
 const driver = await chooseDriver(config, logger);
 const drawQr = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && process.stdout.isTTY);
-const owner = new SessionOwner({
+const running = startSessionOwner({
+  redisUrl: config.REDIS_URL,
+  prefix: config.WAQ_PREFIX,
   config: { ...config, SESSION_DIR: driver.sessionDir },
   workerId,
-  redis,
-  queues,
   createDriver: driver.createDriver,
   logger,
-  metrics,
+  metrics: (queues) => new WorkerMetrics(queues),
   ...(drawQr ? { onQrCode: (value: string) => void printTerminalQr(value) } : {}),
 });
+const { owner, redis, metrics } = running;
 
 const health = createHealthServer({
   redis,
   version: WAQ_VERSION,
-  registry: metrics.registry,
+  registry: metrics?.registry,
   health: () => ({ role: owner.ownership === undefined ? 'standby' : 'owner', ...(owner.ownership ? { sessionStatus: owner.ownership.session.status } : {}) }),
 });
 shutdown.add('health server', () => new Promise<void>((resolve) => health.close(() => resolve())));
@@ -46,12 +42,9 @@ health.on('error', (error: NodeJS.ErrnoException) => {
   logger.fatal({ err: error }, error.code === 'EADDRINUSE' ? `port ${config.WORKER_PORT} is in use: stop what holds it or set WORKER_PORT` : 'health server failed');
   void shutdown.run('health server error').then(() => process.exit(1));
 });
+// Steps run last-registered first: the session stops (active job finished, WhatsApp closed, lease
+// released, connections closed) while the health server still answers.
+shutdown.add('session', () => running.stop());
 health.listen(config.WORKER_PORT, config.WORKER_HOST, () => logger.info({ port: config.WORKER_PORT }, `worker health on http://localhost:${config.WORKER_PORT}/healthz`));
 
-const stopOwner = new AbortController();
-const running = owner.run(stopOwner.signal);
-shutdown.add('session', async () => {
-  stopOwner.abort();
-  await running;
-});
 logger.info({ workerId, sessionId: config.SESSION_ID }, 'worker started');

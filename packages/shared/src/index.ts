@@ -13,6 +13,7 @@ export * from './recipient.js';
 export * from './redis.js';
 export * from './redis-script.js';
 export * from './session-queues.js';
+export * from './session-registry.js';
 export * from './shutdown.js';
 export * from './state.js';
 export * from './version.js';

@@ -11,6 +11,7 @@
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
+ *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
  *
  * `{<s>}` is a Redis Cluster hash tag: every key of one session lives in one slot, so the session's
  * MULTI blocks, Lua scripts and BullMQ queues (whose scripts touch many keys) work on Redis Cluster.
@@ -51,4 +52,14 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
  */
 export function loginThrottleKey(prefix: string, address: string): string {
   return `${prefix}:login:${address}`;
+}
+
+/** Installation-wide keys (not session-scoped: single keys, so they need no hash tag on Redis Cluster). */
+export interface RegistryKeys {
+  /** The session registry (session-registry.ts). */
+  readonly sessions: string;
+}
+
+export function registryKeys(prefix: string): RegistryKeys {
+  return { sessions: `${prefix}:sessions` };
 }

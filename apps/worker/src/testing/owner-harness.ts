@@ -16,16 +16,16 @@ import {
   type Logger,
   type Producer,
   type SessionEvent,
-  type SessionQueues,
   type SessionState,
 } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
-import type { Redis } from 'ioredis';
 import { expect, vi } from 'vitest';
 
-import { createOwnerConnections } from '../connections.js';
 import { FakeWhatsApp, type FakeWhatsAppOptions } from '../driver/fake-driver.js';
-import { SessionOwner, type OwnerConfig, type OwnerOptions } from '../owner.js';
+import type { OwnerConfig } from '../owner.js';
+import { startSessionOwner, type RunningOwner, type SessionOwnerOptions } from '../worker.js';
+
+export type { RunningOwner } from '../worker.js';
 
 export const silentLogger: Logger = createLogger({ service: 'test', version: '0', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -43,15 +43,6 @@ export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   EVENTS_MAX_LEN: 10_000,
   JOB_LOCK_MS: 5_000,
 };
-
-export interface RunningOwner {
-  readonly owner: SessionOwner;
-  readonly workerId: string;
-  readonly redis: Redis;
-  readonly queues: SessionQueues;
-  /** Stops it gracefully (as on SIGTERM). */
-  stop(): Promise<void>;
-}
 
 export class OwnerHarness {
   readonly running: RunningOwner[] = [];
@@ -75,14 +66,14 @@ export class OwnerHarness {
   }
 
   /** Starts an owner (a "worker process") on this session. */
-  startOwner(overrides: Partial<OwnerConfig> = {}, extra: Partial<OwnerOptions> = {}): RunningOwner {
+  startOwner(overrides: Partial<OwnerConfig> = {}, extra: Partial<Omit<SessionOwnerOptions, 'redisUrl' | 'prefix'>> = {}): RunningOwner {
     const workerId = `worker-${this.running.length + 1}`;
-    const { redis, queues, close } = createOwnerConnections(this.fixture.url, { prefix: this.fixture.prefix, sessionId: 'default' }, workerId);
-    const owner = new SessionOwner({
+    const running = startSessionOwner({
+      redisUrl: this.fixture.url,
+      prefix: this.fixture.prefix,
+      connectionName: workerId,
       config: { ...FAST_CONFIG, SESSION_DIR: this.sessionDir, ...overrides },
       workerId,
-      redis,
-      queues,
       createDriver: this.world.createDriver,
       logger: silentLogger,
       // The fake answers getState() at once, so only a busy event loop makes the watchdog time out. 3 s
@@ -91,23 +82,6 @@ export class OwnerHarness {
       watchdog: { intervalMs: 100, timeoutMs: 3_000, authenticatedTimeoutMs: 1_000 },
       ...extra,
     });
-    const abort = new AbortController();
-    const done = owner.run(abort.signal);
-    let stopping: Promise<void> | undefined;
-    const running: RunningOwner = {
-      owner,
-      workerId,
-      redis,
-      queues,
-      stop() {
-        stopping ??= (async () => {
-          abort.abort();
-          await done;
-          await close();
-        })();
-        return stopping;
-      },
-    };
     this.running.push(running);
     return running;
   }

@@ -1,0 +1,144 @@
+/**
+ * The session registry: which sessions an installation has, what each should be doing (`desired`:
+ * `running` or `stopped`) and its per-session settings. Sessions are data: the API writes here, and the
+ * worker pool claims what is wanted running (DESIGN.md, "Many sessions, many machines").
+ *
+ * One Redis hash, `<p>:sessions`, field = session id, value = the JSON record. A single key, so it works
+ * on Redis Cluster without a hash tag; every per-session key keeps its own `{<s>}` tag (keys.ts). Every
+ * change is one atomic command or script: two API processes creating the same id get one winner.
+ * A record that does not parse (hand-edited, written by a newer waq) is reported, never thrown at a reader.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+import { registryKeys } from './keys.js';
+import { RedisScript } from './redis-script.js';
+
+/** Session ids: safe in Redis keys, file names (the profile) and URL paths, with no case ambiguity. */
+export const SESSION_ID_PATTERN = /^[a-z0-9_-]{1,64}$/;
+
+export const sessionIdSchema = z
+  .string()
+  .regex(SESSION_ID_PATTERN, { error: 'must be 1-64 characters: lowercase letters, digits, "-" and "_"' });
+
+export const DESIRED_STATES = ['running', 'stopped'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+/** Per-session settings; an unset one takes the worker's configured value (SEND_INTERVAL_MS, …). */
+export const sessionSettingsSchema = z.strictObject({
+  sendIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+  sendJitterMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+export type SessionSettings = z.infer<typeof sessionSettingsSchema>;
+
+export const sessionRecordSchema = z.object({
+  id: sessionIdSchema,
+  desired: z.enum(DESIRED_STATES),
+  settings: sessionSettingsSchema,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type SessionRecord = z.infer<typeof sessionRecordSchema>;
+
+/** A registry entry that does not parse: listed so an operator sees it, never used. */
+export interface UnreadableSession {
+  readonly id: string;
+  readonly problem: string;
+}
+
+function decode(id: string, raw: string): SessionRecord | UnreadableSession {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { id, problem: 'not JSON' };
+  }
+  const result = sessionRecordSchema.safeParse(value);
+  if (!result.success) return { id, problem: result.error.issues.map((issue) => `${issue.path.join('.') || 'record'}: ${issue.message}`).join('; ') };
+  if (result.data.id !== id) return { id, problem: `the record names session "${result.data.id}"` };
+  return result.data;
+}
+
+export const isReadable = (entry: SessionRecord | UnreadableSession): entry is SessionRecord => !('problem' in entry);
+
+/**
+ * KEYS[1] the registry; ARGV: id, JSON patch of top-level fields (settings merged field by field, a
+ * `null` setting removes it), updatedAt. Returns the new record, or false when there is none.
+ */
+const UPDATE = new RedisScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local record = cjson.decode(raw)
+local patch = cjson.decode(ARGV[2])
+if patch.desired then record.desired = patch.desired end
+if patch.settings then
+  if type(record.settings) ~= 'table' then record.settings = {} end
+  for name, value in pairs(patch.settings) do
+    if value == cjson.null then record.settings[name] = nil else record.settings[name] = value end
+  end
+end
+record.updatedAt = ARGV[3]
+local encoded = cjson.encode(record)
+-- cjson encodes an empty table as {}: the settings object stays an object.
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return encoded
+`);
+
+export interface SessionPatch {
+  readonly desired?: DesiredState;
+  /** Settings to set; `null` removes one (back to the worker's configured value). */
+  readonly settings?: { readonly [K in keyof SessionSettings]?: SessionSettings[K] | null };
+}
+
+export class SessionRegistry {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.key = registryKeys(prefix).sessions;
+  }
+
+  /** Creates `id` (wanted running unless said otherwise); an existing one is returned untouched, `created: false`. */
+  async create(id: string, { desired = 'running', settings = {} }: { desired?: DesiredState; settings?: SessionSettings } = {}): Promise<{ created: boolean; record: SessionRecord }> {
+    const at = this.now().toISOString();
+    const record = sessionRecordSchema.parse({ id, desired, settings, createdAt: at, updatedAt: at });
+    if ((await this.redis.hsetnx(this.key, id, JSON.stringify(record))) === 1) return { created: true, record };
+    const existing = await this.get(id);
+    if (existing === null) throw new Error(`session "${id}" exists but its registry entry is unreadable; fix or delete it (HDEL ${this.key} ${id})`);
+    return { created: false, record: existing };
+  }
+
+  /** The record of `id`, or null when there is none or it is unreadable. */
+  async get(id: string): Promise<SessionRecord | null> {
+    const raw = await this.redis.hget(this.key, id);
+    if (raw === null) return null;
+    const entry = decode(id, raw);
+    return isReadable(entry) ? entry : null;
+  }
+
+  /** Every session, sorted by id; unreadable entries are listed apart. */
+  async list(): Promise<{ sessions: SessionRecord[]; unreadable: UnreadableSession[] }> {
+    const entries = Object.entries(await this.redis.hgetall(this.key)).map(([id, raw]) => decode(id, raw));
+    entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { sessions: entries.filter(isReadable), unreadable: entries.filter((entry): entry is UnreadableSession => !isReadable(entry)) };
+  }
+
+  /** Applies `patch` atomically; null when `id` does not exist. */
+  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+    if (patch.desired !== undefined) z.enum(DESIRED_STATES).parse(patch.desired);
+    if (patch.settings !== undefined) sessionSettingsSchema.parse(Object.fromEntries(Object.entries(patch.settings).filter(([, value]) => value !== null)));
+    const encoded = (await UPDATE.run(this.redis, [this.key], [id, JSON.stringify(patch), this.now().toISOString()])) as string | null;
+    if (encoded === null) return null;
+    const entry = decode(id, encoded);
+    if (!isReadable(entry)) throw new Error(`session "${id}": the updated registry entry does not parse (${entry.problem})`);
+    return entry;
+  }
+
+  /** Removes `id` from the registry (its keys, queues and profile are the caller's to clean up). */
+  async remove(id: string): Promise<boolean> {
+    return (await this.redis.hdel(this.key, id)) === 1;
+  }
+}
