@@ -149,6 +149,17 @@ export class SessionLease {
     return true;
   }
 
+  /** One attempt, for a worker pool's claim: true when acquired; false (nothing left open) when another worker holds it or Redis failed. */
+  async claimOnce(): Promise<boolean> {
+    try {
+      if (await this.tryAcquire()) return true;
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not reach Redis to claim the session lease');
+    }
+    if (!this.held) this.closePresence();
+    return false;
+  }
+
   /**
    * Waits until this worker owns the session (standby until then). Resolves true once acquired,
    * false when `signal` aborts first.

@@ -51,7 +51,17 @@ export interface OwnerOptions {
   readonly profileFs?: ProfileFs;
   /** Called with every new QR value. */
   readonly onQrCode?: (value: string) => void;
+  /**
+   * `standby` (default): wait for the lease, own the session, stand by again whenever it is lost — a
+   * worker dedicated to one session. `once`: try the lease once; own the session if it is free (or
+   * its holder is dead), and end when it is lost — a worker pool's claim, which must not sit on a
+   * session another worker owns.
+   */
+  readonly claim?: 'standby' | 'once';
 }
+
+/** How a run ended: the signal stopped it, the lease was lost, or (`claim: 'once'`) another worker holds the session. */
+export type OwnerOutcome = 'stopped' | 'lost' | 'unclaimed';
 
 export interface Ownership {
   readonly session: SessionController;
@@ -73,15 +83,21 @@ export class SessionOwner {
     this.ownedListeners.push(listener);
   }
 
-  /** Runs until `signal` aborts: standby, own, and back to standby whenever the lease is lost. */
-  async run(signal: AbortSignal): Promise<void> {
+  /**
+   * Runs until `signal` aborts: standby, own, and back to standby whenever the lease is lost. With
+   * `claim: 'once'`, one claim: it ends when the session is lost, or at once when another worker has it.
+   */
+  async run(signal: AbortSignal): Promise<OwnerOutcome> {
+    let outcome: OwnerOutcome = 'stopped';
     while (!signal.aborted) {
-      const outcome = await this.ownOnce(signal);
+      outcome = await this.ownOnce(signal);
+      if (this.options.claim === 'once') return outcome;
       if (outcome === 'lost') this.options.logger.warn('back to standby after losing the session lease');
     }
+    return outcome;
   }
 
-  private async ownOnce(signal: AbortSignal): Promise<'lost' | 'stopped'> {
+  private async ownOnce(signal: AbortSignal): Promise<OwnerOutcome> {
     const { config, workerId, redis, queues, createDriver, logger, metrics } = this.options;
     const { keys } = queues;
     const publisher = new StatePublisher(redis, keys, workerId, config.EVENTS_MAX_LEN, logger, config.SESSION_ID);
@@ -94,7 +110,11 @@ export class SessionOwner {
       logger,
       onRenewed: (at) => void publisher.heartbeat(at).catch((error: unknown) => logger.warn({ err: error }, 'could not write the heartbeat')),
     });
-    if (!(await lease.acquire(signal))) return 'stopped';
+    if (this.options.claim === 'once') {
+      if (!(await lease.claimOnce())) return 'unclaimed';
+    } else if (!(await lease.acquire(signal))) {
+      return 'stopped';
+    }
     metrics?.setLeaseHeld(true);
     logger.info({ workerId, sessionId: config.SESSION_ID }, 'this worker now owns the session');
 

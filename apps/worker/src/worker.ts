@@ -9,7 +9,7 @@ import type { SessionQueues } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
 import type { WorkerMetrics } from './metrics.js';
-import { SessionOwner, type OwnerOptions } from './owner.js';
+import { SessionOwner, type OwnerOptions, type OwnerOutcome } from './owner.js';
 
 export interface SessionOwnerOptions extends Omit<OwnerOptions, 'redis' | 'queues' | 'metrics'> {
   readonly redisUrl: string;
@@ -28,8 +28,8 @@ export interface RunningOwner {
   readonly redis: Redis;
   readonly queues: SessionQueues;
   readonly metrics: WorkerMetrics | undefined;
-  /** Resolves when the owner has stopped (after `stop()`). */
-  readonly done: Promise<void>;
+  /** Resolves with how the owner's run ended (after `stop()`; with `claim: 'once'` also by itself). */
+  readonly done: Promise<OwnerOutcome>;
   /** Graceful stop, as on SIGTERM: the active job finished, the client closed, the lease released, the connections closed. Idempotent. */
   stop(): Promise<void>;
 }

@@ -1,0 +1,159 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { SessionRegistry, sessionKeys } from '@waq/shared';
+import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { FakeWhatsApp } from './driver/fake-driver.js';
+import { WorkerPool } from './pool.js';
+import { FAST_CONFIG, silentLogger } from './testing/owner-harness.js';
+
+let fixture: RedisFixture;
+let registry: SessionRegistry;
+let sessionDir: string;
+const worlds = new Map<string, FakeWhatsApp>();
+const members: { pool: WorkerPool; stop(): Promise<void> }[] = [];
+
+beforeEach(async () => {
+  fixture = await createRedisFixture();
+  registry = new SessionRegistry(fixture.redis, fixture.prefix);
+  sessionDir = await mkdtemp(path.join(tmpdir(), 'waq-pool-'));
+});
+
+afterEach(async () => {
+  await Promise.all(members.splice(0).map((member) => member.stop()));
+  worlds.clear();
+  await fixture.cleanup();
+  await rm(sessionDir, { recursive: true, force: true });
+});
+
+function world(sessionId: string): FakeWhatsApp {
+  let found = worlds.get(sessionId);
+  if (found === undefined) {
+    found = new FakeWhatsApp({ qrIntervalMs: 200 });
+    worlds.set(sessionId, found);
+  }
+  return found;
+}
+
+/** A pool member ("a worker process") with its own connection, running until the test ends or `stop()`. */
+function startMember(workerId: string, capacity: number): { pool: WorkerPool; stop(): Promise<void> } {
+  const redis = fixture.redis.duplicate();
+  const { SESSION_ID: _ignored, ...shared } = { ...FAST_CONFIG, SESSION_DIR: sessionDir };
+  const pool = new WorkerPool({
+    redisUrl: fixture.url,
+    prefix: fixture.prefix,
+    redis,
+    registry: new SessionRegistry(redis, fixture.prefix),
+    workerId,
+    capacity,
+    pollMs: 100,
+    config: shared,
+    createDriver: (sessionId) => world(sessionId).createDriver,
+    logger: silentLogger,
+    ownerOptions: { watchdog: { intervalMs: 100, timeoutMs: 3_000, authenticatedTimeoutMs: 1_000 } },
+  });
+  const abort = new AbortController();
+  const done = pool.run(abort.signal);
+  let stopping: Promise<void> | undefined;
+  const member = {
+    pool,
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        await done;
+        redis.disconnect();
+      })();
+      return stopping;
+    },
+  };
+  members.push(member);
+  return member;
+}
+
+async function holders(ids: readonly string[]): Promise<(string | null)[]> {
+  return fixture.redis.mget(...ids.map((sessionId) => sessionKeys({ prefix: fixture.prefix, sessionId }).lease));
+}
+
+/** Waits until every session's lease holder is what `expected` says (null: nobody). */
+async function waitForHolders(ids: readonly string[], expected: (holders: (string | null)[]) => void): Promise<(string | null)[]> {
+  let last: (string | null)[] = [];
+  await vi.waitFor(async () => {
+    last = await holders(ids);
+    expected(last);
+  }, { timeout: 20_000, interval: 50 });
+  return last;
+}
+
+const count = (values: readonly (string | null)[], value: string | null): number => values.filter((v) => v === value).length;
+
+describe('WorkerPool', () => {
+  const ids = ['s1', 's2', 's3'];
+
+  it('claims sessions wanted running up to its capacity, and never one a live member holds', async () => {
+    for (const id of ids) await registry.create(id);
+    const a = startMember('pool-a', 2);
+    await waitForHolders(ids, (h) => expect(count(h, 'pool-a')).toBe(2));
+    expect(a.pool.sessions).toHaveLength(2);
+    const ownedByA = (await holders(ids)).map((holder, i) => (holder === 'pool-a' ? ids[i] : undefined)).filter(Boolean);
+
+    const b = startMember('pool-b', 2);
+    await waitForHolders(ids, (h) => expect(count(h, 'pool-b')).toBe(1));
+    // A second member with room took the free session only: pool-a keeps both of its own.
+    const after = await holders(ids);
+    expect(after.map((holder, i) => (holder === 'pool-a' ? ids[i] : undefined)).filter(Boolean)).toEqual(ownedByA);
+    expect(count(after, null)).toBe(0);
+    expect(b.pool.sessions).toHaveLength(1);
+    // A third member joining moves nothing.
+    const c = startMember('pool-c', 3);
+    await c.pool.reconcile();
+    expect(c.pool.sessions).toEqual([]);
+    expect(await holders(ids)).toEqual(after);
+  });
+
+  it('moves the sessions of a member that stops to the members with room, at once', async () => {
+    for (const id of ids) await registry.create(id);
+    const a = startMember('pool-a', 3);
+    await waitForHolders(ids, (h) => expect(count(h, 'pool-a')).toBe(3));
+    const b = startMember('pool-b', 2);
+    const c = startMember('pool-c', 1);
+    await b.pool.reconcile();
+    expect(b.pool.sessions).toEqual([]);
+    // A graceful stop releases the leases: the others claim them without waiting for a TTL.
+    const stoppedAt = Date.now();
+    await a.stop();
+    const moved = await waitForHolders(ids, (h) => expect(count(h, 'pool-b') + count(h, 'pool-c')).toBe(3));
+    expect(Date.now() - stoppedAt).toBeLessThan(FAST_CONFIG.LEASE_TTL_MS);
+    expect(count(moved, 'pool-b')).toBe(2);
+    expect(count(moved, 'pool-c')).toBe(1);
+    expect([...b.pool.sessions, ...c.pool.sessions].sort()).toEqual(ids);
+  });
+
+  it('releases a session wanted stopped, or removed from the registry, and leaves the others running', async () => {
+    for (const id of ids) await registry.create(id);
+    const a = startMember('pool-a', 3);
+    await waitForHolders(ids, (h) => expect(h).toEqual(['pool-a', 'pool-a', 'pool-a']));
+    await registry.update('s2', { desired: 'stopped' });
+    await registry.remove('s3');
+    await waitForHolders(ids, (h) => expect(h).toEqual(['pool-a', null, null]));
+    expect(a.pool.sessions).toEqual(['s1']);
+    // Wanted running again: claimed again.
+    await registry.update('s2', { desired: 'running' });
+    await waitForHolders(ids, (h) => expect(h).toEqual(['pool-a', 'pool-a', null]));
+  });
+
+  it('runs each session as its own owner: a connect on one shows a QR on that session only', async () => {
+    for (const id of ['s1', 's2']) await registry.create(id);
+    const a = startMember('pool-a', 2);
+    await waitForHolders(['s1', 's2'], (h) => expect(h).toEqual(['pool-a', 'pool-a']));
+    await vi.waitFor(() => expect(a.pool.owner('s1')?.owner.ownership).toBeDefined(), { timeout: 20_000 });
+    await a.pool.owner('s1')?.owner.ownership?.session.connect();
+    await vi.waitFor(() => expect(a.pool.owner('s1')?.owner.ownership?.session.status).toBe('QR'), { timeout: 20_000 });
+    expect(a.pool.owner('s2')?.owner.ownership?.session.status).toBe('STOPPED');
+    world('s1').scan();
+    await vi.waitFor(() => expect(a.pool.owner('s1')?.owner.ownership?.session.status).toBe('READY'), { timeout: 20_000 });
+    expect(world('s2').paired).toBe(false);
+  });
+});
