@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { SessionRegistry, sessionKeys } from '@waq/shared';
+import { SessionRegistry, sessionKeys, WorkerRegistry } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -129,6 +129,14 @@ describe('WorkerPool', () => {
     expect(count(moved, 'pool-b')).toBe(2);
     expect(count(moved, 'pool-c')).toBe(1);
     expect([...b.pool.sessions, ...c.pool.sessions].sort()).toEqual(ids);
+    // The worker registry: the stopped member removed itself, the others report their sessions.
+    await vi.waitFor(async () => {
+      const listed = await new WorkerRegistry(fixture.redis, fixture.prefix).list();
+      expect(listed.map(({ id, capacity, sessions, alive }) => ({ id, capacity, sessions, alive }))).toEqual([
+        { id: 'pool-b', capacity: 2, sessions: b.pool.sessions, alive: true },
+        { id: 'pool-c', capacity: 1, sessions: c.pool.sessions, alive: true },
+      ]);
+    }, { timeout: 20_000, interval: 50 });
   });
 
   it('releases a session wanted stopped, or removed from the registry, and leaves the others running', async () => {

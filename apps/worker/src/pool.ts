@@ -14,10 +14,15 @@
  *   (Chromiums starting at once on few cores make every one of them slow), the sessions that have
  *   waited longest first (no lease the longest; in registry order otherwise).
  *
- * Not yet: the worker's own heartbeat record (`GET /v1/workers`), drain, and the API's session routes
+ * It writes its own record (host, capacity, sessions) into the worker registry after every
+ * reconciliation and removes it when it stops.
+ *
+ * Not yet: drain, and the API's session routes
  * (issue 15). `main.ts` still runs one session with `claim: 'standby'`.
  */
-import { OwnerLiveness, type Logger, type SessionRecord, type SessionRegistry, sessionKeys, type SessionStatus } from '@waq/shared';
+import { hostname } from 'node:os';
+
+import { OwnerLiveness, type Logger, type SessionRecord, type SessionRegistry, sessionKeys, type SessionStatus, WorkerRegistry } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import type { DriverFactory } from './driver/driver.js';
@@ -60,9 +65,12 @@ export class WorkerPool {
   private readonly liveness: OwnerLiveness;
   /** When each session was first seen without a live holder (longest-waiting first). */
   private readonly waitingSince = new Map<string, number>();
+  private readonly workers: WorkerRegistry;
+  private readonly startedAt = new Date().toISOString();
 
   constructor(private readonly options: PoolOptions) {
     this.liveness = new OwnerLiveness(options.redis);
+    this.workers = new WorkerRegistry(options.redis, options.prefix);
   }
 
   /** The sessions this member runs now (claimed, whether or not its owner holds the lease yet). */
@@ -80,12 +88,19 @@ export class WorkerPool {
     while (!signal.aborted) {
       try {
         await this.reconcile();
+        await this.heartbeat(pollMs);
       } catch (error) {
         logger.warn({ err: error }, 'could not reconcile the sessions with the registry; retrying');
       }
       await abortableDelay(pollMs, signal);
     }
     await Promise.all([...this.owners.keys()].map((id) => this.release(id)));
+    await this.workers.remove(this.options.workerId).catch((error: unknown) => logger.warn({ err: error }, 'could not remove this worker from the worker registry'));
+  }
+
+  private async heartbeat(everyMs: number): Promise<void> {
+    const { workerId, capacity } = this.options;
+    await this.workers.heartbeat({ id: workerId, host: hostname(), pid: process.pid, capacity, sessions: this.sessions, startedAt: this.startedAt, heartbeatAt: new Date().toISOString(), heartbeatEveryMs: everyMs });
   }
 
   /** One reconciliation (see the header). */
@@ -149,7 +164,7 @@ export class WorkerPool {
       this.owners.delete(sessionId);
       if (outcome === 'lost') sessionLogger.warn('session lease lost: the slot is free for another session');
       await running.stop();
-    });
+    }).catch((error: unknown) => sessionLogger.warn({ err: error }, 'could not close a session that ended'));
   }
 
   private async release(sessionId: string): Promise<void> {

@@ -17,3 +17,4 @@ export * from './session-registry.js';
 export * from './shutdown.js';
 export * from './state.js';
 export * from './version.js';
+export * from './worker-registry.js';

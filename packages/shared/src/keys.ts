@@ -12,6 +12,7 @@
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
+ *   <p>:workers                  hash    the worker registry: worker id → JSON record (host, capacity, sessions, heartbeat)
  *
  * `{<s>}` is a Redis Cluster hash tag: every key of one session lives in one slot, so the session's
  * MULTI blocks, Lua scripts and BullMQ queues (whose scripts touch many keys) work on Redis Cluster.
@@ -58,8 +59,10 @@ export function loginThrottleKey(prefix: string, address: string): string {
 export interface RegistryKeys {
   /** The session registry (session-registry.ts). */
   readonly sessions: string;
+  /** The worker registry (worker-registry.ts). */
+  readonly workers: string;
 }
 
 export function registryKeys(prefix: string): RegistryKeys {
-  return { sessions: `${prefix}:sessions` };
+  return { sessions: `${prefix}:sessions`, workers: `${prefix}:workers` };
 }

@@ -1,0 +1,78 @@
+/**
+ * The worker registry: which pool members are up, with their host, capacity and sessions, for
+ * operators (`GET /v1/workers`, to come) and for the pool's own decisions. One Redis hash,
+ * `<p>:workers`, field = worker id, value = the JSON record, rewritten by each member on every
+ * reconciliation and removed on a graceful stop.
+ *
+ * A member that died leaves its record behind: a reader judges it by the heartbeat's age (older than
+ * three of its own intervals: not alive), and `list()` drops records older than `FORGET_AFTER_MS`.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+import { registryKeys } from './keys.js';
+
+export const workerRecordSchema = z.object({
+  id: z.string().min(1),
+  host: z.string(),
+  pid: z.number().int(),
+  capacity: z.number().int().min(0),
+  sessions: z.array(z.string()),
+  startedAt: z.iso.datetime(),
+  heartbeatAt: z.iso.datetime(),
+  /** How often this member writes its record, in ms. */
+  heartbeatEveryMs: z.number().int().positive(),
+});
+export type WorkerRecord = z.infer<typeof workerRecordSchema>;
+
+export interface WorkerView extends WorkerRecord {
+  /** Its heartbeat is younger than three of its intervals. */
+  readonly alive: boolean;
+}
+
+/** Records of members silent for this long are deleted by `list()`. */
+export const FORGET_AFTER_MS = 60 * 60_000;
+
+export class WorkerRegistry {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.key = registryKeys(prefix).workers;
+  }
+
+  async heartbeat(record: WorkerRecord): Promise<void> {
+    await this.redis.hset(this.key, record.id, JSON.stringify(workerRecordSchema.parse(record)));
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.redis.hdel(this.key, id);
+  }
+
+  /** Every member, by id, alive or not; records long silent (or unreadable) are deleted. */
+  async list(now = Date.now()): Promise<WorkerView[]> {
+    const views: WorkerView[] = [];
+    const forgotten: string[] = [];
+    for (const [id, raw] of Object.entries(await this.redis.hgetall(this.key))) {
+      const record = parse(raw);
+      if (record === null || now - Date.parse(record.heartbeatAt) > FORGET_AFTER_MS) {
+        forgotten.push(id);
+        continue;
+      }
+      views.push({ ...record, alive: now - Date.parse(record.heartbeatAt) < 3 * record.heartbeatEveryMs });
+    }
+    if (forgotten.length > 0) await this.redis.hdel(this.key, ...forgotten);
+    return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+}
+
+function parse(raw: string): WorkerRecord | null {
+  try {
+    const result = workerRecordSchema.safeParse(JSON.parse(raw));
+    return result.success ? result.data : null;
+  } catch {
+    return null;
+  }
+}
