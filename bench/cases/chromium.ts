@@ -18,6 +18,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 import { createRedis, type SessionStatus } from '@waq/shared';
+import { PRODUCTION_BUILD } from '@waq/test-utils';
 import { prepareSimClientOptions, startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import wwebjs from 'whatsapp-web.js';
 
@@ -47,12 +48,14 @@ const WORKER_MAIN = path.join(ROOT, 'apps/worker/dist/main.js');
 const PLAIN_CLIENT = path.join(ROOT, 'bench/dist/wwebjs-client.js');
 
 /**
- * Compiles the worker's production build and the plain client (`tsc -b apps/worker/tsconfig.build.json
- * bench`, incremental: a no-op when up to date). Both sides of the memory case run as JavaScript: under tsx a Node process carries its loader thread and the
- * transpiled sources' maps (about 40 MB more for the worker here), which no deployment has.
+ * Compiles the production build and the plain client (`tsc -b <PRODUCTION_BUILD> bench`, incremental:
+ * a no-op when up to date). Both sides of the memory case run as JavaScript: under tsx a Node process
+ * carries its loader thread and the transpiled sources' maps (about 40 MB more for the worker here),
+ * which no deployment has.
  */
 async function compileMemorySides(): Promise<void> {
-  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', path.join(ROOT, 'apps/worker/tsconfig.build.json'), path.join(ROOT, 'bench')], { cwd: ROOT });
+  const projects = [...PRODUCTION_BUILD, 'bench'].map((project) => path.join(ROOT, project));
+  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...projects], { cwd: ROOT });
 }
 
 type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;

@@ -155,7 +155,8 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     const attempt = await loginThrottle.attempt(address);
     if (!attempt.allowed) {
       const retryAfterS = Math.max(1, Math.ceil(attempt.retryAfterMs / 1000));
-      return { ...page(loginPage({ next, failed: false, retryAfterS })), status: 429, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Retry-After': String(retryAfterS) } };
+      const answer = page(loginPage({ next, failed: false, retryAfterS }));
+      return { ...answer, status: 429, headers: { ...answer.headers, 'Retry-After': String(retryAfterS) } };
     }
     if (typeof form['key'] !== 'string' || !keysEqual(form['key'], apiKey)) {
       req.log.warn({ failures: attempt.failures }, 'sign-in with a wrong API key');

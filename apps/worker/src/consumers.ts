@@ -7,14 +7,12 @@
  * then follow the retry taxonomy (packages/shared/src/errors.ts). A send that fails and may be tried
  * again is retried *in place*: it stays active, at the head of the outbox, through its backoff, so no
  * send accepted after it can overtake it (a BullMQ retry would put it behind all of them, and the chat
- * would get the messages out of order). Control jobs retry through BullMQ. A job that fails for good has its
- * failure (`{ code, message }`) handed to `onFailed` before BullMQ marks it failed, so a reader never
- * sees a failed job without its reason; `failedReason` holds the message.
+ * would get the messages out of order). Control jobs retry through BullMQ. A job that fails for good
+ * has its failure (`{ code, message }`) handed to `onFailed` before BullMQ marks it failed, so a reader
+ * never sees a failed job without its reason; `failedReason` holds the message.
  */
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-
-import { abortableDelay } from './lease.js';
 
 import {
   QUEUE_NAMES,
@@ -31,6 +29,8 @@ import {
   type QueueKind,
   type SessionKeys,
 } from '@waq/shared';
+
+import { abortableDelay } from './lease.js';
 
 /** A job that failed for good, its failure already reported: BullMQ fails it without a retry. */
 class ReportedFailure extends UnrecoverableError {

@@ -7,7 +7,18 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-import { type Config, type Failure, type JobHandlers, type Logger, MESSAGE_RETRIES_FIELD, messageFailureFields, retryClassOf, type SessionQueues } from '@waq/shared';
+import {
+  type Config,
+  decodeMessageRetries,
+  type Failure,
+  type JobHandlers,
+  type Logger,
+  MESSAGE_RETRIES_FIELD,
+  messageFailureFields,
+  messageRecordTtlSeconds,
+  retryClassOf,
+  type SessionQueues,
+} from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
 import { createConsumers, type JobContext } from './consumers.js';
@@ -200,10 +211,10 @@ export class SessionOwner {
       lockMs: config.JOB_LOCK_MS,
       onFailed: (job, failure) => this.reportFailure(job, failure, publisher),
       retriesInPlace: {
-        count: async (job) => Number((await redis.hget(keys.message(String(job.id)), MESSAGE_RETRIES_FIELD)) ?? 0),
+        count: async (job) => decodeMessageRetries(await redis.hget(keys.message(String(job.id)), MESSAGE_RETRIES_FIELD)),
         add: async (job) => {
           const recordKey = keys.message(String(job.id));
-          await redis.multi().hincrby(recordKey, MESSAGE_RETRIES_FIELD, 1).expire(recordKey, config.MESSAGE_RETENTION_S * 8).exec();
+          await redis.multi().hincrby(recordKey, MESSAGE_RETRIES_FIELD, 1).expire(recordKey, messageRecordTtlSeconds(config.MESSAGE_RETENTION_S)).exec();
         },
       },
     });
@@ -273,7 +284,7 @@ export class SessionOwner {
     const id = String(job.id);
     const recordKey = queues.keys.message(id);
     await publisher.append([{ type: 'message.failed', at: new Date().toISOString(), id, code: failure.code, reason: failure.message }], (multi) => {
-      multi.hset(recordKey, messageFailureFields(failure)).expire(recordKey, config.MESSAGE_RETENTION_S * 8);
+      multi.hset(recordKey, messageFailureFields(failure)).expire(recordKey, messageRecordTtlSeconds(config.MESSAGE_RETENTION_S));
     });
   }
 }

@@ -27,6 +27,7 @@ import {
   SessionNotReadyError,
   UnregisteredRecipientError,
   decodeMessageRecord,
+  messageRecordTtlSeconds,
 } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
@@ -114,7 +115,7 @@ async function connectionBack(client: WhatsAppDriver, signal: AbortSignal): Prom
 
 export function createSendHandler(options: SendHandlerOptions) {
   const { redis, keys, lease, publisher, pacer, readyClient, sessionLostWithin, retentionSeconds } = options;
-  const recordTtl = retentionSeconds * 8;
+  const recordTtl = messageRecordTtlSeconds(retentionSeconds);
 
   function requireClient(): WhatsAppDriver {
     const client = readyClient();

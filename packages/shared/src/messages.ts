@@ -48,17 +48,30 @@ export function messageFailureFields(failure: Failure): Record<'errorCode' | 'er
  */
 export const MESSAGE_RETRIES_FIELD = 'retries';
 
+/** The in-place retries of a record's `retries` field (absent or garbled: none). */
+export function decodeMessageRetries(value: string | null | undefined): number {
+  const retries = Number(value ?? 0);
+  return Number.isSafeInteger(retries) && retries > 0 ? retries : 0;
+}
+
 /** Attempts made so far: BullMQ's count plus the in-place retries in the record. */
 export function messageAttempts(attemptsMade: number, hash: Record<string, string>): number {
-  const retries = Number(hash[MESSAGE_RETRIES_FIELD] ?? 0);
-  return attemptsMade + (Number.isSafeInteger(retries) && retries > 0 ? retries : 0);
+  return attemptsMade + decodeMessageRetries(hash[MESSAGE_RETRIES_FIELD]);
+}
+
+/**
+ * How long a message record lives, in seconds: eight retention periods, so it outlives the BullMQ
+ * job it describes (removed after one, or seven when failed) and the idempotency key it guards.
+ */
+export function messageRecordTtlSeconds(retentionSeconds: number): number {
+  return retentionSeconds * 8;
 }
 
 /**
  * - `queued`: waiting its turn while the session is READY;
  * - `held`: accepted while the session is not READY; goes out, in order, once it is;
- * - `delayed`: waiting for a retry after a transient failure (a raw job's, or a control job's: the
- *   worker retries a failing send in place, at the head of the queue, and reports it `sending`);
+ * - `delayed`: a raw job added with a BullMQ `delay`, not due yet (a failing send is retried in place,
+ *   at the head of the queue, and reads `sending` meanwhile);
  * - `sending`: being sent now;
  * - `sent`: WhatsApp accepted it (see `ack` for delivered/read);
  * - `failed`: will not be sent (see `error`).

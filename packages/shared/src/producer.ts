@@ -22,7 +22,7 @@ import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
 import { latestEventId, openBlockingConnection, tailEvents } from './event-stream.js';
 import { jobCatalog, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig } from './jobs.js';
 import type { Logger } from './logger.js';
-import { decodeMessageFailure, decodeMessageRecord, messageAttempts, type MessageStatus, type MessageView } from './messages.js';
+import { decodeMessageFailure, decodeMessageRecord, messageAttempts, messageRecordTtlSeconds, type MessageStatus, type MessageView } from './messages.js';
 import { OwnerLiveness } from './owner-liveness.js';
 import { createRedis } from './redis.js';
 import { RedisScript } from './redis-script.js';
@@ -214,7 +214,7 @@ export function createProducer(options: ProducerOptions): Producer {
       coalesceWrites();
       // One script claims the id (a new message, a repeat, or a repeat with a different message) and
       // reads the session state (queued or held). All keys share the session's hash slot.
-      const claim = CLAIM_SEND.run(redis, [keys.message(id), keys.state, keys.lease], [fingerprint, jobConfig.retentionSeconds * 8]).then((reply) => {
+      const claim = CLAIM_SEND.run(redis, [keys.message(id), keys.state, keys.lease], [fingerprint, messageRecordTtlSeconds(jobConfig.retentionSeconds)]).then((reply) => {
         const [claimed, stored, state, lease] = reply as [number, string, string | null, string | null];
         const status: MessageStatus = reported([state, lease]).status === 'READY' ? 'queued' : 'held';
         return { claimed: claimed === 1, stored, status };

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { PRODUCTION_BUILD } from '@waq/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const execFileAsync = promisify(execFile);
@@ -111,6 +112,12 @@ describe('production build (tsconfig.build.json)', () => {
     const all = [...listed.values()].flat().map((file) => path.relative(ROOT, file).split(path.sep).join('/'));
     expect(all).toEqual(expect.arrayContaining(['apps/api/src/main.ts', 'apps/worker/src/main.ts']));
     expect(offenders, 'exclude it in the package tsconfig.build.json, or move what a production module imports out of the test module').toEqual([]);
+  });
+
+  it('is one build: the Dockerfile\'s, `npm run build` and the one the e2e layer runs name the same projects', () => {
+    const build = (JSON.parse(read('package.json')) as { scripts?: Record<string, string> }).scripts?.['build'];
+    expect(build).toBe(`tsc -b ${buildRoots().join(' ')}`);
+    expect([...PRODUCTION_BUILD]).toEqual(buildRoots());
   });
 
   it('owns dist/: type-checking (the package tsconfig.json, tests included) writes elsewhere', () => {

@@ -1,7 +1,8 @@
 /**
  * Spawning real processes for E2E tests: waq's apps run from source (`node --conditions=waq-source
- * --import tsx`) or from the production build (`node apps/<app>/dist/main.js`), their output is collected line by line, and every process spawned is killed by
- * `killSpawned()` (call it in `afterEach`/`afterAll`) even when a test fails half-way.
+ * --import tsx`) or from the production build (`node apps/<app>/dist/main.js`), their output is
+ * collected line by line, and every process spawned is killed by `killSpawned()` (call it in
+ * `afterEach`/`afterAll`) even when a test fails half-way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

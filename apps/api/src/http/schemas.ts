@@ -37,7 +37,7 @@ export const messageViewSchema = z
   .object({
     id: z.string(),
     status: z.enum(MESSAGE_STATUSES).meta({
-      description: 'queued (waiting its turn, session READY), held (session not READY), delayed (retry after a transient failure), sending, sent, failed.',
+      description: 'queued (waiting its turn, session READY), held (session not READY), delayed (a raw job added with a BullMQ delay; a failing send is retried in place and reads sending), sending, sent, failed.',
     }),
     to: z.string().meta({ description: 'Normalised WhatsApp id of the recipient.' }),
     attempts: z.number().int().meta({ description: 'Send attempts so far (time held does not count).' }),
