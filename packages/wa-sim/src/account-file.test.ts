@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,9 +10,9 @@ import { startPhoneServer, type PhoneServer, type PhoneServerOptions } from './p
 import type { ServerMessage } from './protocol.js';
 import { SimPhone } from './sim-phone.js';
 
-/** A bare WebSocket standing in for the simulated WhatsApp Web page. */
-async function openPage(server: PhoneServer): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
-  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+/** A bare WebSocket standing in for the simulated WhatsApp Web page (of the account at `base`). */
+async function openPage(server: PhoneServer, base = server.url): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
   const received: ServerMessage[] = [];
   ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
   await new Promise<void>((resolve, reject) => {
@@ -154,6 +155,77 @@ describe('the account on disk (stateDir)', () => {
   });
 });
 
+describe('many accounts on disk (stateDir)', () => {
+  /** A page of the account at `base`, linked by a scan, that got its welcome. */
+  async function linkedPage(server: PhoneServer, id: string): Promise<{ page: Awaited<ReturnType<typeof openPage>>; deviceId: string }> {
+    const page = await openPage(server, server.accountUrl(id));
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId: null, version: 'v' }));
+    await vi.waitFor(() => expect(first(page.received, 'unpaired')).toBeDefined(), { timeout: 15_000 });
+    const { deviceId } = server.account(id).scan();
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(page.received, 'welcome')).toBeDefined(), { timeout: 15_000 });
+    return { page, deviceId };
+  }
+
+  it('a restarted server has every account again: numbers, pairings and messages, each in its own file', async () => {
+    const one = await start({ me: '15550100007' });
+    const sales = await linkedPage(one, 'sales');
+    const support = await linkedPage(one, 'support');
+    sales.page.ws.send(JSON.stringify({ type: 'send', msg: { id: '3EB0S1', to: '15550100002@c.us', body: 'from sales', t: 1_700_000_000, msgType: 'chat' } }));
+    await vi.waitFor(() => expect(sales.page.received).toContainEqual({ type: 'ack', id: '3EB0S1', ack: 3 }), { timeout: 15_000 });
+    one.account('quiet'); // created, never changed: still saved
+    const before = one.listAccounts();
+    await stop(one);
+
+    expect((await readdir(path.join(dir, 'accounts'))).sort()).toEqual(['quiet', 'sales', 'support']);
+    // One lock for the whole directory; each account directory holds only its file.
+    expect(await readdir(path.join(dir, 'accounts', 'sales'))).toEqual(['account.json']);
+    const salesFile = JSON.parse(await readFile(path.join(dir, 'accounts', 'sales', 'account.json'), 'utf8')) as AccountState;
+    expect(salesFile).toMatchObject({ version: 1, me: before.find((a) => a.id === 'sales')?.me, pushname: 'waq sandbox (sales)', devices: [{ id: sales.deviceId }], sent: [{ id: '3EB0S1' }] });
+
+    // The default account is written with its first change, as before accounts existed: it had none.
+    const two = await start({ me: '15550100007' });
+    expect(two.listAccounts()).toEqual(before.map((a) => ({ ...a, devices: a.devices.map((d) => ({ ...d, connected: false })) })));
+    expect(two.listAccounts().map((a) => a.id)).toEqual(['default', 'quiet', 'sales', 'support']);
+    expect(two.account('sales').messages()).toMatchObject([{ id: '3EB0S1', body: 'from sales', ack: 3 }]);
+    expect(two.account('support').messages()).toEqual([]);
+    expect(two.phone.snapshot()).toMatchObject({ me: '15550100007', linked: false });
+
+    // Each account welcomes its own device back without a QR, and only its own.
+    const again = await openPage(two, two.accountUrl('support'));
+    again.ws.send(JSON.stringify({ type: 'hello', deviceId: support.deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(again.received, 'welcome')).toBeDefined(), { timeout: 15_000 });
+    expect(first(again.received, 'welcome')).toMatchObject({ deviceId: support.deviceId, me: `${before.find((a) => a.id === 'support')?.me}@c.us`, pushname: 'waq sandbox (support)' });
+    const stranger = await openPage(two, two.accountUrl('quiet'));
+    stranger.ws.send(JSON.stringify({ type: 'hello', deviceId: sales.deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(stranger.received, 'unpaired')).toBeDefined(), { timeout: 15_000 });
+  });
+
+  it('saves a new account soon after it is made, not only at close', async () => {
+    const server = await start();
+    server.account('sales');
+    await vi.waitFor(() => expect(existsSync(path.join(dir, 'accounts', 'sales', 'account.json'))).toBe(true), { timeout: 15_000 });
+    expect(logs).toContainEqual({ level: 'info', message: expect.stringMatching(/^new account "sales" \(1555\d{7}\), saved in .*accounts\/sales\/account\.json/) });
+  });
+
+  it('directories that are no account are ignored with a warning; a broken account file starts that account afresh', async () => {
+    const one = await start();
+    const salesMe = one.account('sales').me;
+    await stop(one);
+    await mkdir(path.join(dir, 'accounts', 'bad.id'));
+    await mkdir(path.join(dir, 'accounts', 'default'));
+    await writeFile(path.join(dir, 'accounts', 'sales', 'account.json'), '{"version":1', 'utf8');
+
+    const two = await start();
+    expect(two.listAccounts().map((a) => a.id)).toEqual(['default', 'sales']);
+    expect(logs.filter((l) => l.level === 'warn' && l.message.includes('is not an account directory')).map((l) => path.basename(l.message.split(' ')[0]!))).toEqual(['bad.id', 'default']);
+    expect(logs).toContainEqual({ level: 'error', message: expect.stringContaining('accounts/sales/account.json is not valid JSON') });
+    expect(two.account('sales').me).toBe(salesMe);
+    await stop(two);
+    expect((JSON.parse(await readFile(path.join(dir, 'accounts', 'sales', 'account.json'), 'utf8')) as AccountState).me).toBe(salesMe);
+  });
+});
+
 describe('AccountFile', () => {
   const state = (devices: number): AccountState => ({
     version: 1,
@@ -219,6 +291,17 @@ describe('AccountFile', () => {
     expect(lines).toEqual([expect.stringContaining('keeps the account in memory only')]);
     server.phone.addIncoming('15550100002', 'x');
     await stop(server);
+  });
+
+  it('a state dir that cannot be created: the other accounts live in memory too, with no more log lines', async () => {
+    await writeFile(path.join(dir, 'file'), 'x');
+    const lines: string[] = [];
+    const server = await startPhoneServer({ stateDir: path.join(dir, 'file', 'sub'), log: (level, message) => lines.push(`${level}: ${message}`) });
+    servers.push(server);
+    server.account('sales').addIncoming('15550100002', 'x');
+    await stop(server);
+    expect(lines.filter((l) => !l.startsWith('info: new account'))).toEqual([expect.stringContaining('keeps the account in memory only')]);
+    expect(lines).toContainEqual(expect.not.stringContaining('saved in'));
   });
 });
 

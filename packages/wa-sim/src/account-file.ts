@@ -4,8 +4,10 @@
  * linked before and welcomes it (READY, no QR) with its history, as WhatsApp remembers linked devices.
  * Not kept: QR refs on screen, page connections and the offline switch (a restarted phone is online).
  *
- * Layout: `<stateDir>/account.json` (the {@link AccountState}, version 1) and `<stateDir>/lock` (pid of
- * the phone server using it: two servers on one account would overwrite each other's writes).
+ * Layout: `<stateDir>/account.json` (the default account: the {@link AccountState}, version 1),
+ * `<stateDir>/accounts/<id>/account.json` (every other account, same format) and `<stateDir>/lock` (pid of
+ * the phone server using the directory: two servers on one directory would overwrite each other's writes;
+ * the accounts under it take no lock of their own). One AccountFile per account (phone-accounts.ts).
  *
  * Writes are coalesced — the first change arms one write `writeDelayMs` later, further changes ride along
  * (a burst of messages costs one write, not one per message) — and crash-safe: a temp file in the same
@@ -80,6 +82,8 @@ export interface AccountFileOptions {
   writeDelayMs?: number;
   /** @defaultValue {@link stderrLog} */
   log?: PhoneLog;
+  /** Take `<dir>/lock` (false: a directory under one that is locked already). @defaultValue true */
+  lock?: boolean;
 }
 
 const FILE_NAME = 'account.json';
@@ -97,6 +101,9 @@ export class AccountFile {
   private closed = false;
   /** The directory could not be created: nothing is read or written. */
   private inMemory = false;
+  /** Made by {@link AccountFile.create}: the directory is created with the first write. */
+  private dirPending = false;
+  private locked = false;
   /** The write in progress (writes never overlap: the newest state is always written last). */
   private writing: Promise<void> = Promise.resolve();
 
@@ -125,8 +132,24 @@ export class AccountFile {
       store.inMemory = true;
       return { store, saved: undefined };
     }
-    store.lock();
+    if (options.lock ?? true) store.lock();
     return { store, saved: await store.read() };
+  }
+
+  /**
+   * The file of an account that has none yet (one created while the server runs): nothing is read, no
+   * lock is taken, and the directory is created with the first write. Synchronous, so an account can be
+   * created inside a request without a wait.
+   */
+  static create(options: AccountFileOptions): AccountFile {
+    const store = new AccountFile(path.resolve(options.dir), options);
+    store.dirPending = true;
+    return store;
+  }
+
+  /** False when the state directory could not be created: this store writes nothing. */
+  get persistent(): boolean {
+    return !this.inMemory;
   }
 
   /** Where the state comes from when it is saved (the phone's `account()`). */
@@ -159,7 +182,7 @@ export class AccountFile {
     try {
       await this.flush();
     } finally {
-      if (!this.inMemory) this.unlock();
+      if (this.locked) this.unlock();
     }
   }
 
@@ -214,6 +237,10 @@ export class AccountFile {
     const text = JSON.stringify(this.source());
     const temp = `${this.file}.${process.pid}.tmp`;
     try {
+      if (this.dirPending) {
+        await mkdir(this.dir, { recursive: true });
+        this.dirPending = false;
+      }
       const handle = await open(temp, 'w');
       try {
         await handle.writeFile(text, 'utf8');
@@ -254,6 +281,7 @@ export class AccountFile {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
         writeFileSync(this.lockFile, `${process.pid}\n`, { flag: 'wx' });
+        this.locked = true;
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {

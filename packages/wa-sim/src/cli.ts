@@ -3,8 +3,11 @@
  *   node --conditions=waq-source --import tsx packages/wa-sim/src/cli.ts --port 4100 [--ack-delay-ms 300]
  *     [--qr-refresh-ms 20000] [--me 15550100001] [--pushname "waq sandbox"] [--unregistered 4915...,...]
  *     [--state-dir <dir>]
- * With --state-dir the account (linked devices, messages, identity) is kept in <dir>/account.json and
- * restored on the next start; without it, it lives in memory. Log lines go to stderr.
+ * One process serves every account: the default one at the root (--me/--pushname are its), account <id>
+ * under /accounts/<id>/ (created on first use; see the README's phone API).
+ * With --state-dir every account (linked devices, messages, identity) is kept — the default one in
+ * <dir>/account.json, the others in <dir>/accounts/<id>/account.json — and restored on the next start;
+ * without it, they live in memory. Log lines go to stderr.
  * Prints one JSON line when listening: {"event":"wa-sim-ready","url":"http://127.0.0.1:4100","port":4100}.
  * SIGTERM/SIGINT: close (which writes the account file), exit 128+signo.
  */

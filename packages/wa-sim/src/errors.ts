@@ -24,3 +24,17 @@ export class NoQrOnScreenError extends PhoneApiError {
     );
   }
 }
+
+/** A path segment (or a `simAccountUrl` argument) that is not an account id. */
+export class InvalidAccountIdError extends PhoneApiError {
+  override readonly name = 'InvalidAccountIdError';
+  constructor(readonly accountId: string) {
+    const shown = accountId.length > 80 ? `${accountId.slice(0, 80)}…` : accountId;
+    super(
+      404,
+      'INVALID_ACCOUNT_ID',
+      `No account ${JSON.stringify(shown)}: an account id is 1–64 characters of A–Z, a–z, 0–9, "_" and "-" (e.g. /accounts/sales/phone).`,
+      [{ path: 'accountId', message: 'expected 1–64 characters of A–Z, a–z, 0–9, "_" and "-"' }],
+    );
+  }
+}

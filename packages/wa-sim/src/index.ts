@@ -1,8 +1,9 @@
 export { startPhoneServer, type PhoneServer, type PhoneServerOptions } from './phone-server.js';
+export { simAccountUrl, isAccountId, DEFAULT_ACCOUNT_ID, type AccountSummary } from './account-id.js';
 export { StateDirInUseError, type AccountState, type PhoneLog } from './account-file.js';
 export { SimPhone, type SimPhoneOptions, type SentRecord, type IncomingRecord, type PhoneSnapshot, type PageLink } from './sim-phone.js';
 export { handlePhoneRequest, type ApiResponse } from './phone-api.js';
-export { PhoneApiError, NoQrOnScreenError } from './errors.js';
+export { PhoneApiError, NoQrOnScreenError, InvalidAccountIdError } from './errors.js';
 export { normalizeNumber, defaultIsRegistered, UNREGISTERED_NUMBER, UNREGISTERED_PREFIX } from './numbers.js';
 export { renderSimPage, type SimPageConfig } from './page/render-sim-page.js';
 export {

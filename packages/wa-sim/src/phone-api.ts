@@ -1,6 +1,9 @@
 /**
  * The phone API as plain functions returning `{ status, body }` (the HTTP adapter in phone-server.ts is
- * thin). Routes:
+ * thin). {@link handleServerRequest} finds the account a path addresses (account-id.ts), then
+ * {@link handlePhoneRequest} answers for that account. Routes, at the root (the default account) and
+ * under `/accounts/<id>` (account `<id>`, created on first use):
+ *   GET  /accounts               every account: { accounts: [{ id, me, linked, online, devices }] }
  *   GET  /phone                  state and the QR ref on screen
  *   POST /phone/scan   {ref?}    scan the QR on screen (or that ref) → the page links
  *   POST /phone/logout           unlink every device → whatsapp-web.js sees LOGOUT
@@ -10,7 +13,8 @@
  *   POST /phone/reset
  */
 import { z } from 'zod';
-import { PhoneApiError } from './errors.js';
+import { DEFAULT_ACCOUNT_ID, parseAccountPath, type AccountDirectory } from './account-id.js';
+import { InvalidAccountIdError, PhoneApiError } from './errors.js';
 import { normalizeNumber } from './numbers.js';
 import type { SimPhone } from './sim-phone.js';
 
@@ -44,10 +48,36 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-/** Dispatch one phone API request. `body` is the parsed JSON body (undefined when empty). */
-export function handlePhoneRequest(phone: SimPhone, method: string, url: URL, body: unknown): ApiResponse {
+function notFound(method: string, url: URL): ApiResponse {
+  return errorResponse(404, 'NOT_FOUND', `No route ${method} ${url.pathname}; see the wa-sim README for the phone API.`);
+}
+
+/**
+ * Dispatch one request to the phone server: `/accounts`, or the account its path addresses.
+ * `body` is the parsed JSON body (undefined when empty).
+ */
+export function handleServerRequest(accounts: AccountDirectory, method: string, url: URL, body: unknown): ApiResponse {
+  if (url.pathname.replace(/\/$/, '') === '/accounts') {
+    return method === 'GET' ? { status: 200, body: { accounts: accounts.list() } } : notFound(method, url);
+  }
+  const target = parseAccountPath(url.pathname);
+  if (target === null) return handlePhoneRequest(accounts.account(DEFAULT_ACCOUNT_ID), method, url, body);
+  if ('invalidId' in target) {
+    const err = new InvalidAccountIdError(target.invalidId);
+    return errorResponse(err.status, err.code, err.message, err.details);
+  }
+  // Only the phone routes create an account: a typo elsewhere under /accounts/<id> makes none.
+  if (!/^\/phone(\/|$)/.test(target.path)) return notFound(method, url);
+  return handlePhoneRequest(accounts.account(target.accountId), method, url, body, target.path);
+}
+
+/**
+ * Dispatch one phone API request for one account. `body` is the parsed JSON body (undefined when empty);
+ * `path` is the route within the account (`/phone/scan`), `url.pathname` when the account is at the root.
+ */
+export function handlePhoneRequest(phone: SimPhone, method: string, url: URL, body: unknown, path = url.pathname): ApiResponse {
   try {
-    const route = `${method} ${url.pathname.replace(/\/$/, '')}`;
+    const route = `${method} ${path.replace(/\/$/, '')}`;
     switch (route) {
       case 'GET /phone':
         return { status: 200, body: phone.snapshot() };
@@ -78,7 +108,7 @@ export function handlePhoneRequest(phone: SimPhone, method: string, url: URL, bo
       case 'GET /healthz':
         return { status: 200, body: { ok: true } };
       default:
-        return errorResponse(404, 'NOT_FOUND', `No route ${method} ${url.pathname}; see the wa-sim README for the phone API.`);
+        return notFound(method, url);
     }
   } catch (err) {
     if (err instanceof PhoneApiError) return errorResponse(err.status, err.code, err.message, err.details);

@@ -1,11 +1,17 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { simAccountUrl } from './account-id.js';
+import { accountNumber } from './numbers.js';
 import { startPhoneServer, type PhoneServer } from './phone-server.js';
 import type { ServerMessage } from './protocol.js';
+import { writeSimPage } from './sim-client-options.js';
 
-/** A bare WebSocket standing in for the simulated WhatsApp Web page. */
-async function openPage(server: PhoneServer): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
-  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+/** A bare WebSocket standing in for the simulated WhatsApp Web page (of the account at `base`). */
+async function openPage(server: PhoneServer, base = server.url): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
   const received: ServerMessage[] = [];
   ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
   await new Promise<void>((resolve, reject) => {
@@ -80,5 +86,159 @@ describe('phone server (HTTP + WebSocket)', () => {
 
     expect(await call('POST', '/phone/scan')).toMatchObject({ status: 409, json: { error: { code: 'NO_QR' } } });
     expect(await call('GET', '/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+  });
+});
+
+describe('phone server: many accounts', () => {
+  let server: PhoneServer;
+  const sockets: WebSocket[] = [];
+  beforeEach(async () => {
+    server = await startPhoneServer({ ackDelayMs: 10, me: '15550100007', log: () => undefined });
+  });
+  afterEach(async () => {
+    for (const ws of sockets.splice(0)) ws.terminate();
+    await server.close();
+  });
+
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${server.url}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: res.status, json: await res.json() };
+  };
+  /** A page of the account at `base` that said hello unpaired and shows a QR. */
+  const unpairedPage = async (base: string): Promise<{ ws: WebSocket; received: ServerMessage[] }> => {
+    const page = await openPage(server, base);
+    sockets.push(page.ws);
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId: null, version: 'v' }));
+    await vi.waitFor(() => expect(page.received.some((m) => m.type === 'unpaired')).toBe(true), { timeout: 15_000 });
+    return page;
+  };
+  const has = (received: ServerMessage[], type: ServerMessage['type']): boolean => received.some((m) => m.type === type);
+
+  it('each account is its own phone: QR, scan, sends, incoming, offline and reset stay in it', async () => {
+    const sales = await unpairedPage(server.accountUrl('sales'));
+    const support = await unpairedPage(server.accountUrl('support'));
+    const root = await unpairedPage(server.url);
+
+    const salesState = (await call('GET', '/accounts/sales/phone')).json as { me: string; pushname: string; qr: { ref: string } };
+    const supportState = (await call('GET', '/accounts/support/phone')).json as { me: string; qr: { ref: string } };
+    const rootState = (await call('GET', '/phone')).json as { me: string; qr: { ref: string } };
+    expect(salesState).toMatchObject({ me: accountNumber('sales'), pushname: 'waq sandbox (sales)', linked: false });
+    expect(new Set([salesState.me, supportState.me, rootState.me]).size).toBe(3);
+    expect(rootState.me).toBe('15550100007');
+    expect(new Set([salesState.qr.ref, supportState.qr.ref, rootState.qr.ref]).size).toBe(3);
+
+    // Scanning one account links that account's page only.
+    const scanned = await call('POST', '/accounts/sales/phone/scan', {});
+    expect(scanned.status).toBe(200);
+    await vi.waitFor(() => expect(has(sales.received, 'paired')).toBe(true), { timeout: 15_000 });
+    expect(has(support.received, 'paired') || has(root.received, 'paired')).toBe(false);
+    expect((await call('GET', '/accounts/support/phone')).json).toMatchObject({ linked: false, qr: { ref: supportState.qr.ref } });
+    expect((await call('GET', '/phone')).json).toMatchObject({ linked: false });
+    const { deviceId } = scanned.json as { deviceId: string };
+    sales.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(sales.received).toContainEqual(expect.objectContaining({ type: 'welcome', me: `${salesState.me}@c.us` })), { timeout: 15_000 });
+
+    // A device id of one account means nothing to another.
+    support.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(support.received.filter((m) => m.type === 'unpaired')).toHaveLength(2), { timeout: 15_000 });
+
+    sales.ws.send(JSON.stringify({ type: 'send', msg: { id: '3EB0S1', to: '15550100002@c.us', body: 'from sales', t: 1, msgType: 'chat' } }));
+    await vi.waitFor(() => expect(sales.received).toContainEqual({ type: 'ack', id: '3EB0S1', ack: 3 }), { timeout: 15_000 });
+    expect((await call('GET', '/accounts/sales/phone/messages')).json).toMatchObject({ messages: [{ id: '3EB0S1', body: 'from sales', order: 1 }] });
+    expect((await call('GET', '/accounts/support/phone/messages')).json).toEqual({ messages: [] });
+    expect((await call('GET', '/phone/messages')).json).toEqual({ messages: [] });
+
+    const incoming = await call('POST', '/accounts/sales/phone/incoming', { from: '15550100002', body: 'to sales' });
+    expect(incoming.status).toBe(200);
+    await vi.waitFor(() => expect(has(sales.received, 'incoming')).toBe(true), { timeout: 15_000 });
+    expect(server.account('support').incomingMessages()).toEqual([]);
+    expect(server.phone.incomingMessages()).toEqual([]);
+
+    const supportClosed = new Promise<number>((resolve) => support.ws.once('close', (code) => resolve(code)));
+    expect((await call('POST', '/accounts/support/phone/offline')).json).toEqual({ online: false });
+    expect(await supportClosed).toBe(4000);
+    expect(sales.ws.readyState).toBe(WebSocket.OPEN);
+    expect(root.ws.readyState).toBe(WebSocket.OPEN);
+    expect((await call('GET', '/accounts')).json).toEqual({
+      accounts: [
+        { id: 'default', me: '15550100007', linked: false, online: true, devices: [] },
+        { id: 'sales', me: salesState.me, linked: true, online: true, devices: [expect.objectContaining({ id: deviceId, connected: true })] },
+        { id: 'support', me: supportState.me, linked: false, online: false, devices: [] },
+      ],
+    });
+
+    const salesClosed = new Promise<number>((resolve) => sales.ws.once('close', (code) => resolve(code)));
+    expect((await call('POST', '/accounts/sales/phone/reset')).json).toEqual({ ok: true });
+    expect(await salesClosed).toBe(4001);
+    expect(server.account('sales').snapshot()).toMatchObject({ linked: false, sentCount: 0 });
+    expect(server.account('support').snapshot()).toMatchObject({ online: false });
+    expect(root.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('/accounts/default is the root account; an account is created by its first request or page', async () => {
+    expect(server.account('default')).toBe(server.phone);
+    expect(server.accountUrl('default')).toBe(server.url);
+    expect(server.accountUrl('sales')).toBe(simAccountUrl(server.url, 'sales'));
+    await unpairedPage(`${server.url}/accounts/default`);
+    expect((await call('GET', '/accounts/default/phone')).json).toEqual((await call('GET', '/phone')).json);
+    expect((await call('GET', '/accounts')).json).toEqual({ accounts: [expect.objectContaining({ id: 'default' })] });
+
+    await openPage(server, server.accountUrl('zed')).then((page) => sockets.push(page.ws));
+    await vi.waitFor(() => expect(server.listAccounts().map((a) => a.id)).toEqual(['default', 'zed']), { timeout: 15_000 });
+    expect((await call('GET', '/accounts/alpha/phone/')).status).toBe(200);
+    server.account('Mid');
+    expect(server.listAccounts().map((a) => a.id)).toEqual(['Mid', 'alpha', 'default', 'zed']);
+    expect(server.listAccounts()[0]).toEqual({ id: 'Mid', me: accountNumber('Mid'), linked: false, online: true, devices: [] });
+  });
+
+  it('an invalid account id is a 404 that names the problem; other paths under an account create none', async () => {
+    for (const id of ['bad.id', 'a%20b', 'x'.repeat(65), '']) {
+      const res = await call('GET', `/accounts/${id}/phone`);
+      expect(res, id).toMatchObject({ status: 404, json: { error: { code: 'INVALID_ACCOUNT_ID', message: expect.stringContaining('1–64 characters'), details: [{ path: 'accountId' }] } } });
+    }
+    expect(await call('POST', '/accounts/bad.id/phone/scan', {})).toMatchObject({ status: 404, json: { error: { code: 'INVALID_ACCOUNT_ID' } } });
+    expect(() => server.account('bad.id')).toThrow(/1–64 characters/);
+    expect(await call('GET', '/accounts/typo/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND', message: expect.stringContaining('/accounts/typo/nope') } } });
+    expect(await call('GET', '/accounts/typo')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(await call('POST', '/accounts')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(await call('GET', '/accounts/typo/phone/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND', message: expect.stringContaining('/accounts/typo/phone/nope') } } });
+
+    const refused = new WebSocket(`${server.url.replace('http', 'ws')}/accounts/bad.id/ws`);
+    const outcome = await new Promise<string>((resolve) => {
+      refused.once('open', () => resolve('open'));
+      refused.once('error', () => resolve('refused'));
+    });
+    refused.terminate();
+    expect(outcome).toBe('refused');
+    expect(server.listAccounts().map((a) => a.id)).toEqual(['default', 'typo']);
+  });
+
+  it('gives every account its own number, the same for an id on every run, and never the default one', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `s${i}`);
+    const numbers = ids.map((id) => server.account(id).me);
+    expect(new Set([...numbers, server.phone.me]).size).toBe(ids.length + 1);
+    const again = await startPhoneServer({ log: () => undefined });
+    try {
+      expect(ids.map((id) => again.account(id).me)).toEqual(numbers);
+    } finally {
+      await again.close();
+    }
+    // A number taken already (here by the default account) moves the id to its next candidate.
+    const clash = await startPhoneServer({ me: accountNumber('sales'), log: () => undefined });
+    try {
+      expect(clash.account('sales').me).toBe(accountNumber('sales', 1));
+    } finally {
+      await clash.close();
+    }
+  });
+
+  it('a client of an account gets a page that opens <account URL>/ws', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'wa-sim-page-'));
+    try {
+      const html = readFileSync(writeSimPage(dir, server.accountUrl('sales')), 'utf8');
+      expect(html).toContain(`"phoneUrl":"${server.url}/accounts/sales"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,111 +1,104 @@
 /**
  * The phone server: HTTP (phone API) + WebSocket (`/ws`, one per simulated WhatsApp Web page) on one
- * loopback port. Run it in-process with {@link startPhoneServer} or as its own process (cli.ts) so it
- * outlives gateway crashes. With `stateDir` the account is kept on disk (account-file.ts), so a restarted
- * server knows the devices linked before; without it, everything is in memory.
+ * loopback port, for many accounts (phone-accounts.ts): the default one at the root, account `<id>` under
+ * `/accounts/<id>/` (account-id.ts), each created on first use. Run it in-process with
+ * {@link startPhoneServer} or as its own process (cli.ts) so it outlives gateway crashes. With `stateDir`
+ * every account is kept on disk (account-file.ts), so a restarted server knows the devices linked before;
+ * without it, everything is in memory.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AccountFile, stderrLog, type PhoneLog } from './account-file.js';
-import { errorResponse, handlePhoneRequest, type ApiResponse } from './phone-api.js';
-import { SimPhone, type PageLink, type SimPhoneOptions } from './sim-phone.js';
+import { DEFAULT_ACCOUNT_ID, parseAccountPath, simAccountUrl, type AccountSummary } from './account-id.js';
+import { PhoneAccounts, type PhoneAccountsOptions } from './phone-accounts.js';
+import { errorResponse, handleServerRequest, type ApiResponse } from './phone-api.js';
+import type { PageLink, SimPhone } from './sim-phone.js';
 
-export interface PhoneServerOptions extends Omit<SimPhoneOptions, 'account' | 'onChange'> {
+export interface PhoneServerOptions extends PhoneAccountsOptions {
   /** TCP port; 0 picks a free one. @defaultValue 0 */
   port?: number;
   /** Listen address. Loopback only: the phone API has no authentication. @defaultValue `'127.0.0.1'` */
   host?: string;
-  /**
-   * Keep the account (identity, linked devices, message history) in `<stateDir>/account.json`, so a
-   * phone server restarted on the same directory restores linked pages without a QR. A saved account
-   * wins over `me`/`pushname`. One server per directory (a lock file says which).
-   * @defaultValue none: the account lives in memory and dies with the server
-   */
-  stateDir?: string;
-  /** How long changes are gathered before one write of the account file, in ms. @defaultValue 200 */
-  stateWriteDelayMs?: number;
-  /** The server's own log lines (account restored, unreadable file, failed write). @defaultValue one line on stderr */
-  log?: PhoneLog;
 }
 
 export interface PhoneServer {
-  /** `http://host:port`: pass it as `phoneUrl` to the page and use it for the phone API. */
+  /** `http://host:port`: the default account's URL; pass it as `phoneUrl` to the page and use it for the phone API. */
   readonly url: string;
   readonly port: number;
-  /** Direct access to the simulated phone (same operations as the HTTP API). */
+  /** Direct access to the default account's simulated phone (same operations as the HTTP API). */
   readonly phone: SimPhone;
-  /** Where the account is kept, when `stateDir` was given. */
+  /** Where the default account is kept, when `stateDir` was given. */
   readonly stateFile: string | undefined;
-  /** Stop listening, drop every page, write the account file (with `stateDir`); idempotent. */
+  /**
+   * Direct access to account `id`, created on first use as a request or a page would create it;
+   * `account('default')` is {@link phone}. @throws InvalidAccountIdError
+   */
+  account(id: string): SimPhone;
+  /** The base URL of account `id` (`simAccountUrl(url, id)`): its `phoneUrl` and phone API base. */
+  accountUrl(id: string): string;
+  /** Every account, sorted by id, as `GET /accounts` lists them. */
+  listAccounts(): AccountSummary[];
+  /** Stop listening, drop every page, write every account file (with `stateDir`); idempotent. */
   close(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1_000_000;
 
 export async function startPhoneServer(options: PhoneServerOptions = {}): Promise<PhoneServer> {
-  const log = options.log ?? stderrLog;
-  const opened = options.stateDir === undefined
-    ? undefined
-    : await AccountFile.open({ dir: options.stateDir, log, ...(options.stateWriteDelayMs === undefined ? {} : { writeDelayMs: options.stateWriteDelayMs }) });
-  const store = opened?.store;
-  const saved = opened?.saved;
-  if (saved !== undefined && ((options.me !== undefined && options.me !== saved.me) || (options.pushname !== undefined && options.pushname !== saved.pushname))) {
-    log('warn', `the saved account is ${saved.me} ("${saved.pushname}"): the me/pushname options apply to a new account only; delete ${options.stateDir} for a new one.`);
-  }
-  const phone = new SimPhone({
-    ...options,
-    ...(saved === undefined ? {} : { account: saved }),
-    ...(store === undefined ? {} : { onChange: () => store.changed() }),
-  });
-  store?.bind(() => phone.account());
-  const host = options.host ?? '127.0.0.1';
+  const { port: listenPort, host: listenHost, ...accountOptions } = options;
+  const accounts = await PhoneAccounts.open(accountOptions);
+  const phone = accounts.account(DEFAULT_ACCOUNT_ID);
+  const host = listenHost ?? '127.0.0.1';
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
 
   const server = createServer((req, res) => {
-    void respond(phone, req, res);
+    void respond(accounts, req, res);
   });
   server.on('upgrade', (req, socket, head) => {
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
+    const account = pageAccount(accounts, new URL(req.url ?? '/', 'http://x').pathname);
+    if (account === undefined) {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => attachPage(phone, ws));
+    wss.handleUpgrade(req, socket, head, (ws) => attachPage(account, ws));
   });
 
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
+      server.listen(listenPort ?? 0, host, () => {
         server.off('error', reject);
         resolve();
       });
     });
   } catch (err) {
-    phone.close();
-    await store?.close();
+    await accounts.close();
     throw err;
   }
   const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
     phone,
-    stateFile: store?.file,
+    stateFile: accounts.stateFile(DEFAULT_ACCOUNT_ID),
+    account: (id) => accounts.account(id),
+    accountUrl: (id) => simAccountUrl(url, id),
+    listAccounts: () => accounts.list(),
     close() {
       closing ??= (async () => {
         // Every step runs even when one throws; the first error is rethrown.
         const steps: (() => unknown)[] = [
-          () => phone.close(),
+          () => accounts.stop(),
           () => {
             for (const client of wss.clients) client.terminate();
             wss.close();
             server.closeAllConnections();
           },
           () => new Promise<void>((resolve) => server.close(() => resolve())),
-          () => store?.close(),
+          () => accounts.close(),
         ];
         const errors: unknown[] = [];
         for (const step of steps) {
@@ -120,6 +113,19 @@ export async function startPhoneServer(options: PhoneServerOptions = {}): Promis
       return closing;
     },
   };
+}
+
+/** The account a page connects to: `/ws` the default one, `/accounts/<id>/ws` account `<id>`; else none. */
+function pageAccount(accounts: PhoneAccounts, pathname: string): SimPhone | undefined {
+  const target = parseAccountPath(pathname);
+  if (target === null) return pathname === '/ws' ? accounts.account(DEFAULT_ACCOUNT_ID) : undefined;
+  if ('invalidId' in target || target.path !== '/ws') return undefined;
+  try {
+    return accounts.account(target.accountId);
+  } catch {
+    // The server is closing and creates no new account: the page retries, as after any network loss.
+    return undefined;
+  }
 }
 
 function attachPage(phone: SimPhone, ws: WebSocket): void {
@@ -143,14 +149,14 @@ function attachPage(phone: SimPhone, ws: WebSocket): void {
   ws.on('error', () => phone.detach(link));
 }
 
-async function respond(phone: SimPhone, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function respond(accounts: PhoneAccounts, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let result: ApiResponse;
   try {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const body = await readJson(req);
     result = body === INVALID_JSON
       ? errorResponse(400, 'INVALID_JSON', 'Request body is not valid JSON.')
-      : handlePhoneRequest(phone, req.method ?? 'GET', url, body);
+      : handleServerRequest(accounts, req.method ?? 'GET', url, body);
   } catch (err) {
     result = errorResponse(500, 'INTERNAL', err instanceof Error ? err.message : 'internal error');
   }

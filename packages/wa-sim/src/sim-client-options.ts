@@ -23,9 +23,16 @@ export const SIM_WEB_VERSION = '2.3000.1999999999';
 export const CHECKED_WWEBJS_VERSION = '1.34.7';
 
 export interface SimClientConfig {
-  /** Phone server base URL, e.g. `PhoneServer.url`. */
+  /**
+   * The account's URL: `PhoneServer.url` (the default account) or `simAccountUrl(url, id)` (account
+   * `id`); the page opens `<phoneUrl>/ws`.
+   */
   phoneUrl: string;
-  /** Web-version cache dir; the page is written there as `<SIM_WEB_VERSION>.html`. One per phone server. */
+  /**
+   * Web-version cache dir; the page is written there as `<SIM_WEB_VERSION>.html`, with `phoneUrl` in it.
+   * One per account: whatsapp-web.js reads the file in `initialize()`, so clients of two accounts sharing
+   * a dir could both end up on the account written last.
+   */
   cacheDir: string;
   /** LocalAuth `dataPath` (the profile is `<dataPath>/session-<clientId>`). */
   dataPath: string;

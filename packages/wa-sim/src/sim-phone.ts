@@ -1,6 +1,7 @@
 /**
- * The simulated phone and WhatsApp's servers for one account: linked devices, pending QR refs, the
- * messages the gateway sent (WA id, time, order, ack level) and the messages the phone "received" for it.
+ * The simulated phone and WhatsApp's servers for one account (a phone server holds one per account:
+ * phone-accounts.ts): linked devices, pending QR refs, the messages the gateway sent (WA id, time, order,
+ * ack level) and the messages the phone "received" for it.
  * Transport-free: a page connection is a {@link PageLink}, so this is unit-tested without sockets.
  * Storage-free too: {@link SimPhone.account} exports what survives a restart, `options.account` restores
  * it and `options.onChange` says when it changed (account-file.ts keeps it on disk).
@@ -8,8 +9,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccountState } from './account-file.js';
 import { NoQrOnScreenError } from './errors.js';
-import { defaultIsRegistered, normalizeNumber, toJid } from './numbers.js';
+import { DEFAULT_ME, defaultIsRegistered, normalizeNumber, toJid } from './numbers.js';
 import { pageMessageSchema, type PageMessage, type ServerMessage, type WireMessage } from './protocol.js';
+
+/** The push name of the default account (the others add their id: `waq sandbox (sales)`). */
+export const DEFAULT_PUSHNAME = 'waq sandbox';
 
 /** One connected page (one Chromium tab running the simulated WhatsApp Web). */
 export interface PageLink {
@@ -115,8 +119,8 @@ export class SimPhone {
 
   constructor(options: SimPhoneOptions = {}) {
     const { account } = options;
-    this.me = account?.me ?? options.me ?? '15550100001';
-    this.pushname = account?.pushname ?? options.pushname ?? 'waq sandbox';
+    this.me = account?.me ?? options.me ?? DEFAULT_ME;
+    this.pushname = account?.pushname ?? options.pushname ?? DEFAULT_PUSHNAME;
     this.ackDelayMs = options.ackDelayMs ?? 300;
     this.qrRefreshMs = options.qrRefreshMs ?? 20_000;
     this.isRegistered = options.isRegistered ?? defaultIsRegistered;

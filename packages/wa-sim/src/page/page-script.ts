@@ -339,6 +339,8 @@ export const PAGE_SCRIPT = String.raw`
   }
 
   function connect() {
+    // Joined as strings: phoneUrl may be an account URL with a path (.../accounts/<id>), which
+    // new URL('/ws', phoneUrl) would drop.
     var url = CFG.phoneUrl.replace(/^http/, 'ws').replace(/\/$/, '') + '/ws';
     var sock;
     try { sock = new WebSocket(url); } catch (e) { log('ws failed', e); retry(); return; }

@@ -2,7 +2,10 @@ import { PAGE_SCRIPT } from './page-script.js';
 
 /** What the page needs to know; baked into the HTML because the page may load no other resource. */
 export interface SimPageConfig {
-  /** Base URL of the phone server, e.g. `http://127.0.0.1:4100`; the page opens `<phoneUrl>/ws`. */
+  /**
+   * Base URL of the account, e.g. `http://127.0.0.1:4100` or `http://127.0.0.1:4100/accounts/sales`;
+   * the page opens `<phoneUrl>/ws` (joined as strings, so a base path is kept).
+   */
   phoneUrl: string;
   /** Reported as `window.Debug.VERSION`; must equal the `webVersion` given to the Client. */
   version: string;
