@@ -90,7 +90,7 @@ async function waqStartToReady(lab: Lab, onQr?: () => void): Promise<{ ms: numbe
   const logger = sinkLogger('worker');
   const started = performance.now();
   const driver = await chooseDriver(scopeConfig(rootScope), logger);
-  const running = startOwner({ ...rootScope, sessionDir: driver.sessionDir }, driver.createDriver, logger);
+  const running = startOwner({ ...rootScope, sessionDir: driver.sessionDir }, driver.createDriver(scopeConfig(rootScope).SESSION_ID), logger);
   const ready = new Promise<number>((resolve) => {
     running.owner.onOwned(({ session }) => {
       session.on('status', (state) => {

@@ -94,7 +94,7 @@ export async function latencyCase(options: BenchOptions, log: (line: string) => 
     const scope: SessionScope = { ...base, env: { ...base.env, ...pacing } };
     const logger = sinkLogger('worker');
     const driver = await chooseDriver(scopeConfig(scope), logger);
-    return startOwner({ ...scope, sessionDir: driver.sessionDir }, driver.createDriver, logger);
+    return startOwner({ ...scope, sessionDir: driver.sessionDir }, driver.createDriver(scopeConfig(scope).SESSION_ID), logger);
   };
   try {
     api = await spawnTsx(API_SERVER, ['waq', options.redisUrl, prefix]);

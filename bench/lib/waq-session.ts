@@ -12,6 +12,7 @@ import {
   decodeState,
   loadConfig,
   sessionKeys,
+  SessionRegistry,
   type Config,
   type Logger,
   type Producer,
@@ -70,10 +71,12 @@ export async function sessionClient(scope: SessionScope): Promise<SessionClient>
   const observer = createRedis({ url: scope.url, role: 'consumer', name: 'bench-observer' });
   const producerRedis = createRedis({ url: scope.url, role: 'producer', name: 'bench-producer' });
   await Promise.all([observer.ping(), new Promise<void>((resolve) => (producerRedis.status === 'ready' ? resolve() : producerRedis.once('ready', () => resolve())))]);
+  // As a worker does on an installation's first start: the configured session is registered.
+  await new SessionRegistry(observer, scope.prefix).seed(config.SESSION_ID);
   const producer = createProducer({
     redis: producerRedis,
     prefix: scope.prefix,
-    sessionId: config.SESSION_ID,
+    session: config.SESSION_ID,
     sendMaxAttempts: config.SEND_MAX_ATTEMPTS,
     retentionSeconds: config.MESSAGE_RETENTION_S,
   });

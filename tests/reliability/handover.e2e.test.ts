@@ -30,8 +30,9 @@ async function start(name: string): Promise<Worker> {
 }
 
 async function role(worker: Worker): Promise<string> {
-  const body = (await (await fetch(`http://127.0.0.1:${worker.port}/healthz`)).json()) as { role?: string };
-  return body.role ?? 'unknown';
+  const body = (await (await fetch(`http://127.0.0.1:${worker.port}/healthz`)).json()) as { sessions?: { id: string }[] };
+  // A pool member with the session is its owner; one with room and without it stands by.
+  return body.sessions === undefined ? 'unknown' : body.sessions.some((s) => s.id === 'default') ? 'owner' : 'standby';
 }
 
 /** pid, parent, state and program of each process (for a sample that saw two browsers). */
@@ -60,7 +61,7 @@ describe('two workers on one session', () => {
     const first = await start('worker-a');
     await first.proc.waitForLine(/this worker now owns the session/);
     const second = await start('worker-b');
-    await second.proc.waitForLine(/standing by/);
+    await second.proc.waitForLine(/joined the worker pool/);
     await stack.pair();
     await vi.waitFor(async () => expect([await role(first), await role(second)]).toEqual(['owner', 'standby']), { timeout: 10_000 });
 

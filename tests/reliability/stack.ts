@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, sessionKeys, type Producer, type SessionKeys } from '@waq/shared';
+import { createProducer, sessionKeys, SessionRegistry, type Producer, type SessionKeys } from '@waq/shared';
 import {
   browserProcesses,
   deleteByPrefix,
@@ -89,6 +89,8 @@ export class Stack {
     redis.on('error', () => undefined);
     await redis.ping();
     const phone = await startPhoneServer({ ackDelayMs: options.ackDelayMs ?? 50 });
+    // As the first worker or API of an installation does; the producer may send before either is up.
+    await new SessionRegistry(redis, prefix).seed('default');
     const producer = createProducer({ redis: redisUrl, prefix });
     const root = await mkdtemp(path.join(tmpdir(), 'waq-reliability-'));
     return new Stack(redisUrl, prefix, redis, phone, producer, root, options);

@@ -1,7 +1,8 @@
 /**
  * Chooses the WhatsApp driver: whatsapp-web.js against WhatsApp Web, or, in sandbox mode
  * (WAQ_SANDBOX=1), the same whatsapp-web.js against the offline simulator. Sandbox sessions live in
- * their own profile directory so trying the sandbox never touches a real linked session.
+ * their own profile directory so trying the sandbox never touches a real linked session, and every
+ * session links to a simulated phone of its own (an account of the one simulator phone server).
  */
 import path from 'node:path';
 
@@ -12,7 +13,8 @@ import { whatsappClientOptions } from './driver/whatsapp-client-options.js';
 import { createWwebjsDriverFactory } from './driver/wwebjs-driver.js';
 
 export interface DriverChoice {
-  readonly createDriver: DriverFactory;
+  /** The driver factory of one session (its LocalAuth clientId is the session id). */
+  readonly createDriver: (sessionId: string) => DriverFactory;
   /** Where the session profile lives for this choice. */
   readonly sessionDir: string;
 }
@@ -21,11 +23,11 @@ export async function chooseDriver(config: Config, logger: Logger): Promise<Driv
   if (!config.WAQ_SANDBOX) {
     return {
       sessionDir: config.SESSION_DIR,
-      createDriver: createWwebjsDriverFactory({
-        logger,
+      createDriver: (sessionId) => createWwebjsDriverFactory({
+        logger: logger.child({ sessionId }),
         clientOptions: () =>
           whatsappClientOptions({
-            sessionId: config.SESSION_ID,
+            sessionId,
             sessionDir: config.SESSION_DIR,
             cacheDir: config.WWEBJS_CACHE_DIR,
             ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
@@ -44,14 +46,15 @@ export async function chooseDriver(config: Config, logger: Logger): Promise<Driv
   logger.warn({ phoneUrl, sessionDir }, 'SANDBOX MODE: connected to the WhatsApp Web simulator, not to WhatsApp');
   return {
     sessionDir,
-    createDriver: createWwebjsDriverFactory({
-      logger,
+    createDriver: (sessionId) => createWwebjsDriverFactory({
+      logger: logger.child({ sessionId }),
       clientOptions: () =>
         sim.prepareSimClientOptions({
-          phoneUrl,
+          // The configured session keeps the phone it had in waq 0.1 (the simulator's default account).
+          phoneUrl: sessionId === config.SESSION_ID ? phoneUrl : sim.simAccountUrl(phoneUrl, sessionId),
           cacheDir,
           dataPath: sessionDir,
-          clientId: config.SESSION_ID,
+          clientId: sessionId,
           ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
         }),
     }),

@@ -41,36 +41,53 @@ describe('worker health server', () => {
 });
 
 describe('worker metrics', () => {
-  it('serves session status, lease, sends by outcome and queue depths on /metrics, `promtool check metrics` clean', async () => {
+  it('serves status, lease, sends and queue depths by session, and the pool gauges, on /metrics, `promtool check metrics` clean; a session that leaves takes its series along', async () => {
     const redis = createRedis({ url: testRedisUrl(), role: 'consumer', name: 'worker-metrics-test' });
     const prefix = uniquePrefix();
-    const queues = createSessionQueues(redis, { prefix, sessionId: 'default' });
+    const sales = createSessionQueues(redis, { prefix, sessionId: 'sales' });
+    const support = createSessionQueues(redis, { prefix, sessionId: 'support' });
     try {
-      await queues.outbox.add('send', { to: '4915100000001@c.us', text: 'x' });
-      const metrics = new WorkerMetrics(queues);
-      metrics.setStatus('READY');
-      metrics.setLeaseHeld(true);
-      metrics.recordSend('sent');
-      metrics.reconnects.inc();
-      metrics.sendSeconds.observe(0.2);
-      const server = await listen(createHealthServer({ redis, version: '1', registry: metrics.registry, health: () => ({ role: 'owner', sessionStatus: 'READY' }) }));
+      await sales.outbox.add('send', { to: '4915100000001@c.us', text: 'x' });
+      const metrics = new WorkerMetrics();
+      metrics.watchPool(() => ({ capacity: 4, owned: 2, starting: 1 }));
+      const salesMetrics = metrics.session('sales', sales);
+      salesMetrics.setStatus('READY');
+      salesMetrics.setLeaseHeld(true);
+      salesMetrics.recordSend('sent');
+      salesMetrics.reconnect();
+      salesMetrics.observeSend(0.2);
+      metrics.session('support', support).recordSend('held');
+      const health = { workerId: 'w1', capacity: 4, draining: false, sessions: [{ id: 'sales', status: 'READY' }] };
+      const server = await listen(createHealthServer({ redis, version: '1', registry: metrics.registry, health: () => health }));
       opened.push({ server, redis: redis.duplicate() });
-      expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok', version: '1', role: 'owner', sessionStatus: 'READY' });
+      expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok', version: '1', ...health });
       const text = await (await fetch(`${server.url}/metrics`)).text();
-      expect(text).toContain('waq_session_status{status="READY"} 1');
-      expect(text).toContain('waq_session_status{status="QR"} 0');
-      expect(text).toContain('waq_lease_held 1');
-      expect(text).toContain('waq_sends_total{outcome="sent"} 1');
-      expect(text).toContain('waq_reconnects_total 1');
-      expect(text).toContain('waq_queue_jobs{queue="outbox",state="waiting"} 1');
+      expect(text).toContain('waq_session_status{session="sales",status="READY"} 1');
+      expect(text).toContain('waq_session_status{session="sales",status="QR"} 0');
+      expect(text).toContain('waq_session_status{session="support",status="STOPPED"} 1');
+      expect(text).toContain('waq_lease_held{session="sales"} 1');
+      expect(text).toContain('waq_sends_total{session="sales",outcome="sent"} 1');
+      expect(text).toContain('waq_sends_total{session="support",outcome="held"} 1');
+      expect(text).toContain('waq_reconnects_total{session="sales"} 1');
+      expect(text).toContain('waq_queue_jobs{session="sales",queue="outbox",state="waiting"} 1');
+      expect(text).toContain('waq_queue_jobs{session="support",queue="outbox",state="waiting"} 0');
+      expect(text).toContain('waq_worker_sessions{kind="capacity"} 4');
+      expect(text).toContain('waq_worker_sessions{kind="starting"} 1');
       // Node's default metrics unprefixed, as the API's (see metrics.ts), without prom-client's gauges named `*_total`.
       expect(text).toContain('\nprocess_resident_memory_bytes ');
       expect(text).toMatch(/^nodejs_active_handles\{type="[A-Za-z]+"\} \d+$/m);
       expect(text).not.toContain('nodejs_active_handles_total');
       expect(await promtoolCheckMetrics(text)).toEqual({ code: 0, output: '' });
+
+      metrics.forget('support');
+      const after = await (await fetch(`${server.url}/metrics`)).text();
+      expect(after).not.toContain('session="support"');
+      expect(after).toContain('waq_sends_total{session="sales",outcome="sent"} 1');
     } finally {
-      await queues.outbox.obliterate({ force: true });
-      await queues.close();
+      for (const queues of [sales, support]) {
+        await queues.outbox.obliterate({ force: true });
+        await queues.close();
+      }
       redis.disconnect();
     }
   });

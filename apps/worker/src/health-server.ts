@@ -1,5 +1,5 @@
 /**
- * The worker's small HTTP port: `/healthz` (process up, with its role and the session status),
+ * The worker's small HTTP port: `/healthz` (process up, with the sessions it owns and their status),
  * `/readyz` (Redis reachable) and `/metrics` (Prometheus). Plain node:http: three routes do not need
  * a web framework.
  */
@@ -9,9 +9,13 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 
 export interface WorkerHealth {
-  /** `owner` while this worker holds the session lease, else `standby`. */
-  readonly role: 'owner' | 'standby';
-  readonly sessionStatus?: string;
+  readonly workerId: string;
+  /** WORKER_MAX_SESSIONS */
+  readonly capacity: number;
+  /** True once an operator asked this worker to drain (`POST /v1/workers/:id/drain`). */
+  readonly draining: boolean;
+  /** The sessions this worker runs, with the status each last published (absent while its lease is not held yet). */
+  readonly sessions: readonly { readonly id: string; readonly status?: string }[];
 }
 
 export interface HealthServerOptions {

@@ -18,49 +18,108 @@ import { SESSION_STATUSES, type SessionStatus } from '@waq/shared';
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export type SendOutcome = 'sent' | 'recovered' | 'failed' | 'held' | 'retried';
+const SEND_OUTCOMES = ['sent', 'recovered', 'failed', 'held', 'retried'] as const;
+export type SendOutcome = (typeof SEND_OUTCOMES)[number];
 
+/** What one session's owner reports (its `session` label is bound). */
+export interface SessionMetrics {
+  setStatus(current: SessionStatus): void;
+  setLeaseHeld(held: boolean): void;
+  reconnect(): void;
+  recordSend(outcome: SendOutcome): void;
+  observeSend(seconds: number): void;
+}
+
+/** The pool's own figures (`waq_worker_sessions`). */
+export interface PoolFigures {
+  readonly capacity: number;
+  readonly owned: number;
+  readonly starting: number;
+}
+
+/**
+ * One registry per worker process. Every session metric carries a `session` label (bounded by the
+ * sessions this worker owns: a session's series are removed when it leaves, `forget`).
+ */
 export class WorkerMetrics {
   readonly registry = new Registry();
-  private readonly status = new Gauge({ name: 'waq_session_status', help: '1 for the session status this worker last published', labelNames: ['status'], registers: [this.registry] });
-  private readonly leaseHeld = new Gauge({ name: 'waq_lease_held', help: '1 while this worker owns the session', registers: [this.registry] });
-  readonly reconnects = new Counter({ name: 'waq_reconnects_total', help: 'Reconnect attempts of the WhatsApp client', registers: [this.registry] });
-  readonly sends = new Counter({ name: 'waq_sends_total', help: 'Send attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly sendSeconds = new Histogram({
+  private readonly status = new Gauge({ name: 'waq_session_status', help: '1 for the session status this worker last published, by session', labelNames: ['session', 'status'], registers: [this.registry] });
+  private readonly leaseHeld = new Gauge({ name: 'waq_lease_held', help: '1 while this worker owns the session', labelNames: ['session'], registers: [this.registry] });
+  private readonly reconnects = new Counter({ name: 'waq_reconnects_total', help: 'Reconnect attempts of the WhatsApp client, by session', labelNames: ['session'], registers: [this.registry] });
+  private readonly sends = new Counter({ name: 'waq_sends_total', help: 'Send attempts by session and outcome', labelNames: ['session', 'outcome'], registers: [this.registry] });
+  private readonly sendSeconds = new Histogram({
     name: 'waq_send_duration_seconds',
-    help: 'Time from taking a send job to WhatsApp accepting it (pacing excluded)',
+    help: 'Time from taking a send job to WhatsApp accepting it (pacing excluded), by session',
+    labelNames: ['session'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  private readonly queues = new Map<string, { control: Queue; outbox: Queue }>();
+  private pool: () => PoolFigures | undefined = () => undefined;
 
-  constructor(queues: { control: Queue; outbox: Queue }) {
+  constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
+    const queues = this.queues;
     new Gauge({
       name: 'waq_queue_jobs',
-      help: 'Jobs in the session queues by state',
-      labelNames: ['queue', 'state'],
+      help: 'Jobs in the queues of the sessions this worker owns, by session, queue and state',
+      labelNames: ['session', 'queue', 'state'],
       registers: [this.registry],
       async collect() {
-        // Named explicitly: the object passed in may carry more than the two queues (SessionQueues does).
-        for (const [name, queue] of [['control', queues.control], ['outbox', queues.outbox]] as const) {
-          const counts = await queue.getJobCounts('waiting', 'paused', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-          for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
-        }
+        this.reset();
+        await Promise.all(
+          [...queues].map(async ([session, owned]) => {
+            // Named explicitly: the object passed in may carry more than the two queues (SessionQueues does).
+            for (const [name, queue] of [['control', owned.control], ['outbox', owned.outbox]] as const) {
+              const counts = await queue.getJobCounts('waiting', 'paused', 'active', 'delayed', 'completed', 'failed', 'prioritized');
+              for (const [state, count] of Object.entries(counts)) this.set({ session, queue: name, state }, count);
+            }
+          }),
+        );
       },
     });
-    this.setStatus('STOPPED');
+    const pool = (): PoolFigures | undefined => this.pool();
+    new Gauge({
+      name: 'waq_worker_sessions',
+      help: 'Sessions of this worker: capacity (WORKER_MAX_SESSIONS), owned, and starting',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        const figures = pool();
+        this.reset();
+        if (figures !== undefined) for (const kind of ['capacity', 'owned', 'starting'] as const) this.set({ kind }, figures[kind]);
+      },
+    });
   }
 
-  setStatus(current: SessionStatus): void {
-    for (const status of SESSION_STATUSES) this.status.set({ status }, status === current ? 1 : 0);
+  /** Reports `figures()` as `waq_worker_sessions` at every scrape. */
+  watchPool(figures: () => PoolFigures): void {
+    this.pool = figures;
   }
 
-  setLeaseHeld(held: boolean): void {
-    this.leaseHeld.set(held ? 1 : 0);
+  /** The metrics of one session, whose queue depths are read at every scrape until `forget`. */
+  session(session: string, queues: { control: Queue; outbox: Queue }): SessionMetrics {
+    this.queues.set(session, queues);
+    const setStatus = (current: SessionStatus): void => {
+      for (const status of SESSION_STATUSES) this.status.set({ session, status }, status === current ? 1 : 0);
+    };
+    setStatus('STOPPED');
+    return {
+      setStatus,
+      setLeaseHeld: (held) => this.leaseHeld.set({ session }, held ? 1 : 0),
+      reconnect: () => this.reconnects.inc({ session }),
+      recordSend: (outcome) => this.sends.inc({ session, outcome }),
+      observeSend: (seconds) => this.sendSeconds.observe({ session }, seconds),
+    };
   }
 
-  recordSend(outcome: SendOutcome): void {
-    this.sends.inc({ outcome });
+  /** Drops every series of a session this worker no longer owns (bounded label sets). */
+  forget(session: string): void {
+    this.queues.delete(session);
+    // prom-client removes a series by its whole label set.
+    for (const metric of [this.leaseHeld, this.reconnects, this.sendSeconds]) metric.remove({ session });
+    for (const status of SESSION_STATUSES) this.status.remove({ session, status });
+    for (const outcome of SEND_OUTCOMES) this.sends.remove({ session, outcome });
   }
 }

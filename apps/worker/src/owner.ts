@@ -25,7 +25,7 @@ import { createConsumers, type JobContext } from './consumers.js';
 import type { DriverFactory, WhatsAppDriver } from './driver/driver.js';
 import { abortableDelay, SessionLease } from './lease.js';
 import { AckRecorder } from './ack-recorder.js';
-import type { WorkerMetrics } from './metrics.js';
+import type { SessionMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
 import { createSendHandler } from './send-handler.js';
@@ -56,12 +56,14 @@ export interface OwnerOptions {
   readonly queues: SessionQueues;
   readonly createDriver: DriverFactory;
   readonly logger: Logger;
-  readonly metrics?: WorkerMetrics;
+  readonly metrics?: SessionMetrics;
   /** Watchdog timings (tests shorten them). */
   readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number; readonly authenticatedTimeoutMs?: number };
   readonly profileFs?: ProfileFs;
   /** Called with every new QR value. */
   readonly onQrCode?: (value: string) => void;
+  /** The session's pacing, read at every send (a pool reads it from the session's settings). @defaultValue SEND_INTERVAL_MS, SEND_JITTER_MS */
+  readonly pacing?: () => { readonly intervalMs: number; readonly jitterMs: number };
   /**
    * `standby` (default): wait for the lease, own the session, stand by again whenever it is lost — a
    * worker dedicated to one session. `once`: try the lease once; own the session if it is free (or
@@ -159,7 +161,7 @@ export class SessionOwner {
             ...(this.options.watchdog.authenticatedTimeoutMs === undefined ? {} : { authenticatedTimeoutMs: this.options.watchdog.authenticatedTimeoutMs }),
           }),
       onDriver: (driver) => this.wireMessageEvents(driver, publisher),
-      onReconnect: () => metrics?.reconnects.inc(),
+      onReconnect: () => metrics?.reconnect(),
       ...(this.options.onQrCode === undefined ? {} : { onQrCode: this.options.onQrCode }),
     });
     session.on('status', (state) => metrics?.setStatus(state.status));
@@ -169,7 +171,7 @@ export class SessionOwner {
       keys,
       lease,
       publisher,
-      pacer: new Pacer({ intervalMs: config.SEND_INTERVAL_MS, jitterMs: config.SEND_JITTER_MS }),
+      pacer: new Pacer(this.pacerSettings()),
       readyClient: () => (session.status === 'READY' ? session.client : undefined),
       sessionLostWithin: (ms) => session.leavesReadyWithin(ms),
       retentionSeconds: config.MESSAGE_RETENTION_S,
@@ -193,7 +195,7 @@ export class SessionOwner {
         const started = performance.now();
         try {
           const result = await send(payload, context);
-          metrics?.sendSeconds.observe((performance.now() - started) / 1_000);
+          metrics?.observeSend((performance.now() - started) / 1_000);
           metrics?.recordSend(result.recovered ? 'recovered' : 'sent');
           return result;
         } catch (error) {
@@ -244,6 +246,20 @@ export class SessionOwner {
       this.current = undefined;
       metrics?.setLeaseHeld(false);
     }
+  }
+
+  /** The pacer's settings: fixed from the config, or read live through `pacing`. */
+  private pacerSettings(): { readonly intervalMs: number; readonly jitterMs: number } {
+    const { pacing, config } = this.options;
+    if (pacing === undefined) return { intervalMs: config.SEND_INTERVAL_MS, jitterMs: config.SEND_JITTER_MS };
+    return {
+      get intervalMs() {
+        return pacing().intervalMs;
+      },
+      get jitterMs() {
+        return pacing().jitterMs;
+      },
+    };
   }
 
   /**

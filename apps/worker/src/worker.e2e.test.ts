@@ -7,7 +7,7 @@ import { rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, decodeEvent, sessionKeys, type Producer, type SessionEvent } from '@waq/shared';
+import { createProducer, decodeEvent, sessionKeys, SessionRegistry, type Producer, type SessionEvent } from '@waq/shared';
 import { browserProcesses as browserProcessesOn, createRedisFixture, freePort, killSpawned, sandboxWorkerEnv, spawnTs, type RedisFixture, type SpawnedProcess } from '@waq/test-utils';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -22,6 +22,7 @@ const LEASE_TTL_MS = 4_000;
 beforeAll(async () => {
   fixture = await createRedisFixture();
   phone = await startPhoneServer({ ackDelayMs: 50 });
+  await new SessionRegistry(fixture.redis, fixture.prefix).seed('default');
   producer = createProducer({ redis: fixture.url, prefix: fixture.prefix });
   root = await mkdtemp(path.join(tmpdir(), 'waq-worker-e2e-'));
   profileDir = path.join(root, 'auth', 'sandbox', 'session-default');
@@ -155,7 +156,7 @@ describe('worker on the real stack (whatsapp-web.js + Chromium + simulator)', ()
 
   it('hands over to a standby within the lease TTL when the owner is killed, never running two Chromiums', async () => {
     const standby = await startWorker('worker-standby');
-    await standby.waitForLine(/standing by/);
+    await standby.waitForLine(/joined the worker pool/);
     const samples: number[] = [];
     const sampler = setInterval(() => void browserProcesses().then((b) => samples.push(b.length)), 100);
     try {

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { SessionQueues } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
-import type { WorkerMetrics } from './metrics.js';
+import type { SessionMetrics } from './metrics.js';
 import { SessionOwner, type OwnerOptions, type OwnerOutcome } from './owner.js';
 
 export interface SessionOwnerOptions extends Omit<OwnerOptions, 'redis' | 'queues' | 'metrics'> {
@@ -17,8 +17,8 @@ export interface SessionOwnerOptions extends Omit<OwnerOptions, 'redis' | 'queue
   readonly prefix: string;
   /** Name of the two connections in `CLIENT LIST` (`<name>`, `<name>-queues`). @defaultValue 'waq-worker' */
   readonly connectionName?: string;
-  /** The worker's metrics, made from the session's queues (they read its job counts). */
-  readonly metrics?: (queues: SessionQueues) => WorkerMetrics;
+  /** The session's metrics, made from its queues (they read its job counts). */
+  readonly metrics?: (queues: SessionQueues) => SessionMetrics;
 }
 
 export interface RunningOwner {
@@ -27,7 +27,7 @@ export interface RunningOwner {
   /** waq's own connection (records, events, state). */
   readonly redis: Redis;
   readonly queues: SessionQueues;
-  readonly metrics: WorkerMetrics | undefined;
+  readonly metrics: SessionMetrics | undefined;
   /** Resolves with how the owner's run ended (after `stop()`; with `claim: 'once'` also by itself). */
   readonly done: Promise<OwnerOutcome>;
   /** Graceful stop, as on SIGTERM: the active job finished, the client closed, the lease released, the connections closed. Idempotent. */

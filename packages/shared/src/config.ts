@@ -35,7 +35,7 @@ export const configSchema = z.object({
     .string()
     .regex(ID, { error: 'may only contain letters, digits, "_" and "-" (1-64 characters)' })
     .default('default')
-    .meta({ description: 'Id of the WhatsApp session this worker owns (its LocalAuth clientId and Redis hash tag).' }),
+    .meta({ description: 'The session registered on the first start of an installation and addressed by the single-session routes (`/v1/session`, `/v1/messages`). Sessions are created with `POST /v1/sessions`.' }),
   SESSION_DIR: z
     .string()
     .min(1)
@@ -59,6 +59,8 @@ export const configSchema = z.object({
   API_KEY: optionalString()
     .pipe(z.string().min(API_KEY_MIN_LENGTH, { error: `must be at least ${API_KEY_MIN_LENGTH} characters long: use a random one, e.g. \`openssl rand -base64 32\`, or unset it to have one generated` }).optional())
     .meta({ description: `API key for every route but /healthz and /readyz, at least ${API_KEY_MIN_LENGTH} characters. When unset, one is generated on first start and stored in \`DATA_DIR/api-key\`.` }),
+  WORKER_MAX_SESSIONS: positiveInt(10).meta({ description: 'Most sessions one worker runs at once (each with its own Chromium). Workers share the sessions: run more workers for more.' }),
+  WORKER_START_CONCURRENCY: positiveInt(2).meta({ description: 'Most sessions one worker starts at once (Chromiums starting together on few cores slow each other down).' }),
   WORKER_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface of the worker health/metrics server.' }),
   WORKER_PORT: port(3001).meta({ description: 'TCP port of the worker health/metrics server (/healthz, /readyz, /metrics).' }),
   LOG_LEVEL: z

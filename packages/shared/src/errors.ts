@@ -114,6 +114,16 @@ export class IdempotencyConflictError extends WaqError {
   }
 }
 
+/** The session a request or job names is not registered (never created, or deleted). */
+export class SessionNotFoundError extends WaqError {
+  override readonly name = 'SessionNotFoundError';
+  readonly code = 'session_not_found';
+  readonly retry = 'unrecoverable';
+  constructor(readonly sessionId: string) {
+    super(`there is no session ${JSON.stringify(sessionId)}: create it first (POST /v1/sessions), or check the id`);
+  }
+}
+
 /** Environment variables are missing or malformed. */
 export class ConfigError extends WaqError {
   override readonly name = 'ConfigError';

@@ -3,15 +3,19 @@
  *
  * Key grammar (`<p>` = WAQ_PREFIX, default `waq`; `<s>` = session id, default `default`):
  *
+ *   <p>:{<s>}:session            string  present while the session is registered (sends to a session without it are refused)
  *   <p>:{<s>}:state              string  JSON SessionState, written by the session owner only
  *   <p>:{<s>}:lease              string  id of the owning worker; PX = lease TTL (SET NX, Lua renew)
  *   <p>:{<s>}:events             stream  session events (XADD MAXLEN ~ EVENTS_MAX_LEN)
  *   <p>:{<s>}:msg:<id>           hash    record of one outbound message (phase, WA id, ack, fingerprint)
+ *   <p>:{<s>}:messages           zset    message ids by acceptance time in ms (the message list; trimmed past retention)
  *   <p>:{<s>}:wamsg:<waId>       string  message id of a WhatsApp message id (acks, crash-dedupe)
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
+ *   <p>:sessions:seeded          string  set once the configured SESSION_ID was registered (a deleted one stays deleted)
+ *   <p>:deleted:{<s>}            string  JSON report of a deleted session (the sends it failed), kept MESSAGE_RETENTION_S
  *   <p>:workers                  hash    the worker registry: worker id → JSON record (host, capacity, sessions, heartbeat)
  *
  * `{<s>}` is a Redis Cluster hash tag: every key of one session lives in one slot, so the session's
@@ -28,8 +32,12 @@ export interface KeyScope {
 export interface SessionKeys {
   /** BullMQ `prefix` option for this session's queues (`<p>:{<s>}`). */
   readonly bullPrefix: string;
+  /** Present while the session is registered: the send script refuses a session without it. */
+  readonly registered: string;
   readonly state: string;
   readonly lease: string;
+  /** Message ids by acceptance time (ms): the message list. */
+  readonly messages: string;
   readonly events: string;
   message(id: string): string;
   waMessage(waMessageId: string): string;
@@ -39,8 +47,10 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
   const base = `${prefix}:{${sessionId}}`;
   return {
     bullPrefix: base,
+    registered: `${base}:session`,
     state: `${base}:state`,
     lease: `${base}:lease`,
+    messages: `${base}:messages`,
     events: `${base}:events`,
     message: (id) => `${base}:msg:${id}`,
     waMessage: (waMessageId) => `${base}:wamsg:${waMessageId}`,
@@ -59,10 +69,19 @@ export function loginThrottleKey(prefix: string, address: string): string {
 export interface RegistryKeys {
   /** The session registry (session-registry.ts). */
   readonly sessions: string;
+  /** Set once the configured SESSION_ID has been registered (`SessionRegistry.seed`). */
+  readonly seeded: string;
   /** The worker registry (worker-registry.ts). */
   readonly workers: string;
+  /** The report of a deleted session, read by the API's DELETE (session-deletion.ts in the worker). */
+  deleted(sessionId: string): string;
 }
 
 export function registryKeys(prefix: string): RegistryKeys {
-  return { sessions: `${prefix}:sessions`, workers: `${prefix}:workers` };
+  return {
+    sessions: `${prefix}:sessions`,
+    seeded: `${prefix}:sessions:seeded`,
+    workers: `${prefix}:workers`,
+    deleted: (sessionId) => `${prefix}:deleted:{${sessionId}}`,
+  };
 }

@@ -5,21 +5,25 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { IdempotencyConflictError, InvalidPayloadError } from './errors.js';
+import { IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from './errors.js';
 import { encodeEvent } from './events.js';
 import { sessionKeys } from './keys.js';
 import { createProducer, type Producer } from './producer.js';
 import { messageFailureFields } from './messages.js';
 import { holderConnectionName } from './owner-liveness.js';
 import { createRedis } from './redis.js';
+import { SessionRegistry } from './session-registry.js';
 import type { SessionState } from './state.js';
 
 let fixture: RedisFixture;
 let producer: Producer;
+let registry: SessionRegistry;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeEach(async () => {
   fixture = await createRedisFixture();
+  registry = new SessionRegistry(fixture.redis, fixture.prefix);
+  await registry.create('default');
   producer = createProducer({ redis: fixture.url, prefix: fixture.prefix });
   await producer.queues.outbox.waitUntilReady();
 });
@@ -142,8 +146,66 @@ describe('producer.send', () => {
     await expect(producer.send({ to: '+4915123456789', text: '' })).rejects.toBeInstanceOf(InvalidPayloadError);
     await expect(producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'a:b' })).rejects.toThrow(/idempotencyKey/);
     await expect(producer.send(null as never)).rejects.toBeInstanceOf(InvalidPayloadError);
-    // Only the queues' own metadata (written when a Queue is created) may exist.
-    expect((await fixture.redis.keys(`${fixture.prefix}:*`)).filter((key) => !key.endsWith(':meta'))).toEqual([]);
+    // Only the registration and the queues' own metadata (written when a Queue is created) may exist.
+    expect((await fixture.redis.keys(`${fixture.prefix}:*`)).filter((key) => !key.endsWith(':meta')).sort()).toEqual([registry.key, keys().registered]);
+  });
+
+  it('refuses a send to a session that is not registered, with or without a key, and keeps no job or record of it', async () => {
+    const typo = producer.session('sales');
+    await expect(typo.send({ to: '+4915123456789', text: 'x' })).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(typo.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'k-typo' })).rejects.toThrow(/there is no session "sales"/);
+    expect(await typo.queues.outbox.getJobCounts('waiting', 'paused', 'delayed', 'active')).toEqual({ waiting: 0, paused: 0, delayed: 0, active: 0 });
+    expect(await fixture.redis.exists(typo.queues.keys.message('k-typo'), typo.queues.keys.messages)).toBe(0);
+
+    await registry.create('sales');
+    expect((await typo.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'k-typo' })).duplicate).toBe(false);
+    await registry.markDeleted('sales');
+    await expect(typo.send({ to: '+4915123456789', text: 'y' })).rejects.toBeInstanceOf(SessionNotFoundError);
+    expect(await typo.queues.outbox.getWaitingCount()).toBe(1);
+  });
+
+  it('addresses other sessions on the same connection, each with its own queues and ids', async () => {
+    await registry.create('sales');
+    const sales = producer.session('sales');
+    expect(producer.session('sales')).toBe(sales);
+    expect(sales.sessionId).toBe('sales');
+    await producer.send({ to: '+4915123456789', text: 'default', idempotencyKey: 'same-key' });
+    await sales.send({ to: '+4915123456789', text: 'sales', idempotencyKey: 'same-key' });
+    expect((await producer.queues.outbox.getJob('same-key'))?.data).toMatchObject({ text: 'default' });
+    expect((await sales.queues.outbox.getJob('same-key'))?.data).toMatchObject({ text: 'sales' });
+    expect(sales.queues.outbox.opts.prefix).toBe(`${fixture.prefix}:{sales}`);
+    expect(() => producer.session('no spaces')).toThrow(InvalidPayloadError);
+    const named = createProducer({ redis: fixture.redis, prefix: fixture.prefix, session: 'sales' });
+    cleanups.push(() => named.close());
+    expect((await named.getMessage('same-key'))?.id).toBe('same-key');
+  });
+});
+
+describe('producer.listMessages', () => {
+  it('lists messages newest first or in order, filtered by status, a page at a time, ties in one millisecond included', async () => {
+    const at = '2026-12-02T10:00:00.000Z';
+    // 7 sends in one millisecond, then 5 later ones: pages of 3 must neither skip nor repeat any.
+    for (let i = 0; i < 12; i += 1) {
+      await producer.send({ to: '+4915123456789', text: `m${i}`, idempotencyKey: `m-${String(i).padStart(2, '0')}`, acceptedAt: i < 7 ? at : new Date(Date.parse(at) + i).toISOString() });
+    }
+    const all = async (order: 'asc' | 'desc', status?: ('held' | 'failed')[]): Promise<string[]> => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await producer.listMessages({ limit: 3, order, ...(cursor === undefined ? {} : { cursor }), ...(status === undefined ? {} : { status }) });
+        expect(page.messages.length).toBeLessThanOrEqual(3);
+        ids.push(...page.messages.map((m) => m.id));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      return ids;
+    };
+    const ascending = Array.from({ length: 12 }, (_, i) => `m-${String(i).padStart(2, '0')}`);
+    expect(await all('asc')).toEqual(ascending);
+    expect(await all('desc')).toEqual([...ascending].reverse());
+    expect(await all('asc', ['held'])).toEqual(ascending);
+    expect(await all('asc', ['failed'])).toEqual([]);
+    expect((await producer.listMessages({ limit: 1 })).messages[0]).toMatchObject({ id: 'm-11', status: 'held', to: '4915123456789@c.us' });
+    await expect(producer.listMessages({ cursor: 'nonsense' })).rejects.toThrow(/cursor/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 
-import { registryKeys } from './keys.js';
+import { registryKeys, sessionKeys } from './keys.js';
 import { sessionIdSchema, SessionRegistry } from './session-registry.js';
 
 let fixture: RedisFixture;
@@ -95,5 +95,39 @@ describe('SessionRegistry', () => {
     expect(await registry.remove('sales')).toBe(true);
     expect(await registry.remove('sales')).toBe(false);
     expect(await registry.get('sales')).toBeNull();
+  });
+
+  it('keeps a marker key in the session\'s own slot while it is registered: set on create, gone on delete and remove', async () => {
+    const marker = sessionKeys({ prefix: fixture.prefix, sessionId: 'sales' }).registered;
+    await registry.create('sales');
+    expect(await fixture.redis.get(marker)).toBe('2026-12-01T10:00:00.000Z');
+    await fixture.redis.del(marker); // a crash between the two writes of a create
+    await registry.create('sales');
+    expect(await fixture.redis.exists(marker)).toBe(1);
+    expect(await registry.markDeleted('sales')).toMatchObject({ desired: 'deleted' });
+    expect(await fixture.redis.exists(marker)).toBe(0);
+    expect(await registry.markDeleted('nope')).toBeNull();
+    await registry.create('support');
+    await registry.remove('support');
+    expect(await fixture.redis.exists(sessionKeys({ prefix: fixture.prefix, sessionId: 'support' }).registered)).toBe(0);
+  });
+
+  it('makes a deletion final: no patch or create brings the session back', async () => {
+    await registry.create('sales');
+    await registry.markDeleted('sales');
+    expect(await registry.update('sales', { desired: 'running' })).toMatchObject({ desired: 'deleted' });
+    expect(await registry.create('sales')).toMatchObject({ created: false, record: { desired: 'deleted' } });
+    expect(await fixture.redis.exists(sessionKeys({ prefix: fixture.prefix, sessionId: 'sales' }).registered)).toBe(0);
+  });
+
+  it('seeds the configured session once per installation, capitals of a waq 0.1 SESSION_ID included; a deleted one stays deleted', async () => {
+    expect(await registry.seed('Legacy_1')).toBe(true);
+    expect(await registry.get('Legacy_1')).toMatchObject({ id: 'Legacy_1', desired: 'running' });
+    expect(await registry.seed('Legacy_1')).toBe(false);
+    await registry.remove('Legacy_1');
+    expect(await registry.seed('Legacy_1')).toBe(false);
+    expect(await registry.get('Legacy_1')).toBeNull();
+    await expect(registry.create('Legacy_2')).rejects.toThrow(/lowercase/);
+    await expect(registry.seed('a b')).rejects.toThrow(/letters, digits/);
   });
 });

@@ -11,18 +11,30 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
-import { registryKeys } from './keys.js';
+import { registryKeys, sessionKeys, type RegistryKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
 
-/** Session ids: safe in Redis keys, file names (the profile) and URL paths, with no case ambiguity. */
+/** Ids of new sessions: safe in Redis keys, file names (the profile) and URL paths, with no case ambiguity. */
 export const SESSION_ID_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 export const sessionIdSchema = z
   .string()
   .regex(SESSION_ID_PATTERN, { error: 'must be 1-64 characters: lowercase letters, digits, "-" and "_"' });
 
+/**
+ * Ids a registered session may have: new ones are lowercase (`sessionIdSchema`), but a deployment of
+ * waq 0.1 may run a `SESSION_ID` with capitals, and its session (keys, held sends, profile) must
+ * keep working after the upgrade without a rename.
+ */
+export const REGISTERED_SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const registeredSessionIdSchema = z
+  .string()
+  .regex(REGISTERED_SESSION_ID_PATTERN, { error: 'must be 1-64 characters: letters, digits, "-" and "_"' });
+
+/** What an operator can ask of a session (`deleted` is set by a DELETE and is final). */
 export const DESIRED_STATES = ['running', 'stopped'] as const;
-export type DesiredState = (typeof DESIRED_STATES)[number];
+export type DesiredState = (typeof DESIRED_STATES)[number] | 'deleted';
 
 /** Per-session settings; an unset one takes the worker's configured value (SEND_INTERVAL_MS, …). */
 export const sessionSettingsSchema = z.strictObject({
@@ -32,8 +44,8 @@ export const sessionSettingsSchema = z.strictObject({
 export type SessionSettings = z.infer<typeof sessionSettingsSchema>;
 
 export const sessionRecordSchema = z.object({
-  id: sessionIdSchema,
-  desired: z.enum(DESIRED_STATES),
+  id: registeredSessionIdSchema,
+  desired: z.enum([...DESIRED_STATES, 'deleted']),
   settings: sessionSettingsSchema,
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
@@ -70,7 +82,8 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local record = cjson.decode(raw)
 local patch = cjson.decode(ARGV[2])
-if patch.desired then record.desired = patch.desired end
+-- A deletion is final: nothing brings a session marked deleted back.
+if patch.desired and record.desired ~= 'deleted' then record.desired = patch.desired end
 if patch.settings then
   if type(record.settings) ~= 'table' then record.settings = {} end
   for name, value in pairs(patch.settings) do
@@ -85,30 +98,65 @@ return encoded
 `);
 
 export interface SessionPatch {
-  readonly desired?: DesiredState;
+  readonly desired?: (typeof DESIRED_STATES)[number];
   /** Settings to set; `null` removes one (back to the worker's configured value). */
   readonly settings?: { readonly [K in keyof SessionSettings]?: SessionSettings[K] | null };
 }
 
+/**
+ * Besides its entry here, a registered session has a marker key in its own hash slot
+ * (`SessionKeys.registered`), which the send script checks in the same call that claims the message:
+ * a send to a session that does not exist (a typo, or one deleted) is refused at no extra round trip.
+ * The two are written one after the other (they are in different slots on Redis Cluster): the entry
+ * first on create, the marker first on delete, so a marker never outlives its entry for long, and
+ * `create` and a worker's claim put a missing marker back.
+ */
 export class SessionRegistry {
   readonly key: string;
+  private readonly keys: RegistryKeys;
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    private readonly prefix: string,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.key = registryKeys(prefix).sessions;
+    this.keys = registryKeys(prefix);
+    this.key = this.keys.sessions;
   }
 
-  /** Creates `id` (wanted running unless said otherwise); an existing one is returned untouched, `created: false`. */
-  async create(id: string, { desired = 'running', settings = {} }: { desired?: DesiredState; settings?: SessionSettings } = {}): Promise<{ created: boolean; record: SessionRecord }> {
+  /** Creates `id` (a new id: lowercase), wanted running unless said otherwise; an existing one is returned untouched, `created: false`. */
+  async create(id: string, options: { desired?: (typeof DESIRED_STATES)[number]; settings?: SessionSettings } = {}): Promise<{ created: boolean; record: SessionRecord }> {
+    return this.insert(sessionIdSchema.parse(id), options);
+  }
+
+  private async insert(id: string, { desired = 'running', settings = {} }: { desired?: (typeof DESIRED_STATES)[number]; settings?: SessionSettings }): Promise<{ created: boolean; record: SessionRecord }> {
     const at = this.now().toISOString();
     const record = sessionRecordSchema.parse({ id, desired, settings, createdAt: at, updatedAt: at });
-    if ((await this.redis.hsetnx(this.key, id, JSON.stringify(record))) === 1) return { created: true, record };
+    if ((await this.redis.hsetnx(this.key, id, JSON.stringify(record))) === 1) {
+      await this.markRegistered(record);
+      return { created: true, record };
+    }
     const existing = await this.get(id);
     if (existing === null) throw new Error(`session "${id}" exists but its registry entry is unreadable; fix or delete it (HDEL ${this.key} ${id})`);
+    if (existing.desired !== 'deleted') await this.markRegistered(existing);
     return { created: false, record: existing };
+  }
+
+  /**
+   * Registers the configured `SESSION_ID` once per installation (wanted running), so a deployment of
+   * one session (waq 0.1) keeps running it after the upgrade, profile and held sends included. Once
+   * seeded, a session an operator deleted stays deleted. The id may have capitals (waq 0.1 allowed
+   * them). Returns whether this call registered it.
+   */
+  async seed(id: string): Promise<boolean> {
+    const checked = registeredSessionIdSchema.parse(id);
+    if ((await this.redis.set(this.keys.seeded, checked, 'NX')) !== 'OK') return false;
+    return (await this.insert(checked, {})).created;
+  }
+
+  /** Puts the session's marker key back (idempotent): a worker calls it when it claims the session. */
+  async markRegistered(record: Pick<SessionRecord, 'id' | 'createdAt'>): Promise<void> {
+    await this.redis.set(sessionKeys({ prefix: this.prefix, sessionId: record.id }).registered, record.createdAt);
   }
 
   /** The record of `id`, or null when there is none or it is unreadable. */
@@ -137,8 +185,22 @@ export class SessionRegistry {
     return entry;
   }
 
-  /** Removes `id` from the registry (its keys, queues and profile are the caller's to clean up). */
+  /**
+   * Marks `id` for deletion: no send is accepted from now on (the marker goes first), and the worker
+   * that owns it (or the first to claim it) deletes it (session-deletion.ts in the worker). Null when
+   * there is no such session.
+   */
+  async markDeleted(id: string): Promise<SessionRecord | null> {
+    await this.redis.del(sessionKeys({ prefix: this.prefix, sessionId: id }).registered);
+    const encoded = (await UPDATE.run(this.redis, [this.key], [id, JSON.stringify({ desired: 'deleted' }), this.now().toISOString()])) as string | null;
+    if (encoded === null) return null;
+    const entry = decode(id, encoded);
+    return isReadable(entry) ? entry : null;
+  }
+
+  /** Removes `id` from the registry, marker first (its keys, queues and profile are the caller's to clean up). */
   async remove(id: string): Promise<boolean> {
+    await this.redis.del(sessionKeys({ prefix: this.prefix, sessionId: id }).registered);
     return (await this.redis.hdel(this.key, id)) === 1;
   }
 }

@@ -24,6 +24,7 @@ const record = (id: string, heartbeatAgoMs: number, sessions: string[] = []): Wo
   startedAt: '2026-12-01T09:00:00.000Z',
   heartbeatAt: new Date(NOW - heartbeatAgoMs).toISOString(),
   heartbeatEveryMs: 1_000,
+  draining: false,
 });
 
 describe('WorkerRegistry', () => {
@@ -55,5 +56,17 @@ describe('WorkerRegistry', () => {
   it('refuses a malformed record before it reaches Redis', async () => {
     await expect(workers.heartbeat({ ...record('w-a', 0), capacity: -1 })).rejects.toThrow(/capacity/);
     expect(await fixture.redis.exists(registryKeys(fixture.prefix).workers)).toBe(0);
+  });
+
+  it('keeps a drain request apart from the heartbeats, for registered members only, until the member is removed', async () => {
+    expect(await workers.requestDrain('w-a')).toBe(false);
+    await workers.heartbeat(record('w-a', 0));
+    expect(await workers.drainRequested('w-a')).toBe(false);
+    expect(await workers.requestDrain('w-a')).toBe(true);
+    await workers.heartbeat({ ...record('w-a', 0), draining: true });
+    expect(await workers.drainRequested('w-a')).toBe(true);
+    expect((await workers.list(NOW))[0]?.draining).toBe(true);
+    await workers.remove('w-a');
+    expect(await workers.drainRequested('w-a')).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 
-import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
+import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, SessionRegistry, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
 import { createRedisFixture, listen, type RedisFixture } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 
@@ -47,6 +47,7 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
   const api = createApi({ config, redis: apiRedis, logger: silentLogger, version: '9.9.9', apiKey: TEST_API_KEY, ...(limits === undefined ? {} : { limits }) });
   const server = await listen(api.app);
   const keys = sessionKeys({ prefix: fixture.prefix, sessionId: config.SESSION_ID });
+  await new SessionRegistry(fixture.redis, fixture.prefix).seed(config.SESSION_ID);
   // The stand-in owner's sign of life (owner-liveness.ts): without it the API reports WORKER_OFFLINE.
   let ownerPresence: Redis | undefined;
   if (apiRedisUrl === undefined) await new Promise<void>((resolve) => (apiRedis.status === 'ready' ? resolve() : apiRedis.once('ready', () => resolve())));

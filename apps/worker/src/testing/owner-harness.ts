@@ -13,6 +13,7 @@ import {
   decodeEvent,
   decodeState,
   sessionKeys,
+  SessionRegistry,
   type Logger,
   type Producer,
   type SessionEvent,
@@ -56,6 +57,7 @@ export class OwnerHarness {
   static async create(worldOptions: FakeWhatsAppOptions = {}): Promise<OwnerHarness> {
     const fixture = await createRedisFixture();
     const sessionDir = await mkdtemp(path.join(tmpdir(), 'waq-owner-'));
+    await new SessionRegistry(fixture.redis, fixture.prefix).create('default');
     const producer = createProducer({ redis: fixture.url, prefix: fixture.prefix });
     await producer.queues.outbox.waitUntilReady();
     return new OwnerHarness(fixture, new FakeWhatsApp({ qrIntervalMs: 200, ...worldOptions }), sessionDir, producer);

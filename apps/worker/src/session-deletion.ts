@@ -1,0 +1,92 @@
+/**
+ * Deleting a session (`DELETE /v1/sessions/:id` marks it `deleted` in the registry; the worker that
+ * owns it, or the first pool member to claim it, runs this): under the session's lease, every send
+ * still waiting is reported failed with code `session_deleted` (the report is written before anything
+ * is removed, so no accepted send disappears unreported), then its queues, every key of its hash tag
+ * and its profile are removed, and last its registry entry. The owner has already logged out of
+ * WhatsApp and stopped its Chromium when the session was running (pool.ts).
+ *
+ * Idempotent: a deletion cut off half-way (the worker died) is run again by whoever claims the session
+ * next, and the first report stands (`SET NX`).
+ */
+import { registryKeys, type KeyScope, type Logger, type SessionRegistry } from '@waq/shared';
+import type { Redis } from 'ioredis';
+
+import { createOwnerConnections } from './connections.js';
+import { SessionLease } from './lease.js';
+import { SessionProfile } from './profile.js';
+
+/** Why the sends of a deleted session were not sent (`GET`/webhook consumers match on it). */
+export const SESSION_DELETED = 'session_deleted';
+
+export interface DeletionReport {
+  readonly sessionId: string;
+  readonly deletedAt: string;
+  /** Sends that were still waiting: none of them will be sent. */
+  readonly failedSends: readonly { readonly id: string; readonly to: string; readonly code: typeof SESSION_DELETED }[];
+  /** Whether WhatsApp confirmed the unlink (only a session READY at deletion can log out). */
+  readonly loggedOut: boolean;
+}
+
+export interface DeletionOptions extends KeyScope {
+  readonly redisUrl: string;
+  readonly workerId: string;
+  readonly registry: SessionRegistry;
+  readonly sessionDir: string;
+  readonly leaseTtlMs: number;
+  /** How long the report is kept (MESSAGE_RETENTION_S). */
+  readonly retentionSeconds: number;
+  readonly loggedOut: boolean;
+  readonly logger: Logger;
+}
+
+/** Job states a send can be waiting in (an `active` one was left by a worker that died mid-send). */
+const WAITING_STATES = ['waiting', 'paused', 'delayed', 'prioritized', 'waiting-children', 'active'] as const;
+
+/** Runs the deletion; undefined when another worker holds the session (it will run it). */
+export async function deleteSession(options: DeletionOptions): Promise<DeletionReport | undefined> {
+  const { redisUrl, prefix, sessionId, workerId, registry, logger } = options;
+  const connections = createOwnerConnections(redisUrl, { prefix, sessionId }, `${workerId}:${sessionId}:delete`, logger);
+  const { redis, queues } = connections;
+  const lease = new SessionLease({ redis, key: queues.keys.lease, workerId, sessionId, ttlMs: options.leaseTtlMs, logger });
+  try {
+    if (!(await lease.claimOnce())) return undefined;
+    await lease.assertHeld();
+    await queues.outbox.pause();
+    const jobs = await queues.outbox.getJobs([...WAITING_STATES], 0, -1, true);
+    const failedSends: DeletionReport['failedSends'] = jobs
+      .filter((job) => job.name === 'send' && job.id !== undefined)
+      .map((job) => {
+        const { to } = job.data as { to?: unknown };
+        return { id: String(job.id), to: typeof to === 'string' ? to : '', code: SESSION_DELETED };
+      });
+    const report: DeletionReport = { sessionId, deletedAt: new Date().toISOString(), failedSends, loggedOut: options.loggedOut };
+    const reportKey = registryKeys(prefix).deleted(sessionId);
+    await lease.assertHeld();
+    await redis.set(reportKey, JSON.stringify(report), 'EX', options.retentionSeconds, 'NX');
+    if (failedSends.length > 0) logger.warn({ failed: failedSends.length }, `session deleted: ${failedSends.length} send(s) still waiting are reported failed (${SESSION_DELETED})`);
+
+    await Promise.all([queues.control.obliterate({ force: true }), queues.outbox.obliterate({ force: true })]);
+    await lease.release();
+    const removed = await unlinkSessionKeys(redis, `${prefix}:{${sessionId}}:*`);
+    const profile = await new SessionProfile(options.sessionDir, sessionId, logger).remove();
+    await registry.remove(sessionId);
+    logger.info({ keysRemoved: removed, profile }, 'session deleted: queues, keys and profile removed');
+    return JSON.parse((await redis.get(reportKey)) ?? JSON.stringify(report)) as DeletionReport;
+  } finally {
+    await lease.release().catch(() => undefined);
+    await connections.close();
+  }
+}
+
+/** UNLINKs every key matching `pattern` (one session's hash tag: one slot, one node on Redis Cluster). */
+async function unlinkSessionKeys(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let removed = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
