@@ -49,6 +49,12 @@ const PROTECTED: readonly [string, string][] = [
   ['GET', '/v1/session/qr'],
   ['GET', '/v1/session/events'],
   ['POST', '/v1/sandbox/scan'],
+  ['POST', '/v1/sessions'],
+  ['GET', '/v1/sessions'],
+  ['DELETE', '/v1/sessions/default'],
+  ['POST', '/v1/sessions/default/stop'],
+  ['POST', '/v1/sessions/default/messages'],
+  ['GET', '/v1/workers'],
   ['GET', '/metrics'],
   ['GET', '/'],
   ['GET', '/docs'],
@@ -120,6 +126,12 @@ function requests(key: string): fc.Arbitrary<FuzzRequest> {
     { weight: 4, arbitrary: fc.oneof(fc.string({ maxLength: 300 }).map(encodeURIComponent), fc.constantFrom('%', '%zz', '%E0%A4%A', '..%2F..%2Fetc', '%00', 'a%2Fb', 'x'.repeat(5_000))).map((id) => ({ kind: 'bad id', method: 'GET', path: `/v1/messages/${id}`, headers: auth })) },
     // Bad query parameters (valid ones would open a stream or enqueue a connect).
     { weight: 3, arbitrary: fc.tuple(fc.constantFrom('/v1/session/qr?format=', '/v1/session/connect?wait=', '/v1/session/events?backlog='), fc.string({ minLength: 1, maxLength: 30 }).filter((v) => !['png', 'svg', 'text', 'json', 'true', 'false', '1', '0'].includes(v) && !/^\d+$/.test(v))).map(([p, v]) => ({ kind: 'bad query', method: p.includes('connect') ? 'POST' : 'GET', path: `${p}${encodeURIComponent(v)}`, headers: auth })) },
+    // The session registry: bodies it refuses, ids that are not session ids (or name none), bad list queries.
+    { weight: 4, arbitrary: anyJson.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v) || !/^[a-z0-9_-]{1,64}$/.test(String((v as { id?: unknown }).id))).map((v) => ({ ...json(key, '/v1/sessions', v), kind: 'bad session' })) },
+    { weight: 2, arbitrary: fc.oneof(fc.string({ minLength: 1, maxLength: 80 }), fc.constantFrom('UPPER', 'a b', 'x'.repeat(65), 'é', '..', 'sales%2F..')).map((id) => ({ ...json(key, '/v1/sessions', { id }), kind: 'bad session' })).filter((r) => !/^[a-z0-9_-]{1,64}$/.test(String((JSON.parse(String(r.body)) as { id: string }).id))) },
+    { weight: 4, arbitrary: fc.tuple(fc.oneof(fc.string({ maxLength: 80 }).map(encodeURIComponent), fc.constantFrom('%', '%zz', 'a%2Fb', 'x'.repeat(500), 'no-such-session')), fc.constantFrom<[string, string]>(['GET', ''], ['PATCH', ''], ['DELETE', ''], ['POST', '/start'], ['POST', '/stop'], ['POST', '/messages'], ['GET', '/messages'], ['GET', '/messages/x'], ['POST', '/connect'], ['GET', '/qr'], ['GET', '/events'])).filter(([id]) => id !== '' && id !== 'default').map(([id, [method, suffix]]) => ({ kind: 'bad session', method, path: `/v1/sessions/${id}${suffix}`, headers: { ...auth, 'Content-Type': 'application/json' }, body: method === 'GET' ? undefined : JSON.stringify({ to: '+49 151 23456789', text: `${BODY_MARKER} no session`, settings: {} }) })) },
+    { weight: 2, arbitrary: fc.tuple(fc.constantFrom('status=', 'limit=', 'cursor=', 'order='), fc.string({ minLength: 1, maxLength: 40 }).filter((v) => !/^\d{1,3}$/.test(v) && !['asc', 'desc', 'queued', 'held', 'sending', 'sent', 'failed', 'delayed'].includes(v))).map(([q, v]) => ({ kind: 'bad query', method: 'GET', path: `/v1/sessions/default/messages?${q}${encodeURIComponent(v)}`, headers: auth })) },
+    { weight: 2, arbitrary: anyJson.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).some((k) => k !== 'settings')).map((v) => ({ ...json(key, '/v1/sessions/default', v), method: 'PATCH', kind: 'bad session' })) },
     // Unknown routes and methods.
     { weight: 3, arbitrary: fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'), fc.webPath()).filter(([, p]) => !['/', '/healthz', '/readyz', '/login', '/logout', '/docs', '/metrics', '/openapi.json'].includes(p) && !p.startsWith('/v1/') && !p.startsWith('/admin') && !p.startsWith('/assets')).map(([method, p]) => ({ kind: 'unknown route', method, path: p.startsWith('/') ? p : `/${p}`, headers: auth })) },
     { weight: 2, arbitrary: fc.constantFrom<[string, string]>(['DELETE', '/v1/messages'], ['PUT', '/v1/session'], ['PATCH', '/v1/session/connect'], ['GET', '/v1/session/logout'], ['DELETE', '/v1/session/qr']).map(([method, p]) => ({ kind: 'unknown route', method, path: p, headers: auth })) },
@@ -231,7 +243,9 @@ describe('the API under malformed input', () => {
 
     const counts = await Promise.all([stack.producer.queues.outbox, stack.producer.queues.control].map((q) => q.getJobCounts()));
     const enqueued = counts.flatMap((c) => Object.values(c)).reduce((a, b) => a + b, 0);
-    const records = (await stack.redis.keys(`${stack.prefix}:*`)).filter((k) => !/:(meta|events|state)$/.test(k));
+    // What is there without any request: queue metadata, the worker's state and events, the registry
+    // and the configured session's marker.
+    const records = (await stack.redis.keys(`${stack.prefix}:*`)).filter((k) => !/:(meta|events|state|session|sessions|sessions:seeded)$/.test(k));
     report({
       scenario: '8. API fuzz (fast-check)',
       load: `${sent} malformed requests in ${(elapsed / 1_000).toFixed(0)} s (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')})`,

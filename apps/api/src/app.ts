@@ -3,25 +3,27 @@
  * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
 
-import { createProducer, toFieldProblems, type Config, type Logger, type Producer } from '@waq/shared';
+import { createProducer, SessionRegistry, toFieldProblems, WorkerRegistry, type Config, type Logger, type Producer } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottlePolicy } from './auth/login-throttle.js';
 import { requireApiKey, requirePageAuth } from './auth/require-auth.js';
-import { BULL_BOARD_PATH, bullBoardRouter } from './bull-board.js';
+import { BULL_BOARD_PATH, createQueueBoard } from './bull-board.js';
 import { accessLog } from './http/access-log.js';
 import { BlockingConnections } from './http/blocking-connections.js';
 import { errorResponse, redisUnavailable, type HttpResult } from './http/error-response.js';
 import { healthz, readyz } from './http/health.js';
-import { getMessage, sendMessage } from './http/messages.js';
+import { getMessage, listMessages, sendMessage } from './http/messages.js';
 import { getQr } from './http/qr.js';
 import { simulateScan } from './http/sandbox.js';
-import { connectQuerySchema, qrQuerySchema } from './http/schemas.js';
+import { connectQuerySchema, deleteSessionQuerySchema, qrQuerySchema } from './http/schemas.js';
 import { securityHeaders } from './http/security-headers.js';
 import { sessionEvents } from './http/session-events.js';
-import { connect, getSession, logout } from './http/session.js';
+import { connect, getSession, logout, restart } from './http/session.js';
+import { createSession, deleteSession, describeSession, listSessions, sessionIdParam, sessionNotFound, setDesired, updateSession } from './http/sessions.js';
+import { drainWorker, listWorkers } from './http/workers.js';
 import { errorFromThrown, internalError } from './http/thrown-error.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi/openapi-document.js';
@@ -42,6 +44,8 @@ export interface ApiLimits {
   readonly jsonLimit?: string;
   /** Brute-force throttle of `POST /login`. @defaultValue DEFAULT_LOGIN_THROTTLE */
   readonly loginThrottle?: LoginThrottlePolicy;
+  /** Longest wait of `DELETE /v1/sessions/:session` for a worker to finish the deletion, in ms. @defaultValue 30000 */
+  readonly deleteWaitMs?: number;
 }
 
 export interface ApiDependencies {
@@ -64,6 +68,34 @@ export interface Api {
 }
 
 type Handler = (req: Request, res: Response) => HttpResult | Promise<HttpResult>;
+
+/** What a per-session route acts on: the session, and the URLs its answers name. */
+interface SessionScope {
+  /** The session's producer. */
+  readonly producer: Producer;
+  readonly sessionId: string;
+  /** `/v1/sessions/sales`, or `/v1/session` on the aliases of the SESSION_ID session. */
+  readonly sessionPath: string;
+  /** `/v1/sessions/sales/messages`, or `/v1/messages`. */
+  readonly messagesPath: string;
+}
+
+/**
+ * A route of one session, served at `/v1/sessions/:session<path>` and, for the configured SESSION_ID
+ * session (the only one of waq 0.1), at its 0.1 URL `alias`: one handler, two addresses.
+ */
+interface SessionRoute {
+  readonly method: 'get' | 'post';
+  readonly path: string;
+  readonly alias: string;
+  /** Takes a JSON body. */
+  readonly json?: boolean;
+  /** Answers, or (the event stream) writes the response itself and returns nothing. */
+  readonly handle: (scope: SessionScope, req: Request, res: Response) => HttpResult | Promise<HttpResult | void>;
+}
+
+/** How long the API trusts that a session exists before reading the registry again (a send checks it anyway). */
+const KNOWN_SESSION_MS = 2_000;
 
 function send(res: Response, result: HttpResult): void {
   if (res.headersSent) return;
@@ -109,13 +141,52 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   const producer = createProducer({
     redis,
     prefix: config.WAQ_PREFIX,
-    sessionId: config.SESSION_ID,
+    session: config.SESSION_ID,
     sendMaxAttempts: config.SEND_MAX_ATTEMPTS,
     retentionSeconds: config.MESSAGE_RETENTION_S,
     logger,
   });
+  const registry = new SessionRegistry(redis, config.WAQ_PREFIX);
+  const workers = new WorkerRegistry(redis, config.WAQ_PREFIX);
   const blocking = new BlockingConnections(redis, limits.maxStreams ?? 50);
-  const metrics = createMetrics({ producer, redis, activeStreams: () => blocking.active });
+  const liveSessions = async (): Promise<string[]> => {
+    await ensureSeeded();
+    return (await registry.list()).sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
+  };
+  const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
+  const board = createQueueBoard({ producer, registry });
+
+  // The configured SESSION_ID is registered once per installation (the worker does it too): a
+  // deployment of waq 0.1 keeps its session, and its routes, after the upgrade. Tried again on the
+  // next request that needs it when Redis was not there.
+  let seeding: Promise<void> | undefined;
+  function ensureSeeded(): Promise<void> {
+    seeding ??= registry.seed(config.SESSION_ID).then(
+      () => undefined,
+      (error: unknown) => {
+        seeding = undefined;
+        throw error;
+      },
+    );
+    return seeding;
+  }
+  if (redis.status === 'ready') ensureSeeded().catch(() => undefined);
+  redis.on('ready', () => ensureSeeded().catch(() => undefined));
+
+  const knownUntil = new Map<string, number>();
+  async function sessionExists(id: string): Promise<boolean> {
+    if (id === config.SESSION_ID) await ensureSeeded();
+    if ((knownUntil.get(id) ?? 0) > Date.now()) return true;
+    const record = await registry.get(id);
+    if (record === null || record.desired === 'deleted') {
+      knownUntil.delete(id);
+      return false;
+    }
+    knownUntil.set(id, Date.now() + KNOWN_SESSION_MS);
+    return true;
+  }
+  const sessionsDeps = { registry, producer, redis, deleteWaitMs: limits.deleteWaitMs ?? 30_000, onDeleted: (id: string) => knownUntil.delete(id) };
+  const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
   const loginThrottle = new LoginThrottle(redis, config.WAQ_PREFIX, limits.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
@@ -172,30 +243,94 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   }));
 
   // API: an API key (or the status page's session cookie).
-  app.post('/v1/messages', apiAuth, redisReady, requireJson, json, route((req) => sendMessage(producer, { body: req.body as unknown, idempotencyKeyHeader: req.get('Idempotency-Key') })));
-  app.get('/v1/messages/:id', apiAuth, redisReady, route((req) => getMessage(producer, String(req.params['id']))));
-  app.get('/v1/session', apiAuth, redisReady, route(() => getSession(producer)));
-  app.post('/v1/session/connect', apiAuth, redisReady, route((req) => {
-    const query = connectQuerySchema.safeParse(req.query);
+  // The session registry, and the worker pool that runs it.
+  app.post('/v1/sessions', apiAuth, redisReady, requireJson, json, route((req) => createSession(sessionsDeps, req.body as unknown)));
+  app.get('/v1/sessions', apiAuth, redisReady, route(async () => {
+    await ensureSeeded();
+    return listSessions(sessionsDeps);
+  }));
+  app.get('/v1/sessions/:session', apiAuth, redisReady, route((req) => describeSession(sessionsDeps, req.params['session'])));
+  app.patch('/v1/sessions/:session', apiAuth, redisReady, requireJson, json, route((req) => updateSession(sessionsDeps, req.params['session'], req.body as unknown)));
+  app.delete('/v1/sessions/:session', apiAuth, redisReady, route((req) => {
+    const query = deleteSessionQuerySchema.safeParse(req.query);
     if (!query.success) return invalidQuery(query.error);
     const client = new AbortController();
     req.once('close', () => client.abort());
-    return connect({ producer, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait, signal: client.signal });
+    return deleteSession(sessionsDeps, req.params['session'], { wait: query.data.wait ?? true, signal: client.signal });
   }));
-  app.post('/v1/session/logout', apiAuth, redisReady, route(() => logout(producer)));
-  app.get('/v1/session/qr', apiAuth, redisReady, route((req) => {
-    const query = qrQuerySchema.safeParse(req.query);
-    return query.success ? getQr(producer, query.data.format) : invalidQuery(query.error);
-  }));
-  app.get('/v1/session/events', apiAuth, redisReady, sessionEvents({ redis, eventsKey: producer.queues.keys.events, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send }));
-  app.post('/v1/sandbox/scan', apiAuth, route(() => simulateScan({ enabled: config.WAQ_SANDBOX, simUrl: config.WAQ_SIM_URL })));
+  app.post('/v1/sessions/:session/start', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'running')));
+  app.post('/v1/sessions/:session/stop', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'stopped')));
+  app.get('/v1/workers', apiAuth, redisReady, route(() => listWorkers(workers)));
+  app.post('/v1/workers/:id/drain', apiAuth, redisReady, route((req) => drainWorker(workers, String(req.params['id']))));
+
+  // Everything of one session, at /v1/sessions/:session/… and at the 0.1 URLs for SESSION_ID.
+  const sessionRoutes: readonly SessionRoute[] = [
+    {
+      method: 'post',
+      path: '/messages',
+      alias: '/v1/messages',
+      json: true,
+      handle: ({ producer: session, messagesPath }, req) => sendMessage(session, { body: req.body as unknown, idempotencyKeyHeader: req.get('Idempotency-Key'), messagesPath }),
+    },
+    { method: 'get', path: '/messages', alias: '/v1/messages', handle: ({ producer: session }, req) => listMessages(session, req.query) },
+    { method: 'get', path: '/messages/:id', alias: '/v1/messages/:id', handle: ({ producer: session }, req) => getMessage(session, String(req.params['id'])) },
+    {
+      method: 'post',
+      path: '/connect',
+      alias: '/v1/session/connect',
+      handle: ({ producer: session }, req) => {
+        const query = connectQuerySchema.safeParse(req.query);
+        if (!query.success) return invalidQuery(query.error);
+        const client = new AbortController();
+        req.once('close', () => client.abort());
+        return connect({ producer: session, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait, signal: client.signal });
+      },
+    },
+    { method: 'post', path: '/logout', alias: '/v1/session/logout', handle: ({ producer: session }) => logout(session) },
+    { method: 'post', path: '/restart', alias: '/v1/session/restart', handle: ({ producer: session }) => restart(session) },
+    {
+      method: 'get',
+      path: '/qr',
+      alias: '/v1/session/qr',
+      handle: ({ producer: session, sessionPath }, req) => {
+        const query = qrQuerySchema.safeParse(req.query);
+        return query.success ? getQr(session, query.data.format, sessionPath) : invalidQuery(query.error);
+      },
+    },
+    { method: 'get', path: '/events', alias: '/v1/session/events', handle: ({ producer: session }, req, res) => events(req, res, session.queues.keys.events) },
+    {
+      method: 'post',
+      path: '/sandbox/scan',
+      alias: '/v1/sandbox/scan',
+      handle: ({ sessionId, sessionPath }) => simulateScan({ enabled: config.WAQ_SANDBOX, simUrl: config.WAQ_SIM_URL, defaultSessionId: config.SESSION_ID }, { sessionId, sessionPath }),
+    },
+  ];
+  const inSession = (handle: SessionRoute['handle'], alias: boolean): RequestHandler => async (req, res, next) => {
+    try {
+      const id = alias ? config.SESSION_ID : sessionIdParam(req.params['session']);
+      if (id === null || !(await sessionExists(id))) return send(res, sessionNotFound(alias ? config.SESSION_ID : String(req.params['session'])));
+      const sessionPath = alias ? '/v1/session' : `/v1/sessions/${id}`;
+      const result = await handle({ producer: producer.session(id), sessionId: id, sessionPath, messagesPath: alias ? '/v1/messages' : `${sessionPath}/messages` }, req, res);
+      if (result !== undefined) send(res, result);
+    } catch (error) {
+      const mapped = errorFromThrown(error);
+      if (mapped === undefined) next(error);
+      else send(res, mapped);
+    }
+  };
+  app.get('/v1/session', apiAuth, redisReady, inSession(({ producer: session }) => getSession(session), true));
+  for (const { method, path, alias, json: takesJson, handle } of sessionRoutes) {
+    const body = takesJson === true ? [requireJson, json] : [];
+    app[method](`/v1/sessions/:session${path}`, apiAuth, redisReady, ...body, inSession(handle, false));
+    app[method](alias, apiAuth, redisReady, ...body, inSession(handle, true));
+  }
   app.get('/metrics', apiAuth, route(async () => ({ status: 200, body: await metrics.registry.metrics(), headers: { 'Content-Type': metrics.registry.contentType } })));
 
   // Browser pages: the same credentials, or a redirect to the login form.
   app.get('/', pageAuth, csp(CSP.statusPage), route(() => page(statusPage({ sessionId: config.SESSION_ID, sandbox: config.WAQ_SANDBOX }))));
   app.get('/docs', pageAuth, csp(CSP.staticPage), route(() => page(docsPage(openapi))));
   app.get('/openapi.json', pageAuth, route(() => ({ status: 200, body: openapi })));
-  app.use(BULL_BOARD_PATH, pageAuth, csp(CSP.bullBoard), bullBoardRouter(producer.queues, config.SESSION_ID));
+  app.use(BULL_BOARD_PATH, pageAuth, csp(CSP.bullBoard), board.sync, board.router);
 
   app.use((req: Request, res: Response) => {
     send(res, errorResponse(404, 'not_found', `no route for ${req.method} ${req.path}: see /openapi.json for the API`));

@@ -35,20 +35,25 @@ describe('GET /metrics', () => {
     expect(text).not.toContain('unknown-page-name');
   });
 
-  it('reports queue depths by state, the session status one-hot, and Redis up', async () => {
+  it('reports queue depths by session and state, each session status one-hot, and Redis up', async () => {
     t = await startTestApi();
     await t.publishState('QR');
+    expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: 'sales' }) })).status).toBe(201);
+    await t.fetch('/v1/sessions/sales/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: '+4915123456789', text: 'c' }) });
     for (const text of ['a', 'b']) {
       await t.fetch('/v1/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: '+4915123456789', text }) });
     }
     await t.fetch('/v1/session/connect', { method: 'POST' });
     const text = await scrape(t);
-    expect(text).toContain('waq_queue_jobs{queue="outbox",state="waiting"} 2');
-    expect(text).toContain('waq_queue_jobs{queue="control",state="waiting"} 1');
-    expect(text).toContain('waq_queue_jobs{queue="outbox",state="failed"} 0');
-    expect(text).toContain('waq_session_status{status="QR"} 1');
-    expect(text).toContain('waq_session_status{status="READY"} 0');
-    expect(text).toContain('waq_session_status{status="WORKER_OFFLINE"} 0');
+    expect(text).toContain('waq_queue_jobs{session="default",queue="outbox",state="waiting"} 2');
+    expect(text).toContain('waq_queue_jobs{session="default",queue="control",state="waiting"} 1');
+    expect(text).toContain('waq_queue_jobs{session="default",queue="outbox",state="failed"} 0');
+    expect(text).toContain('waq_queue_jobs{session="sales",queue="outbox",state="waiting"} 1');
+    expect(text).toContain('waq_queue_jobs{session="sales",queue="control",state="waiting"} 0');
+    expect(text).toContain('waq_session_status{session="default",status="QR"} 1');
+    expect(text).toContain('waq_session_status{session="default",status="READY"} 0');
+    expect(text).toContain('waq_session_status{session="default",status="WORKER_OFFLINE"} 0');
+    expect(text).toContain('waq_session_status{session="sales",status="WORKER_OFFLINE"} 1');
     expect(text).toContain('waq_redis_up 1');
     expect(text).toContain('waq_sse_streams 0');
     expect(text).toContain('process_cpu_user_seconds_total');

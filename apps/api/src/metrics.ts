@@ -3,8 +3,9 @@
  * process do not collide):
  * - HTTP RED: `waq_http_requests_total` and `waq_http_request_duration_seconds` by method, route
  *   pattern (never the raw path: ids would explode the label set) and status;
- * - `waq_queue_jobs{queue,state}`: queue depths, read from Redis at scrape time;
- * - `waq_session_status{status}`: 1 for the current status, 0 for the others;
+ * - `waq_queue_jobs{session,queue,state}`: queue depths of every registered session, read from Redis
+ *   at scrape time;
+ * - `waq_session_status{session,status}`: 1 for each session's current status, 0 for the others;
  * - `waq_redis_up`, `waq_sse_streams`, and Node's default process metrics.
  *
  * Naming, the same in the worker (apps/worker/src/metrics.ts): waq's own metrics are `waq_*`; prom-client's
@@ -23,7 +24,10 @@ const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'paused', 'co
 const REPORTED_STATUSES = [...SESSION_STATUSES, 'WORKER_OFFLINE'] as const;
 
 export interface MetricsDependencies {
+  /** The API's producer: `producer.session(id)` for each session. */
   readonly producer: Producer;
+  /** The sessions to report (the registry's, deleted ones left out). */
+  readonly sessions: () => Promise<readonly string[]>;
   /** The producer's connection: its status tells whether reading is worth trying. */
   readonly redis: Redis;
   /** Open event streams and waits. */
@@ -53,7 +57,7 @@ function routeLabel(req: Request): string {
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics({ producer, redis, activeStreams }: MetricsDependencies): ApiMetrics {
+export function createMetrics({ producer, sessions, redis, activeStreams }: MetricsDependencies): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
@@ -69,7 +73,7 @@ export function createMetrics({ producer, redis, activeStreams }: MetricsDepende
   // prom-client runs every collect() of a scrape concurrently: the Redis-backed gauges share one read.
   let reading: Promise<Snapshot | undefined> | undefined;
   const snapshot = (): Promise<Snapshot | undefined> => {
-    reading ??= readSnapshot(producer, redis).finally(() => {
+    reading ??= readSnapshot(producer, sessions, redis).finally(() => {
       reading = undefined;
     });
     return reading;
@@ -84,27 +88,31 @@ export function createMetrics({ producer, redis, activeStreams }: MetricsDepende
   });
   new Gauge({
     name: 'waq_queue_jobs',
-    help: 'Jobs in the session queues by queue and state.',
-    labelNames: ['queue', 'state'],
+    help: 'Jobs in the session queues by session, queue and state.',
+    labelNames: ['session', 'queue', 'state'],
     registers: [registry],
     async collect() {
       const read = await snapshot();
       // Stale depths would mislead: without Redis there are none.
       this.reset();
-      for (const [queue, counts] of Object.entries(read?.queues ?? {})) {
-        for (const state of JOB_STATES) this.set({ queue, state }, counts[state] ?? 0);
+      for (const { session, queues } of read ?? []) {
+        for (const [queue, counts] of Object.entries(queues)) {
+          for (const state of JOB_STATES) this.set({ session, queue, state }, counts[state] ?? 0);
+        }
       }
     },
   });
   new Gauge({
     name: 'waq_session_status',
-    help: 'Session status as reported by the API: 1 for the current one, 0 for the others.',
-    labelNames: ['status'],
+    help: 'Session status as reported by the API, by session: 1 for the current one, 0 for the others.',
+    labelNames: ['session', 'status'],
     registers: [registry],
     async collect() {
       const read = await snapshot();
       this.reset();
-      if (read !== undefined) for (const status of REPORTED_STATUSES) this.set({ status }, status === read.status ? 1 : 0);
+      for (const { session, status: current } of read ?? []) {
+        for (const status of REPORTED_STATUSES) this.set({ session, status }, status === current ? 1 : 0);
+      }
     },
   });
   new Gauge({ name: 'waq_sse_streams', help: 'Open event streams and connect waits (each holds a Redis connection).', registers: [registry], collect() { this.set(activeStreams()); } });
@@ -123,21 +131,23 @@ export function createMetrics({ producer, redis, activeStreams }: MetricsDepende
   };
 }
 
-interface Snapshot {
+interface SessionSnapshot {
+  readonly session: string;
   readonly queues: Record<'control' | 'outbox', Record<string, number>>;
   readonly status: string;
 }
 
-async function readSnapshot(producer: Producer, redis: Redis): Promise<Snapshot | undefined> {
+type Snapshot = readonly SessionSnapshot[];
+
+async function readSnapshot(producer: Producer, sessions: () => Promise<readonly string[]>, redis: Redis): Promise<Snapshot | undefined> {
   // BullMQ waits (rather than fails) for a connection that has never been ready: do not ask it.
   if (redis.status !== 'ready') return undefined;
   try {
-    const [control, outbox, state] = await Promise.all([
-      producer.queues.control.getJobCounts(...JOB_STATES),
-      producer.queues.outbox.getJobCounts(...JOB_STATES),
-      producer.getState(),
-    ]);
-    return { queues: { control, outbox }, status: state.status };
+    return await Promise.all((await sessions()).map(async (session) => {
+      const { queues, getState } = producer.session(session);
+      const [control, outbox, state] = await Promise.all([queues.control.getJobCounts(...JOB_STATES), queues.outbox.getJobCounts(...JOB_STATES), getState()]);
+      return { session, queues: { control, outbox }, status: state.status };
+    }));
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 
-import type { Config, Logger } from '@waq/shared';
+import { sandboxAccountUrl, type Config, type Logger } from '@waq/shared';
 
 import type { DriverFactory } from './driver/driver.js';
 import { whatsappClientOptions } from './driver/whatsapp-client-options.js';
@@ -50,9 +50,9 @@ export async function chooseDriver(config: Config, logger: Logger): Promise<Driv
       logger: logger.child({ sessionId }),
       clientOptions: () =>
         sim.prepareSimClientOptions({
-          // The configured session keeps the phone it had in waq 0.1 (the simulator's default account).
-          phoneUrl: sessionId === config.SESSION_ID ? phoneUrl : sim.simAccountUrl(phoneUrl, sessionId),
-          cacheDir,
+          phoneUrl: sandboxAccountUrl(phoneUrl, sessionId, config.SESSION_ID),
+          // One per session: whatsapp-web.js reads the page file (which names the account) in initialize().
+          cacheDir: path.join(cacheDir, sessionId),
           dataPath: sessionDir,
           clientId: sessionId,
           ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),

@@ -2,13 +2,12 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, registryKeys, SessionRegistry, sessionKeys, WorkerRegistry } from '@waq/shared';
+import { createProducer, registryKeys, SessionRegistry, sessionKeys, WorkerRegistry, type DeletionReport } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { FakeWhatsApp } from './driver/fake-driver.js';
 import { WorkerPool, type PoolOptions } from './pool.js';
-import type { DeletionReport } from './session-deletion.js';
 import { FAST_CONFIG, silentLogger } from './testing/owner-harness.js';
 
 let fixture: RedisFixture;

@@ -27,6 +27,7 @@ import { hostname } from 'node:os';
 
 import {
   decodeState,
+  type DeletionReport,
   type Logger,
   OwnerLiveness,
   type SessionRecord,
@@ -42,7 +43,7 @@ import type { DriverFactory } from './driver/driver.js';
 import { abortableDelay, isDeadLocalWorker } from './lease.js';
 import type { PoolFigures, WorkerMetrics } from './metrics.js';
 import type { OwnerConfig } from './owner.js';
-import { deleteSession, type DeletionReport } from './session-deletion.js';
+import { deleteSession } from './session-deletion.js';
 import { startSessionOwner, type RunningOwner, type SessionOwnerOptions } from './worker.js';
 
 export interface PoolOptions {

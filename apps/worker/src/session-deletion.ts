@@ -9,24 +9,12 @@
  * Idempotent: a deletion cut off half-way (the worker died) is run again by whoever claims the session
  * next, and the first report stands (`SET NX`).
  */
-import { registryKeys, type KeyScope, type Logger, type SessionRegistry } from '@waq/shared';
+import { registryKeys, SESSION_DELETED, type DeletionReport, type KeyScope, type Logger, type SessionRegistry } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
 import { createOwnerConnections } from './connections.js';
 import { SessionLease } from './lease.js';
 import { SessionProfile } from './profile.js';
-
-/** Why the sends of a deleted session were not sent (`GET`/webhook consumers match on it). */
-export const SESSION_DELETED = 'session_deleted';
-
-export interface DeletionReport {
-  readonly sessionId: string;
-  readonly deletedAt: string;
-  /** Sends that were still waiting: none of them will be sent. */
-  readonly failedSends: readonly { readonly id: string; readonly to: string; readonly code: typeof SESSION_DELETED }[];
-  /** Whether WhatsApp confirmed the unlink (only a session READY at deletion can log out). */
-  readonly loggedOut: boolean;
-}
 
 export interface DeletionOptions extends KeyScope {
   readonly redisUrl: string;

@@ -52,6 +52,24 @@ export const sessionRecordSchema = z.object({
 });
 export type SessionRecord = z.infer<typeof sessionRecordSchema>;
 
+/** Why the sends of a deleted session were not sent (API and webhook consumers match on it). */
+export const SESSION_DELETED = 'session_deleted';
+
+/**
+ * What deleting a session did, written by the worker that deleted it (`<p>:deleted:{<s>}`, kept
+ * MESSAGE_RETENTION_S) and answered by `DELETE /v1/sessions/:id`: every send that was still waiting,
+ * reported failed, so none disappears unreported.
+ */
+export const deletionReportSchema = z.object({
+  sessionId: z.string(),
+  deletedAt: z.iso.datetime(),
+  /** Sends that were still waiting: none of them will be sent. */
+  failedSends: z.array(z.object({ id: z.string(), to: z.string(), code: z.literal(SESSION_DELETED) })),
+  /** Whether WhatsApp confirmed the unlink (only a session READY at deletion can log out). */
+  loggedOut: z.boolean(),
+});
+export type DeletionReport = z.infer<typeof deletionReportSchema>;
+
 /** A registry entry that does not parse: listed so an operator sees it, never used. */
 export interface UnreadableSession {
   readonly id: string;
@@ -133,7 +151,8 @@ export class SessionRegistry {
     const at = this.now().toISOString();
     const record = sessionRecordSchema.parse({ id, desired, settings, createdAt: at, updatedAt: at });
     if ((await this.redis.hsetnx(this.key, id, JSON.stringify(record))) === 1) {
-      await this.markRegistered(record);
+      // The report of an earlier session of that id would stand in for this one's (it is written NX).
+      await Promise.all([this.markRegistered(record), this.redis.del(this.keys.deleted(id))]);
       return { created: true, record };
     }
     const existing = await this.get(id);
@@ -196,6 +215,18 @@ export class SessionRegistry {
     if (encoded === null) return null;
     const entry = decode(id, encoded);
     return isReadable(entry) ? entry : null;
+  }
+
+  /** The report of the deletion of `id` (null while it has not finished, or past its retention). */
+  async deletionReport(id: string): Promise<DeletionReport | null> {
+    const raw = await this.redis.get(this.keys.deleted(id));
+    if (raw === null) return null;
+    try {
+      const parsed = deletionReportSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Removes `id` from the registry, marker first (its keys, queues and profile are the caller's to clean up). */

@@ -1,4 +1,4 @@
-/** `GET /v1/session/qr?format=png|svg|text|json`: the QR code to link a phone, or 404 saying why there is none. */
+/** `GET …/qr?format=png|svg|text|json`: the QR code to link a phone to a session, or 404 saying why there is none. */
 import type { Producer, ReportedSessionState } from '@waq/shared';
 import QRCode from 'qrcode';
 
@@ -10,29 +10,30 @@ export type QrFormat = (typeof QR_FORMATS)[number];
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /** Why there is no QR code to show, or the code itself. */
-export function qrOrReason(state: ReportedSessionState, now = Date.now()): { value: string; expiresAt: string } | HttpResult {
+export function qrOrReason(state: ReportedSessionState, sessionPath: string, now = Date.now()): { value: string; expiresAt: string } | HttpResult {
   switch (state.status) {
     case 'QR':
       if (state.qr === undefined) return errorResponse(404, 'qr_pending', 'no QR code yet: the worker is about to show one; retry in a moment');
       if (Date.parse(state.qr.expiresAt) <= now) {
-        return errorResponse(404, 'qr_expired', `the QR code expired at ${state.qr.expiresAt}: a new one comes by itself, or POST /v1/session/connect after too many unscanned codes`);
+        return errorResponse(404, 'qr_expired', `the QR code expired at ${state.qr.expiresAt}: a new one comes by itself, or POST ${sessionPath}/connect after too many unscanned codes`);
       }
       return state.qr;
     case 'READY':
-      return errorResponse(404, 'already_linked', 'the session is READY: a phone is linked, no QR code is needed (POST /v1/session/logout to unlink it)');
+      return errorResponse(404, 'already_linked', `the session is READY: a phone is linked, no QR code is needed (POST ${sessionPath}/logout to unlink it)`);
     case 'STARTING':
       return errorResponse(404, 'qr_pending', 'the session is STARTING: the QR code appears in a few seconds (or the saved session is restored without one)');
     case 'AUTHENTICATED':
       return errorResponse(404, 'qr_pending', 'the QR code was scanned: the session is loading (AUTHENTICATED) and will be READY shortly');
     case 'WORKER_OFFLINE':
-      return errorResponse(404, 'not_started', 'no worker owns the session: start the worker, then POST /v1/session/connect');
+      return errorResponse(404, 'not_started', `no worker owns the session: start a worker (a stopped session also needs POST /v1/sessions/<id>/start), then POST ${sessionPath}/connect`);
     default:
-      return errorResponse(404, 'not_started', `the session is ${state.status}, not showing a QR code: POST /v1/session/connect to get one`);
+      return errorResponse(404, 'not_started', `the session is ${state.status}, not showing a QR code: POST ${sessionPath}/connect to get one`);
   }
 }
 
-export async function getQr(producer: Producer, format: QrFormat): Promise<HttpResult> {
-  const qr = qrOrReason(await producer.getState());
+/** `sessionPath`: the session's URL (`/v1/sessions/sales`), named in the hints. */
+export async function getQr(producer: Producer, format: QrFormat, sessionPath: string): Promise<HttpResult> {
+  const qr = qrOrReason(await producer.getState(), sessionPath);
   if ('status' in qr) return qr;
   switch (format) {
     case 'json':

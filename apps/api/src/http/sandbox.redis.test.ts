@@ -46,6 +46,16 @@ describe('POST /v1/sandbox/scan', () => {
     expect(sim.requests).toEqual(['POST /phone/scan']);
   });
 
+  it('scans with the phone of the session\'s own simulated account; SESSION_ID keeps the default account', async () => {
+    const sim = await fakeSimulator((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
+    const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: `${sim.url}/` });
+    expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"id":"sales"}' })).status).toBe(201);
+    expect((await t.fetch('/v1/sessions/sales/sandbox/scan', { method: 'POST' })).status).toBe(200);
+    expect((await t.fetch('/v1/sessions/default/sandbox/scan', { method: 'POST' })).status).toBe(200);
+    expect(await (await t.fetch('/v1/sessions/nope/sandbox/scan', { method: 'POST' })).json()).toMatchObject({ error: { code: 'session_not_found' } });
+    expect(sim.requests).toEqual(['POST /accounts/sales/phone/scan', 'POST /phone/scan']);
+  });
+
   it('answers 409 when the simulator has no QR code on screen', async () => {
     const sim = await fakeSimulator((_req, res) => res.writeHead(409, { 'Content-Type': 'application/json' }).end('{"error":{"code":"NO_QR","message":"no QR on screen"}}'));
     const t = await start({ WAQ_SANDBOX: 'true', WAQ_SIM_URL: sim.url });

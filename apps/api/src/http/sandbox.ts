@@ -1,7 +1,9 @@
 /**
- * `POST /v1/sandbox/scan`: in sandbox mode (WAQ_SANDBOX), asks the simulator phone to scan the QR code
- * on screen, so the status page can link without a phone. Off (404) otherwise.
+ * `POST …/sandbox/scan`: in sandbox mode (WAQ_SANDBOX), asks the simulator phone of the session's
+ * account to scan the QR code on screen, so the status page can link without a phone. Off (404) otherwise.
  */
+import { sandboxAccountUrl } from '@waq/shared';
+
 import { errorResponse, type HttpResult } from './error-response.js';
 
 export interface SandboxSettings {
@@ -9,16 +11,25 @@ export interface SandboxSettings {
   readonly enabled: boolean;
   /** WAQ_SIM_URL */
   readonly simUrl: string | undefined;
+  /** SESSION_ID: its session has the simulator's default account (as in waq 0.1), every other one its own. */
+  readonly defaultSessionId: string;
   /** @defaultValue 5000 */
   readonly timeoutMs?: number;
 }
 
-export async function simulateScan({ enabled, simUrl, timeoutMs = 5_000 }: SandboxSettings): Promise<HttpResult> {
+export interface ScanRequest {
+  readonly sessionId: string;
+  /** The session's URL (`/v1/sessions/sales`), named in the hints. */
+  readonly sessionPath: string;
+}
+
+export async function simulateScan({ enabled, simUrl, defaultSessionId, timeoutMs = 5_000 }: SandboxSettings, { sessionId, sessionPath }: ScanRequest): Promise<HttpResult> {
   if (!enabled) return errorResponse(404, 'sandbox_off', 'sandbox mode is off: scan the QR code with a phone (or start waq with WAQ_SANDBOX=1)');
   if (simUrl === undefined) return errorResponse(503, 'simulator_not_configured', 'sandbox mode is on but WAQ_SIM_URL is not set: start the simulator phone server and set it');
+  const accountUrl = sandboxAccountUrl(simUrl, sessionId, defaultSessionId);
   let response: Response;
   try {
-    response = await fetch(new URL('/phone/scan', simUrl), {
+    response = await fetch(`${accountUrl.replace(/\/+$/, '')}/phone/scan`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: '{}',
@@ -30,6 +41,6 @@ export async function simulateScan({ enabled, simUrl, timeoutMs = 5_000 }: Sandb
   const body = (await response.json().catch(() => undefined)) as { error?: { message?: unknown } } | undefined;
   if (response.ok) return { status: 200, body: { scanned: true, simulator: body ?? null } };
   const said = typeof body?.error?.message === 'string' ? `: ${body.error.message}` : '';
-  if (response.status === 409) return errorResponse(409, 'no_qr', `there is no QR code on screen to scan${said}; POST /v1/session/connect first`);
+  if (response.status === 409) return errorResponse(409, 'no_qr', `there is no QR code on screen to scan${said}; POST ${sessionPath}/connect first`);
   return errorResponse(502, 'simulator_error', `the simulator phone answered ${response.status}${said}`);
 }

@@ -4,11 +4,15 @@
  */
 import {
   ackNameSchema,
+  deletionReportSchema,
+  DESIRED_STATES,
   idempotencyKeySchema,
   MESSAGE_STATUSES,
   sendPayloadSchema,
   SESSION_STATUSES,
   sessionEventSchema,
+  sessionIdSchema,
+  sessionSettingsSchema,
   sessionStateSchema,
   sessionStatusSchema,
   type MessageView,
@@ -93,6 +97,102 @@ export const eventsQuerySchema = z.object({
     .meta({ description: 'Replay this many of the most recent events first, 0 to 100 (ignored when resuming with Last-Event-ID).' }),
 });
 
+/** Booleans in a query string. */
+const queryFlag = (description: string) =>
+  z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .optional()
+    .transform((value) => value === undefined ? undefined : value === 'true' || value === '1')
+    .meta({ description });
+
+export const messagesQuerySchema = z.object({
+  status: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return undefined;
+      const statuses = value.split(',').map((part) => part.trim());
+      const unknown = statuses.filter((status) => !(MESSAGE_STATUSES as readonly string[]).includes(status));
+      if (unknown.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `unknown status ${JSON.stringify(unknown[0])}: give one or more of ${MESSAGE_STATUSES.join(', ')}, comma-separated` });
+        return z.NEVER;
+      }
+      return statuses as (typeof MESSAGE_STATUSES)[number][];
+    })
+    .meta({ description: `Only messages in these statuses, comma-separated (${MESSAGE_STATUSES.join(', ')}).`, examples: ['held,failed'] }),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, { error: 'must be a whole number from 1 to 200' })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: 'must be a whole number from 1 to 200' }).max(200, { error: 'must be a whole number from 1 to 200' }))
+    .default(50)
+    .meta({ description: 'Most messages in the page, 1 to 200.' }),
+  cursor: z.string().max(512, { error: 'is not a cursor of this list: pass the nextCursor of the previous page' }).optional().meta({ description: 'The `nextCursor` of the previous page.' }),
+  order: z.enum(['desc', 'asc'], { error: 'must be desc (newest first) or asc' }).default('desc').meta({ description: 'By acceptance time: newest first (desc) or oldest first (asc).' }),
+});
+
+export const messagePageSchema = z.object({
+  messages: z.array(messageViewSchema),
+  nextCursor: z.string().optional().meta({ description: 'Pass as `cursor` for the next page; absent on the last page.' }),
+});
+
+export const sessionSettingsBodySchema = sessionSettingsSchema.meta({
+  description: 'Per-session settings; an unset one takes the worker\'s configured value. sendIntervalMs/sendJitterMs: pacing between sends (SEND_INTERVAL_MS, SEND_JITTER_MS).',
+});
+
+export const createSessionBodySchema = z.strictObject({
+  id: sessionIdSchema.meta({ description: 'The session id: 1-64 lowercase letters, digits, `-` and `_`. It names the session in URLs, Redis keys and the profile directory.', examples: ['sales'] }),
+  desired: z.enum(DESIRED_STATES).optional().meta({ description: 'Whether a worker should run it (default `running`).' }),
+  settings: sessionSettingsBodySchema.optional(),
+});
+
+/** A settings patch: a value sets it, `null` removes it. */
+export const patchSessionBodySchema = z.strictObject({
+  settings: z.strictObject({
+    sendIntervalMs: sessionSettingsSchema.shape.sendIntervalMs.unwrap().nullable().optional(),
+    sendJitterMs: sessionSettingsSchema.shape.sendJitterMs.unwrap().nullable().optional(),
+  }).meta({ description: 'Settings to change; `null` removes one (back to the worker\'s configured value).' }),
+});
+
+export const sessionViewSchema = z.object({
+  id: z.string(),
+  desired: z.enum([...DESIRED_STATES, 'deleted']).meta({ description: 'What it should be doing: running (a worker owns it), stopped (no worker picks it up), deleted (being deleted).' }),
+  settings: sessionSettingsSchema,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  state: reportedStateSchema.meta({ description: 'What its owner reports (WORKER_OFFLINE when no live worker holds it).' }),
+  owner: z.string().nullable().meta({ description: 'The worker holding its lease, or null.' }),
+});
+
+export const sessionListSchema = z.object({
+  sessions: z.array(sessionViewSchema),
+  unreadable: z.array(z.object({ id: z.string(), problem: z.string() })).meta({ description: 'Registry entries that do not parse (hand-edited, or written by a newer waq): never run.' }),
+});
+
+export const deleteSessionQuerySchema = z.object({
+  wait: queryFlag('Wait (up to 30 s) for a worker to finish the deletion and answer its report (default true).'),
+});
+
+export const deletionAnswerSchema = z.object({
+  deleted: z.boolean().meta({ description: 'True once a worker has removed everything; false while it is still in progress (202).' }),
+  report: deletionReportSchema.nullable().meta({ description: 'Every send that was still waiting, reported failed with code `session_deleted`; null until the deletion is done.' }),
+});
+
+export const workerViewSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  capacity: z.number().int().meta({ description: 'WORKER_MAX_SESSIONS of that worker.' }),
+  sessions: z.array(z.string()).meta({ description: 'The sessions it runs.' }),
+  startedAt: z.iso.datetime(),
+  heartbeatAt: z.iso.datetime(),
+  heartbeatEveryMs: z.number().int(),
+  draining: z.boolean().meta({ description: 'It was asked to drain: it claims nothing and hands its sessions over one at a time.' }),
+  alive: z.boolean().meta({ description: 'Its heartbeat is younger than three of its intervals.' }),
+});
+
+export const workerListSchema = z.object({ workers: z.array(workerViewSchema) });
+
 export const sandboxScanResponseSchema = z.object({ scanned: z.literal(true), simulator: z.unknown() });
 
 export const errorBodySchema = z
@@ -117,6 +217,15 @@ namedSchemas.add(qrJsonSchema, { id: 'QrCode' });
 namedSchemas.add(sandboxScanResponseSchema, { id: 'SandboxScan' });
 namedSchemas.add(errorBodySchema, { id: 'Error' });
 namedSchemas.add(sessionEventSchema, { id: 'SessionEvent' });
+namedSchemas.add(messagePageSchema, { id: 'MessagePage' });
+namedSchemas.add(createSessionBodySchema, { id: 'CreateSessionRequest' });
+namedSchemas.add(patchSessionBodySchema, { id: 'UpdateSessionRequest' });
+namedSchemas.add(sessionSettingsBodySchema, { id: 'SessionSettings' });
+namedSchemas.add(sessionViewSchema, { id: 'Session' });
+namedSchemas.add(sessionListSchema, { id: 'SessionList' });
+namedSchemas.add(deletionAnswerSchema, { id: 'SessionDeletion' });
+namedSchemas.add(workerViewSchema, { id: 'Worker' });
+namedSchemas.add(workerListSchema, { id: 'WorkerList' });
 
 // The documentation schemas must describe what the handlers really return.
 type Assert<T extends true> = T;

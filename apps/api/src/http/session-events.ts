@@ -22,7 +22,6 @@ import { eventsQuerySchema } from './schemas.js';
 
 export interface SessionEventsDependencies {
   readonly redis: Redis;
-  readonly eventsKey: string;
   readonly blocking: BlockingConnections;
   /** Longest silence before a heartbeat, in ms. */
   readonly heartbeatMs: number;
@@ -38,8 +37,9 @@ function formatEvent({ id, event }: StoredEvent): string {
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-export function sessionEvents({ redis, eventsKey, blocking, heartbeatMs, reply }: SessionEventsDependencies) {
-  return async (req: Request, res: Response): Promise<void> => {
+/** The handler; `eventsKey` is the session's event stream (`SessionKeys.events`). */
+export function sessionEvents({ redis, blocking, heartbeatMs, reply }: SessionEventsDependencies) {
+  return async (req: Request, res: Response, eventsKey: string): Promise<void> => {
     const query = eventsQuerySchema.safeParse(req.query);
     if (!query.success) return reply(res, errorResponse(422, 'invalid_query', 'invalid query parameter: see details', toFieldProblems(query.error)));
     const lastEventId = req.get('Last-Event-ID');

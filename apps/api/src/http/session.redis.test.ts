@@ -147,7 +147,7 @@ describe('GET /v1/session/qr', () => {
   it('answers 404 not_started when no worker runs, and 422 for an unknown format', async () => {
     const t = await start();
     await t.publishState('QR', qrState(), { lease: false });
-    expect(await (await t.fetch('/v1/session/qr')).json()).toMatchObject({ error: { code: 'not_started', message: expect.stringContaining('start the worker') } });
+    expect(await (await t.fetch('/v1/session/qr')).json()).toMatchObject({ error: { code: 'not_started', message: expect.stringContaining('start a worker') } });
     const bad = await t.fetch('/v1/session/qr?format=gif');
     expect(bad.status).toBe(422);
     expect(await bad.json()).toMatchObject({ error: { details: [{ path: 'format' }] } });

@@ -1,4 +1,4 @@
-/** `GET /v1/session`, `POST /v1/session/connect` (optionally waiting), `POST /v1/session/logout`. */
+/** A session's state, `connect` (optionally waiting), `logout` and `restart` (`…/connect`, `…/logout`, `…/restart`). */
 import { latestEventId, tailEvents, type Producer, type ReportedSessionState } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
@@ -60,4 +60,8 @@ export async function connect({ producer, redis, blocking, waitMs }: ConnectDepe
 
 export async function logout(producer: Producer): Promise<HttpResult> {
   return { status: 202, body: { job: await producer.logout('api') } };
+}
+
+export async function restart(producer: Producer): Promise<HttpResult> {
+  return { status: 202, body: { job: await producer.restart('api') } };
 }

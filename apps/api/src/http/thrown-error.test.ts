@@ -1,4 +1,4 @@
-import { createRedis, IdempotencyConflictError, InvalidPayloadError } from '@waq/shared';
+import { createRedis, IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from '@waq/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { errorFromThrown, isRedisConnectionError } from './thrown-error.js';
@@ -27,6 +27,7 @@ describe('errorFromThrown', () => {
   it('maps domain errors to their status with the fields at fault', () => {
     expect(errorFromThrown(new InvalidPayloadError([{ path: 'to', message: 'bad' }]))).toMatchObject({ status: 422, body: { error: { code: 'invalid_payload', details: [{ path: 'to' }] } } });
     expect(errorFromThrown(new IdempotencyConflictError('k'))).toMatchObject({ status: 409, body: { error: { code: 'idempotency_conflict' } } });
+    expect(errorFromThrown(new SessionNotFoundError('sales'))).toMatchObject({ status: 404, body: { error: { code: 'session_not_found', message: expect.stringContaining('POST /v1/sessions') } } });
   });
 
   it('maps body-parser failures to 4xx, and leaves anything else to the 500 handler', () => {

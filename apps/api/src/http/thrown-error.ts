@@ -3,7 +3,7 @@
  * Redis connection failures as 503 + Retry-After, body-parser failures as 4xx, and anything else as a
  * 500 that says nothing about internals.
  */
-import { IdempotencyConflictError, InvalidPayloadError } from '@waq/shared';
+import { IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from '@waq/shared';
 
 import { errorResponse, redisUnavailable, type HttpResult } from './error-response.js';
 
@@ -33,6 +33,8 @@ export function errorFromThrown(error: unknown): HttpResult | undefined {
     return errorResponse(422, 'invalid_payload', 'the request is invalid: see details for the fields at fault', error.problems);
   }
   if (error instanceof IdempotencyConflictError) return errorResponse(409, error.code, error.message, [{ path: 'idempotencyKey', message: 'already used for a different message' }]);
+  // The send script found no registered session: deleted since the route checked, or never created.
+  if (error instanceof SessionNotFoundError) return errorResponse(404, error.code, error.message);
   if (isRedisConnectionError(error)) return redisUnavailable();
   const parser = error as BodyParserError;
   switch (parser.type) {

@@ -8,7 +8,9 @@ import { z } from 'zod';
 
 import {
   connectQuerySchema,
+  deleteSessionQuerySchema,
   eventsQuerySchema,
+  messagesQuerySchema,
   namedSchemas,
   qrQuerySchema,
 } from '../http/schemas.js';
@@ -20,14 +22,17 @@ const errorResponse = (description: string) => ({ description, content: json(ref
 
 /** The groups operations are listed under, with what each holds. */
 const TAGS = {
-  Messages: 'Sending text messages and reading what became of them.',
-  Session: 'The WhatsApp session: its state, linking a phone (QR code), logging out, live events.',
+  Sessions: 'The sessions of the deployment (one WhatsApp number each): create, list, settings, start, stop, delete.',
+  Messages: 'Sending text messages from a session and reading what became of them.',
+  Session: 'One WhatsApp session: linking a phone (QR code), logging out, restarting, live events.',
+  'Default session': 'The routes of waq 0.1, kept as aliases of the per-session routes for the `SESSION_ID` session (`default` unless configured).',
+  Workers: 'The worker pool: which worker runs which sessions, and draining one.',
   Sandbox: 'Sandbox mode only (`WAQ_SANDBOX=1`): drives the offline WhatsApp Web simulator.',
   Operations: 'Liveness, readiness and Prometheus metrics, for orchestrators and monitoring.',
 } as const;
 
 export interface Operation {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'patch' | 'delete';
   readonly path: string;
   /**
    * camelCase, unique, and stable: client generators name their methods after it, so renaming one
@@ -51,21 +56,34 @@ const COMMON_ERRORS = {
   '503': errorResponse('Redis is unreachable; retry after `Retry-After` seconds.'),
 };
 
-export const OPERATIONS: readonly Operation[] = [
+const NOT_FOUND_SESSION = 'No such session (`session_not_found`).';
+const SESSION_PARAM = { session: 'The session id.' } as const;
+
+/** An operation of one session: served at `/v1/sessions/{session}<path>` and, for SESSION_ID, at `alias.path`. */
+interface SessionOperation extends Omit<Operation, 'path' | 'operationId' | 'tag'> {
+  readonly tag: 'Messages' | 'Session' | 'Sandbox';
+  readonly path: string;
+  readonly operationId: string;
+  readonly alias: { readonly path: string; readonly operationId: string };
+}
+
+const SESSION_OPERATIONS: readonly SessionOperation[] = [
   {
     method: 'post',
-    path: '/v1/messages',
-    operationId: 'sendMessage',
+    path: '/messages',
+    operationId: 'sendSessionMessage',
+    alias: { path: '/v1/messages', operationId: 'sendMessage' },
     tag: 'Messages',
     summary: 'Send a text message',
     description:
       'Accepts the message and queues it. Accepted whatever the session state: while it is not READY the message is `held` and goes out, in order, once it is. ' +
-      'With an idempotency key (header or body) a repeat returns the same id and enqueues nothing; the same key with a different message is a 409.',
+      'With an idempotency key (header or body) a repeat returns the same id and enqueues nothing; the same key with a different message is a 409. Keys are per session.',
     headers: [{ name: 'Idempotency-Key', description: 'Same as the body field `idempotencyKey`; becomes the message id.' }],
     requestBody: 'SendMessageRequest',
     responses: {
       '202': { description: 'Accepted (also for a repeat of the same key: `duplicate` is true).', content: json(ref('Accepted')), headers: { Location: { description: 'The message URL.', schema: { type: 'string' } } } },
       '400': errorResponse('The body is not valid JSON.'),
+      '404': errorResponse(NOT_FOUND_SESSION),
       '409': errorResponse('The idempotency key was already used for a different message.'),
       '413': errorResponse('The body is too large.'),
       '415': errorResponse('The body is not `application/json`.'),
@@ -75,26 +93,39 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: 'get',
-    path: '/v1/messages/{id}',
-    operationId: 'getMessage',
+    path: '/messages',
+    operationId: 'listSessionMessages',
+    alias: { path: '/v1/messages', operationId: 'listMessages' },
     tag: 'Messages',
-    summary: 'Read a message’s status',
-    pathParams: { id: 'The message id (the idempotency key).' },
-    responses: { '200': { description: 'The message.', content: json(ref('Message')) }, '404': errorResponse('No such message (never accepted, or past retention).'), ...COMMON_ERRORS },
+    summary: 'List the session’s messages',
+    description: 'By acceptance time, newest first unless `order=asc`, optionally only some statuses (what is held, what failed), a page at a time: pass `nextCursor` as `cursor` for the next. Messages past their retention are not listed.',
+    query: messagesQuerySchema,
+    responses: {
+      '200': { description: 'A page of messages.', content: json(ref('MessagePage')) },
+      '404': errorResponse(NOT_FOUND_SESSION),
+      '422': errorResponse('Invalid query parameter (`details` names it), or a cursor of another list.'),
+      ...COMMON_ERRORS,
+    },
   },
   {
     method: 'get',
-    path: '/v1/session',
-    operationId: 'getSession',
-    tag: 'Session',
-    summary: 'Read the session state',
-    description: 'What the owning worker last published; WORKER_OFFLINE when no live worker holds the lease (none does, or its Redis connection is gone); STARTING while a new owner has not published yet.',
-    responses: { '200': { description: 'The state.', content: json(ref('SessionState')) }, ...COMMON_ERRORS },
+    path: '/messages/{id}',
+    operationId: 'getSessionMessage',
+    alias: { path: '/v1/messages/{id}', operationId: 'getMessage' },
+    tag: 'Messages',
+    summary: 'Read a message’s status',
+    pathParams: { id: 'The message id (the idempotency key).' },
+    responses: {
+      '200': { description: 'The message.', content: json(ref('Message')) },
+      '404': errorResponse('No such message (never accepted, or past retention), or no such session.'),
+      ...COMMON_ERRORS,
+    },
   },
   {
     method: 'post',
-    path: '/v1/session/connect',
-    operationId: 'connectSession',
+    path: '/connect',
+    operationId: 'connectSessionById',
+    alias: { path: '/v1/session/connect', operationId: 'connectSession' },
     tag: 'Session',
     summary: 'Connect (show a QR code, or restore the saved session)',
     description: 'Queues a `connect` control job (idempotent in the worker). With `wait=true` the request waits up to QR_WAIT_MS for a QR code or READY and returns the state then.',
@@ -102,26 +133,39 @@ export const OPERATIONS: readonly Operation[] = [
     responses: {
       '200': { description: 'With wait: the wait ended with a QR code to scan, READY, or FAILED.', content: json(ref('ConnectResponse')) },
       '202': { description: 'Queued (without wait, or the wait ran out first).', content: json(ref('ConnectResponse')) },
+      '404': errorResponse(NOT_FOUND_SESSION),
       '422': errorResponse('Invalid query parameter.'),
       ...COMMON_ERRORS,
     },
   },
   {
     method: 'post',
-    path: '/v1/session/logout',
-    operationId: 'logoutSession',
+    path: '/logout',
+    operationId: 'logoutSessionById',
+    alias: { path: '/v1/session/logout', operationId: 'logoutSession' },
     tag: 'Session',
     summary: 'Log out and unlink the gateway',
     description: 'Queues a `logout` control job. Queued messages stay held until a phone is linked again.',
-    responses: { '202': { description: 'Queued.', content: json(ref('JobAccepted')) }, ...COMMON_ERRORS },
+    responses: { '202': { description: 'Queued.', content: json(ref('JobAccepted')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
+  },
+  {
+    method: 'post',
+    path: '/restart',
+    operationId: 'restartSessionById',
+    alias: { path: '/v1/session/restart', operationId: 'restartSession' },
+    tag: 'Session',
+    summary: 'Restart the session’s browser',
+    description: 'Queues a `restart` control job: the worker closes Chromium and starts it again, restoring the saved session without a QR code. Sends stay held meanwhile.',
+    responses: { '202': { description: 'Queued.', content: json(ref('JobAccepted')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
   },
   {
     method: 'get',
-    path: '/v1/session/qr',
-    operationId: 'getQrCode',
+    path: '/qr',
+    operationId: 'getSessionQrCode',
+    alias: { path: '/v1/session/qr', operationId: 'getQrCode' },
     tag: 'Session',
     summary: 'The QR code to scan',
-    description: 'As PNG, SVG, text (for a terminal) or JSON. 404 with the reason when there is none: `already_linked` (READY), `not_started`, `qr_expired`, `qr_pending` (starting or already scanned).',
+    description: 'As PNG, SVG, text (for a terminal) or JSON. 404 with the reason when there is none: `already_linked` (READY), `not_started`, `qr_expired`, `qr_pending` (starting or already scanned), or `session_not_found`.',
     query: qrQuerySchema,
     responses: {
       '200': {
@@ -135,8 +179,9 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: 'get',
-    path: '/v1/session/events',
-    operationId: 'streamSessionEvents',
+    path: '/events',
+    operationId: 'streamEventsOfSession',
+    alias: { path: '/v1/session/events', operationId: 'streamSessionEvents' },
     tag: 'Session',
     summary: 'Live session events (Server-Sent Events)',
     description:
@@ -146,25 +191,181 @@ export const OPERATIONS: readonly Operation[] = [
     headers: [{ name: 'Last-Event-ID', description: 'Resume after this event id.' }],
     responses: {
       '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: ref('SessionEvent') } } },
+      '404': errorResponse(NOT_FOUND_SESSION),
       '422': errorResponse('Invalid `backlog` or `Last-Event-ID`.'),
       ...COMMON_ERRORS,
     },
   },
   {
     method: 'post',
-    path: '/v1/sandbox/scan',
-    operationId: 'simulateQrScan',
+    path: '/sandbox/scan',
+    operationId: 'simulateSessionQrScan',
+    alias: { path: '/v1/sandbox/scan', operationId: 'simulateQrScan' },
     tag: 'Sandbox',
     summary: 'Simulate scanning the QR code (sandbox mode only)',
-    description: 'Asks the simulator phone (WAQ_SIM_URL) to scan the QR code on screen. 404 unless WAQ_SANDBOX is on.',
+    description: 'Asks the simulator phone of the session’s account (at WAQ_SIM_URL) to scan the QR code on screen. 404 unless WAQ_SANDBOX is on.',
     responses: {
       '200': { description: 'Scanned.', content: json(ref('SandboxScan')) },
-      '404': errorResponse('Sandbox mode is off.'),
+      '404': errorResponse('Sandbox mode is off, or no such session.'),
       '409': errorResponse('There is no QR code to scan.'),
       '502': errorResponse('The simulator did not answer.'),
-      '401': COMMON_ERRORS['401'],
+      ...COMMON_ERRORS,
     },
   },
+];
+
+const sessionView = (description: string) => ({ description, content: json(ref('Session')) });
+
+const REGISTRY_OPERATIONS: readonly Operation[] = [
+  {
+    method: 'post',
+    path: '/v1/sessions',
+    operationId: 'createSession',
+    tag: 'Sessions',
+    summary: 'Create a session',
+    description: 'Registers a session; a worker of the pool with room claims it (unless `desired` is `stopped`). Then `POST /v1/sessions/{session}/connect?wait=true` shows its QR code.',
+    requestBody: 'CreateSessionRequest',
+    responses: {
+      '201': { ...sessionView('Created.'), headers: { Location: { description: 'The session URL.', schema: { type: 'string' } } } },
+      '400': errorResponse('The body is not valid JSON.'),
+      '409': errorResponse('A session of that id exists (`session_exists`), or is being deleted (`session_deleting`).'),
+      '415': errorResponse('The body is not `application/json`.'),
+      '422': errorResponse('A field is invalid; `details` names it.'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/sessions',
+    operationId: 'listSessions',
+    tag: 'Sessions',
+    summary: 'List the sessions',
+    description: 'Every session by id, with its desired state, settings, reported state and owning worker.',
+    responses: { '200': { description: 'The sessions.', content: json(ref('SessionList')) }, ...COMMON_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/sessions/{session}',
+    operationId: 'describeSession',
+    tag: 'Sessions',
+    summary: 'Read a session',
+    pathParams: SESSION_PARAM,
+    responses: { '200': sessionView('The session.'), '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
+  },
+  {
+    method: 'patch',
+    path: '/v1/sessions/{session}',
+    operationId: 'updateSession',
+    tag: 'Sessions',
+    summary: 'Change a session’s settings',
+    description: 'Merges the settings given (`null` removes one); the owning worker applies them within a few seconds, without a restart.',
+    pathParams: SESSION_PARAM,
+    requestBody: 'UpdateSessionRequest',
+    responses: {
+      '200': sessionView('The session, changed.'),
+      '400': errorResponse('The body is not valid JSON.'),
+      '404': errorResponse(NOT_FOUND_SESSION),
+      '409': errorResponse('The session is being deleted.'),
+      '415': errorResponse('The body is not `application/json`.'),
+      '422': errorResponse('A field is invalid; `details` names it.'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/sessions/{session}',
+    operationId: 'deleteSession',
+    tag: 'Sessions',
+    summary: 'Delete a session',
+    description:
+      'From this request on the session accepts no send. A worker then logs it out of WhatsApp (when READY), stops its Chromium, reports every send still waiting as failed with code `session_deleted`, and removes its queues, keys and profile. ' +
+      'Waits for that (up to 30 s) unless `wait=false`; repeating the request after it is done answers the report again (while it is kept, MESSAGE_RETENTION_S).',
+    pathParams: SESSION_PARAM,
+    query: deleteSessionQuerySchema,
+    responses: {
+      '200': { description: 'Deleted: the report of the sends that were still waiting.', content: json(ref('SessionDeletion')) },
+      '202': { description: 'Marked deleted; a worker has not finished yet (none is running, or it is slow).', content: json(ref('SessionDeletion')) },
+      '404': errorResponse(NOT_FOUND_SESSION),
+      '422': errorResponse('Invalid `wait`.'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/sessions/{session}/start',
+    operationId: 'startSession',
+    tag: 'Sessions',
+    summary: 'Want the session running',
+    description: 'A worker of the pool with room claims it and restores it (no QR code when it was linked).',
+    pathParams: SESSION_PARAM,
+    responses: { '200': sessionView('The session.'), '404': errorResponse(NOT_FOUND_SESSION), '409': errorResponse('The session is being deleted.'), ...COMMON_ERRORS },
+  },
+  {
+    method: 'post',
+    path: '/v1/sessions/{session}/stop',
+    operationId: 'stopSession',
+    tag: 'Sessions',
+    summary: 'Want the session stopped',
+    description: 'Its worker closes it (the link to the phone stays: `start` restores it without a QR code) and no worker picks it up until `start`. Sends are still accepted, and held.',
+    pathParams: SESSION_PARAM,
+    responses: { '200': sessionView('The session.'), '404': errorResponse(NOT_FOUND_SESSION), '409': errorResponse('The session is being deleted.'), ...COMMON_ERRORS },
+  },
+];
+
+const WORKER_OPERATIONS: readonly Operation[] = [
+  {
+    method: 'get',
+    path: '/v1/workers',
+    operationId: 'listWorkers',
+    tag: 'Workers',
+    summary: 'List the workers of the pool',
+    description: 'Every worker that wrote its record in the last hour, with its capacity, sessions and whether it is alive.',
+    responses: { '200': { description: 'The workers.', content: json(ref('WorkerList')) }, ...COMMON_ERRORS },
+  },
+  {
+    method: 'post',
+    path: '/v1/workers/{id}/drain',
+    operationId: 'drainWorker',
+    tag: 'Workers',
+    summary: 'Drain a worker',
+    description: 'The worker claims nothing more and hands its sessions over one at a time, each to be READY on another worker before the next goes; then it can be stopped without a gap.',
+    pathParams: { id: 'The worker id (WORKER_ID).' },
+    responses: {
+      '202': { description: 'Asked.', content: json({ type: 'object', properties: { worker: { oneOf: [ref('Worker'), { type: 'null' }] } }, required: ['worker'] }) },
+      '404': errorResponse('No such worker.'),
+      ...COMMON_ERRORS,
+    },
+  },
+];
+
+/** Both addresses of a session operation. */
+function expand(op: SessionOperation): Operation[] {
+  const { alias, path, operationId, ...rest } = op;
+  return [
+    { ...rest, path: `/v1/sessions/{session}${path}`, operationId, pathParams: { ...SESSION_PARAM, ...op.pathParams } },
+    {
+      ...rest,
+      path: alias.path,
+      operationId: alias.operationId,
+      tag: 'Default session',
+      description: `For the \`SESSION_ID\` session: the same as \`${op.method.toUpperCase()} /v1/sessions/{session}${path}\`. ${op.description ?? ''}`.trim(),
+    },
+  ];
+}
+
+export const OPERATIONS: readonly Operation[] = [
+  ...REGISTRY_OPERATIONS,
+  ...SESSION_OPERATIONS.flatMap(expand),
+  {
+    method: 'get',
+    path: '/v1/session',
+    operationId: 'getSession',
+    tag: 'Default session',
+    summary: 'Read the session state',
+    description: 'For the `SESSION_ID` session: its `state` as in `GET /v1/sessions/{session}`. What the owning worker last published; WORKER_OFFLINE when no live worker holds the lease (none does, or its Redis connection is gone); STARTING while a new owner has not published yet.',
+    responses: { '200': { description: 'The state.', content: json(ref('SessionState')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
+  },
+  ...WORKER_OPERATIONS,
   { method: 'get', path: '/healthz', operationId: 'getLiveness', tag: 'Operations', summary: 'Liveness: the process is up', public: true, responses: { '200': { description: 'Up.' } } },
   {
     method: 'get',
@@ -181,7 +382,7 @@ export const OPERATIONS: readonly Operation[] = [
     operationId: 'getMetrics',
     tag: 'Operations',
     summary: 'Prometheus metrics',
-    description: 'HTTP requests by route and status (count and duration), queue depths by job state, the session status (one-hot), Redis reachability.',
+    description: 'HTTP requests by route and status (count and duration), queue depths by session and job state, each session’s status (one-hot), Redis reachability.',
     responses: { '200': { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': COMMON_ERRORS['401'] },
   },
 ];

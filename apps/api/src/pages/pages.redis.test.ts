@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { CSP } from './csp.js';
 import { OPERATIONS } from '../openapi/openapi-document.js';
@@ -80,14 +80,20 @@ describe('docs and OpenAPI', () => {
 });
 
 describe('Bull Board', () => {
-  it('serves the UI with its CSP and lists the control and outbox queues', async () => {
+  it('serves the UI with its CSP and lists the control and outbox queues of every session, following the registry', async () => {
     const t = await start();
     const page = await t.fetch('/admin/queues');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toBe(CSP.bullBoard);
     expect(await page.text()).toContain('<title>waq queues</title>');
     const { queues } = (await (await t.fetch('/admin/queues/api/queues')).json()) as { queues: { name: string }[] };
-    expect(queues.map((q) => q.name).sort()).toEqual(['control', 'outbox']);
+    expect(queues.map((q) => q.name).sort()).toEqual(['default/control', 'default/outbox']);
+    expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: 'sales' }) })).status).toBe(201);
+    // The board re-reads the registry at most every 2 s.
+    await vi.waitFor(async () => {
+      const listed = (await (await t.fetch('/admin/queues/api/queues')).json()) as { queues: { name: string }[] };
+      expect(listed.queues.map((q) => q.name).sort()).toEqual(['default/control', 'default/outbox', 'sales/control', 'sales/outbox']);
+    }, { timeout: 15_000, interval: 250 });
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 
-import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, SessionRegistry, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
+import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
 import { createRedisFixture, listen, type RedisFixture } from '@waq/test-utils';
 import type { Redis } from 'ioredis';
 
@@ -26,6 +26,8 @@ export interface TestApiOptions {
 
 export interface TestApi {
   readonly url: string;
+  /** WAQ_PREFIX of this API. */
+  readonly prefix: string;
   readonly api: Api;
   readonly fixture: RedisFixture;
   readonly keys: SessionKeys;
@@ -33,7 +35,8 @@ export interface TestApi {
   readonly apiRedis: Redis;
   /** fetch with the API key. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
-  publishState(status: SessionState['status'], extra?: Partial<SessionState>, options?: { lease?: boolean }): Promise<SessionState>;
+  /** Publishes a state of the SESSION_ID session, or of `options.sessionId`, as its owner would. */
+  publishState(status: SessionState['status'], extra?: Partial<SessionState>, options?: { lease?: boolean; sessionId?: string }): Promise<SessionState>;
   publishEvent(event: SessionEvent): Promise<string>;
   close(): Promise<void>;
 }
@@ -47,12 +50,12 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
   const api = createApi({ config, redis: apiRedis, logger: silentLogger, version: '9.9.9', apiKey: TEST_API_KEY, ...(limits === undefined ? {} : { limits }) });
   const server = await listen(api.app);
   const keys = sessionKeys({ prefix: fixture.prefix, sessionId: config.SESSION_ID });
-  await new SessionRegistry(fixture.redis, fixture.prefix).seed(config.SESSION_ID);
   // The stand-in owner's sign of life (owner-liveness.ts): without it the API reports WORKER_OFFLINE.
   let ownerPresence: Redis | undefined;
   if (apiRedisUrl === undefined) await new Promise<void>((resolve) => (apiRedis.status === 'ready' ? resolve() : apiRedis.once('ready', () => resolve())));
   return {
     url: server.url,
+    prefix: fixture.prefix,
     api,
     fixture,
     keys,
@@ -62,15 +65,16 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
       if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${TEST_API_KEY}`);
       return fetch(`${server.url}${path}`, { ...init, headers });
     },
-    async publishState(status, extra = {}, { lease = true } = {}) {
+    async publishState(status, extra = {}, { lease = true, sessionId = config.SESSION_ID } = {}) {
       const now = new Date().toISOString();
-      const state: SessionState = { sessionId: config.SESSION_ID, status, since: now, owner: { workerId: TEST_WORKER_ID, heartbeatAt: now }, ...extra };
-      await fixture.redis.set(keys.state, JSON.stringify(state));
+      const state: SessionState = { sessionId, status, since: now, owner: { workerId: TEST_WORKER_ID, heartbeatAt: now }, ...extra };
+      const session = sessionKeys({ prefix: fixture.prefix, sessionId });
+      await fixture.redis.set(session.state, JSON.stringify(state));
       if (lease) {
         ownerPresence ??= createRedis({ url: fixture.url, role: 'consumer', name: holderConnectionName(TEST_WORKER_ID) });
-        await ownerPresence.set(keys.lease, TEST_WORKER_ID, 'PX', 60_000);
+        await ownerPresence.set(session.lease, TEST_WORKER_ID, 'PX', 60_000);
       } else {
-        await fixture.redis.del(keys.lease);
+        await fixture.redis.del(session.lease);
       }
       return state;
     },
