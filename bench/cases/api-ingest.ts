@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 
-import { createRedis } from '@waq/shared';
+import { createRedis, loadConfig, SessionRegistry } from '@waq/shared';
 import autocannon from 'autocannon';
 
 import { BENCH_API_KEY, spawnTsx, type NodeChild } from '../lib/child.js';
@@ -65,6 +65,8 @@ export async function apiCase(options: BenchOptions, log: (line: string) => void
       for (const side of order) {
         // Start each run from an empty queue so the Redis memory and key count are the same for both.
         await deletePrefix(cleaner, sides[side]);
+        // The registry went with it: register the session again, as the API did when it started.
+        if (side === 'waq') await new SessionRegistry(cleaner, sides.waq).seed(loadConfig({}).SESSION_ID);
         const sample = await load(urls[side], connections, durationS, pids[side]);
         samples[side].push(sample);
         log(`api run ${r + 1}/${options.runs} ${side}: ${fmt(sample.rps)} req/s, p50 ${sample.p50} ms, p99 ${sample.p99} ms, ${fmt(sample.cpuMs, 2)} ms CPU/request`);

@@ -201,6 +201,62 @@ describe('many accounts on disk (stateDir)', () => {
     await vi.waitFor(() => expect(first(stranger.received, 'unpaired')).toBeDefined(), { timeout: 15_000 });
   });
 
+  /** Says hello with `deviceId` on a new page of account `id` and returns what it got: a welcome or a QR. */
+  async function helloAgain(server: PhoneServer, id: string, deviceId: string): Promise<Extract<ServerMessage, { type: 'welcome' }> | 'qr'> {
+    const page = await openPage(server, server.accountUrl(id));
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(first(page.received, 'welcome') ?? first(page.received, 'unpaired')).toBeDefined(), { timeout: 15_000 });
+    page.ws.terminate();
+    return first(page.received, 'welcome') ?? 'qr';
+  }
+  async function post(server: PhoneServer, route: string): Promise<unknown> {
+    const res = await fetch(`${server.url}${route}`, { method: 'POST' });
+    expect(res.status, route).toBe(200);
+    return res.json();
+  }
+
+  it('each account keeps its own linked state across restarts: its devices welcomed, a logged-out or reset one shows a QR', async () => {
+    const one = await start({ me: '15550100007' });
+    const root = await linkedPage(one, 'default');
+    const sales = await linkedPage(one, 'sales');
+    const salesSecond = await linkedPage(one, 'sales');
+    const support = await linkedPage(one, 'support');
+    const temp = await linkedPage(one, 'temp');
+    expect(await post(one, '/accounts/support/phone/logout')).toEqual({ unlinked: 1 });
+    expect(await post(one, '/accounts/temp/phone/reset')).toEqual({ ok: true });
+    const numbers = Object.fromEntries(one.listAccounts().map((a) => [a.id, a.me]));
+    await stop(one);
+
+    const two = await start({ me: '15550100007' });
+    expect(two.listAccounts().map((a) => [a.id, a.me, a.linked, a.devices.map((d) => d.id)])).toEqual([
+      ['default', '15550100007', true, [root.deviceId]],
+      ['sales', numbers.sales, true, [sales.deviceId, salesSecond.deviceId]],
+      ['support', numbers.support, false, []],
+      ['temp', numbers.temp, false, []],
+    ]);
+    expect(await helloAgain(two, 'default', root.deviceId)).toMatchObject({ deviceId: root.deviceId, me: '15550100007@c.us', pushname: 'waq sandbox' });
+    for (const device of [sales, salesSecond]) {
+      expect(await helloAgain(two, 'sales', device.deviceId)).toMatchObject({ deviceId: device.deviceId, me: `${numbers.sales}@c.us`, pushname: 'waq sandbox (sales)' });
+    }
+    expect(await helloAgain(two, 'support', support.deviceId)).toBe('qr');
+    expect(await helloAgain(two, 'temp', temp.deviceId)).toBe('qr');
+    // A device is welcomed by its own account only, the default one included.
+    expect(await helloAgain(two, 'default', sales.deviceId)).toBe('qr');
+    expect(await helloAgain(two, 'sales', root.deviceId)).toBe('qr');
+    expect(await helloAgain(two, 'support', salesSecond.deviceId)).toBe('qr');
+
+    // Relink support and log the default account out; the next restart has exactly that.
+    const supportAgain = await linkedPage(two, 'support');
+    expect(await post(two, '/phone/logout')).toEqual({ unlinked: 1 });
+    await stop(two);
+    const three = await start({ me: '15550100007' });
+    expect(three.listAccounts().map((a) => [a.id, a.linked])).toEqual([['default', false], ['sales', true], ['support', true], ['temp', false]]);
+    expect(await helloAgain(three, 'support', supportAgain.deviceId)).toMatchObject({ me: `${numbers.support}@c.us` });
+    expect(await helloAgain(three, 'support', support.deviceId)).toBe('qr');
+    expect(await helloAgain(three, 'sales', salesSecond.deviceId)).toMatchObject({ me: `${numbers.sales}@c.us` });
+    expect(await helloAgain(three, 'default', root.deviceId)).toBe('qr');
+  });
+
   it('saves a new account soon after it is made, not only at close', async () => {
     const server = await start();
     server.account('sales');

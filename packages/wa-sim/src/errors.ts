@@ -38,3 +38,11 @@ export class InvalidAccountIdError extends PhoneApiError {
     );
   }
 }
+
+/** A request or page for an account the phone server has not made yet, while it shuts down. */
+export class PhoneServerClosingError extends PhoneApiError {
+  override readonly name = 'PhoneServerClosingError';
+  constructor(readonly accountId: string) {
+    super(503, 'CLOSING', `The phone server is shutting down and makes no new account ("${accountId}"): retry against the restarted server.`);
+  }
+}

@@ -3,7 +3,7 @@ export { simAccountUrl, isAccountId, DEFAULT_ACCOUNT_ID, type AccountSummary } f
 export { StateDirInUseError, type AccountState, type PhoneLog } from './account-file.js';
 export { SimPhone, type SimPhoneOptions, type SentRecord, type IncomingRecord, type PhoneSnapshot, type PageLink } from './sim-phone.js';
 export { handlePhoneRequest, type ApiResponse } from './phone-api.js';
-export { PhoneApiError, NoQrOnScreenError, InvalidAccountIdError } from './errors.js';
+export { PhoneApiError, NoQrOnScreenError, InvalidAccountIdError, PhoneServerClosingError } from './errors.js';
 export { normalizeNumber, defaultIsRegistered, UNREGISTERED_NUMBER, UNREGISTERED_PREFIX } from './numbers.js';
 export { renderSimPage, type SimPageConfig } from './page/render-sim-page.js';
 export {

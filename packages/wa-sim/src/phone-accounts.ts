@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_ACCOUNT_ID, assertAccountId, isAccountId, type AccountDirectory, type AccountSummary } from './account-id.js';
 import { AccountFile, stderrLog, type AccountState, type PhoneLog } from './account-file.js';
+import { PhoneServerClosingError } from './errors.js';
 import { accountNumber } from './numbers.js';
 import { DEFAULT_PUSHNAME, SimPhone, type SimPhoneOptions } from './sim-phone.js';
 
@@ -76,11 +77,14 @@ export class PhoneAccounts implements AccountDirectory {
     return accounts;
   }
 
-  /** The account `id`, created (and, with a state directory, saved soon) on first use. @throws InvalidAccountIdError */
+  /**
+   * The account `id`, created (and, with a state directory, saved soon) on first use.
+   * @throws InvalidAccountIdError; PhoneServerClosingError for a new one after {@link stop}
+   */
   account(id: string): SimPhone {
     const existing = this.accounts.get(assertAccountId(id));
     if (existing !== undefined) return existing.phone;
-    if (this.stopped) throw new Error(`the phone server is closing: no new account "${id}"`);
+    if (this.stopped) throw new PhoneServerClosingError(id);
     const store = this.accountsDir === undefined ? undefined : AccountFile.create({ dir: path.join(this.accountsDir, id), log: this.log, ...writeDelay(this.options) });
     const phone = this.add(id, this.newIdentity(id), store === undefined ? undefined : { store, saved: undefined });
     // Saved at once, not with its first change: a restarted server then lists it, with the same number.

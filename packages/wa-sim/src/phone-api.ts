@@ -1,8 +1,9 @@
 /**
  * The phone API as plain functions returning `{ status, body }` (the HTTP adapter in phone-server.ts is
  * thin). {@link handleServerRequest} finds the account a path addresses (account-id.ts), then
- * {@link handlePhoneRequest} answers for that account. Routes, at the root (the default account) and
- * under `/accounts/<id>` (account `<id>`, created on first use):
+ * {@link handlePhoneRequest} answers for that account; {@link pageRoute} does the same for a page's
+ * WebSocket. Routes, at the root (the default account) and under `/accounts/<id>` (account `<id>`,
+ * created by its first valid request to one of them):
  *   GET  /accounts               every account: { accounts: [{ id, me, linked, online, devices }] }
  *   GET  /phone                  state and the QR ref on screen
  *   POST /phone/scan   {ref?}    scan the QR on screen (or that ref) → the page links
@@ -54,21 +55,39 @@ function notFound(method: string, url: URL): ApiResponse {
 
 /**
  * Dispatch one request to the phone server: `/accounts`, or the account its path addresses.
- * `body` is the parsed JSON body (undefined when empty).
+ * `body` is the parsed JSON body (undefined when empty). Only an existing route with a valid body makes
+ * a new account: a typo (`/accounts/sales/phone/scna`, `GET …/scan`) is a 404 that leaves none behind.
  */
 export function handleServerRequest(accounts: AccountDirectory, method: string, url: URL, body: unknown): ApiResponse {
   if (url.pathname.replace(/\/$/, '') === '/accounts') {
     return method === 'GET' ? { status: 200, body: { accounts: accounts.list() } } : notFound(method, url);
   }
   const target = parseAccountPath(url.pathname);
-  if (target === null) return handlePhoneRequest(accounts.account(DEFAULT_ACCOUNT_ID), method, url, body);
-  if ('invalidId' in target) {
-    const err = new InvalidAccountIdError(target.invalidId);
-    return errorResponse(err.status, err.code, err.message, err.details);
-  }
-  // Only the phone routes create an account: a typo elsewhere under /accounts/<id> makes none.
+  if (target === null) return answer(() => accounts.account(DEFAULT_ACCOUNT_ID), method, url, body, url.pathname);
+  if ('invalidId' in target) return invalidAccount(target.invalidId);
+  // /healthz and the other root-only paths are no account's.
   if (!/^\/phone(\/|$)/.test(target.path)) return notFound(method, url);
-  return handlePhoneRequest(accounts.account(target.accountId), method, url, body, target.path);
+  return answer(() => accounts.account(target.accountId), method, url, body, target.path);
+}
+
+/**
+ * The account a page's WebSocket upgrade at `pathname` joins: `/ws` the default one, `/accounts/<id>/ws`
+ * account `<id>` (created on first use). Else the answer to refuse it with: 404 `INVALID_ACCOUNT_ID` or
+ * `NOT_FOUND`, 503 `CLOSING` for a new account while the server shuts down (the page retries).
+ */
+export function pageRoute(accounts: AccountDirectory, pathname: string): { phone: SimPhone } | { refused: ApiResponse } {
+  const target = parseAccountPath(pathname);
+  if (target !== null && 'invalidId' in target) return { refused: invalidAccount(target.invalidId) };
+  const accountId = target === null ? (pathname === '/ws' ? DEFAULT_ACCOUNT_ID : undefined) : target.path === '/ws' ? target.accountId : undefined;
+  if (accountId === undefined) {
+    return { refused: errorResponse(404, 'NOT_FOUND', `No WebSocket at ${pathname}: a page connects to /ws or /accounts/<id>/ws.`) };
+  }
+  try {
+    return { phone: accounts.account(accountId) };
+  } catch (err) {
+    if (err instanceof PhoneApiError) return { refused: apiError(err) };
+    throw err;
+  }
 }
 
 /**
@@ -76,34 +95,39 @@ export function handleServerRequest(accounts: AccountDirectory, method: string, 
  * `path` is the route within the account (`/phone/scan`), `url.pathname` when the account is at the root.
  */
 export function handlePhoneRequest(phone: SimPhone, method: string, url: URL, body: unknown, path = url.pathname): ApiResponse {
+  return answer(() => phone, method, url, body, path);
+}
+
+/** `phone()` is called only once the route is known and its body valid, so a 404 or 422 creates no account. */
+function answer(phone: () => SimPhone, method: string, url: URL, body: unknown, path: string): ApiResponse {
   try {
     const route = `${method} ${path.replace(/\/$/, '')}`;
     switch (route) {
       case 'GET /phone':
-        return { status: 200, body: phone.snapshot() };
+        return { status: 200, body: phone().snapshot() };
       case 'POST /phone/scan': {
         const { ref } = parse(scanBodySchema, body);
-        return { status: 200, body: phone.scan(ref) };
+        return { status: 200, body: phone().scan(ref) };
       }
       case 'POST /phone/logout':
-        return { status: 200, body: phone.logout() };
+        return { status: 200, body: phone().logout() };
       case 'POST /phone/offline':
-        return { status: 200, body: phone.setOnline(false) };
+        return { status: 200, body: phone().setOnline(false) };
       case 'POST /phone/online':
-        return { status: 200, body: phone.setOnline(true) };
+        return { status: 200, body: phone().setOnline(true) };
       case 'POST /phone/incoming': {
         const { from, body: text } = parse(incomingBodySchema, body);
-        const rec = phone.addIncoming(from, text);
+        const rec = phone().addIncoming(from, text);
         return { status: 200, body: { id: rec.id, from: rec.from, t: rec.t } };
       }
       case 'GET /phone/messages': {
         const toParam = url.searchParams.get('to');
         const to = toParam === null ? undefined : normalizeNumber(toParam);
         if (to === null) return errorResponse(400, 'VALIDATION', 'Query "to" must be a phone number.', [{ path: 'to' }]);
-        return { status: 200, body: { messages: phone.messages(to) } };
+        return { status: 200, body: { messages: phone().messages(to) } };
       }
       case 'POST /phone/reset':
-        phone.reset();
+        phone().reset();
         return { status: 200, body: { ok: true } };
       case 'GET /healthz':
         return { status: 200, body: { ok: true } };
@@ -111,7 +135,15 @@ export function handlePhoneRequest(phone: SimPhone, method: string, url: URL, bo
         return notFound(method, url);
     }
   } catch (err) {
-    if (err instanceof PhoneApiError) return errorResponse(err.status, err.code, err.message, err.details);
+    if (err instanceof PhoneApiError) return apiError(err);
     throw err;
   }
+}
+
+function apiError(err: PhoneApiError): ApiResponse {
+  return errorResponse(err.status, err.code, err.message, err.details);
+}
+
+function invalidAccount(id: string): ApiResponse {
+  return apiError(new InvalidAccountIdError(id));
 }

@@ -175,6 +175,66 @@ describe('phone server: many accounts', () => {
     expect(root.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  /** A page of the account at `base` linked by a scan through `<base>/phone/scan`, welcomed with its device id. */
+  const linkedPage = async (base: string): Promise<{ ws: WebSocket; received: ServerMessage[]; deviceId: string }> => {
+    const page = await unpairedPage(base);
+    const res = await fetch(`${base}/phone/scan`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const { deviceId } = (await res.json()) as { deviceId: string };
+    page.ws.send(JSON.stringify({ type: 'hello', deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(has(page.received, 'welcome')).toBe(true), { timeout: 15_000 });
+    return { ...page, deviceId };
+  };
+  const sendFrom = (page: { ws: WebSocket }, id: string, to: string): void => {
+    page.ws.send(JSON.stringify({ type: 'send', msg: { id, to: `${to}@c.us`, body: `body ${id}`, t: 1, msgType: 'chat' } }));
+  };
+  const sentIds = async (path: string): Promise<string[]> => ((await call('GET', path)).json as { messages: { id: string }[] }).messages.map((m) => m.id);
+
+  it('messages?to=, logout and offline/online act on the addressed account only', async () => {
+    const root = await linkedPage(server.url);
+    const sales = await linkedPage(server.accountUrl('sales'));
+    const support = await linkedPage(server.accountUrl('support'));
+    sendFrom(sales, '3EB0S1', '15550100002');
+    sendFrom(sales, '3EB0S2', '15550100003');
+    sendFrom(support, '3EB0P1', '15550100002');
+    sendFrom(root, '3EB0R1', '15550100002');
+    for (const [page, id] of [[sales, '3EB0S2'], [support, '3EB0P1'], [root, '3EB0R1']] as const) {
+      await vi.waitFor(() => expect(page.received).toContainEqual({ type: 'ack', id, ack: 3 }), { timeout: 15_000 });
+    }
+    expect(await sentIds('/accounts/sales/phone/messages?to=15550100002')).toEqual(['3EB0S1']);
+    expect(await sentIds('/accounts/sales/phone/messages')).toEqual(['3EB0S1', '3EB0S2']);
+    expect(await sentIds('/accounts/support/phone/messages?to=15550100002')).toEqual(['3EB0P1']);
+    expect(await sentIds('/accounts/support/phone/messages?to=15550100003')).toEqual([]);
+    expect(await sentIds('/phone/messages?to=15550100002')).toEqual(['3EB0R1']);
+    expect(await sentIds('/accounts/default/phone/messages?to=15550100002')).toEqual(['3EB0R1']);
+    // Each account counts its own arrival order.
+    expect(server.account('support').messages()[0]?.order).toBe(1);
+    // No page saw another account's acks.
+    expect(sales.received.some((m) => m.type === 'ack' && (m.id === '3EB0P1' || m.id === '3EB0R1'))).toBe(false);
+
+    expect((await call('POST', '/accounts/sales/phone/logout')).json).toEqual({ unlinked: 1 });
+    await vi.waitFor(() => expect(sales.received).toContainEqual({ type: 'logout' }), { timeout: 15_000 });
+    expect((await call('POST', '/accounts/sales/phone/logout')).json).toEqual({ unlinked: 0 });
+    expect(has(support.received, 'logout') || has(root.received, 'logout')).toBe(false);
+    expect(server.listAccounts().map((a) => [a.id, a.linked])).toEqual([['default', true], ['sales', false], ['support', true]]);
+
+    // Both offline, then only support back: its page is welcomed again, a sales page is turned away.
+    const closed = [sales, support].map((page) => new Promise<number>((resolve) => page.ws.once('close', (code) => resolve(code))));
+    await call('POST', '/accounts/sales/phone/offline');
+    await call('POST', '/accounts/support/phone/offline');
+    expect(await Promise.all(closed)).toEqual([4000, 4000]);
+    expect((await call('POST', '/accounts/support/phone/online')).json).toEqual({ online: true });
+    const back = await openPage(server, server.accountUrl('support'));
+    sockets.push(back.ws);
+    back.ws.send(JSON.stringify({ type: 'hello', deviceId: support.deviceId, version: 'v' }));
+    await vi.waitFor(() => expect(back.received).toContainEqual(expect.objectContaining({ type: 'welcome', deviceId: support.deviceId })), { timeout: 15_000 });
+    const refused = await openPage(server, server.accountUrl('sales'));
+    sockets.push(refused.ws);
+    expect(await new Promise<number>((resolve) => refused.ws.once('close', (code) => resolve(code)))).toBe(4000);
+    expect(root.ws.readyState).toBe(WebSocket.OPEN);
+    expect(server.listAccounts().map((a) => [a.id, a.online])).toEqual([['default', true], ['sales', false], ['support', true]]);
+  });
+
   it('/accounts/default is the root account; an account is created by its first request or page', async () => {
     expect(server.account('default')).toBe(server.phone);
     expect(server.accountUrl('default')).toBe(server.url);
@@ -203,14 +263,46 @@ describe('phone server: many accounts', () => {
     expect(await call('POST', '/accounts')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
     expect(await call('GET', '/accounts/typo/phone/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND', message: expect.stringContaining('/accounts/typo/phone/nope') } } });
 
-    const refused = new WebSocket(`${server.url.replace('http', 'ws')}/accounts/bad.id/ws`);
-    const outcome = await new Promise<string>((resolve) => {
-      refused.once('open', () => resolve('open'));
-      refused.once('error', () => resolve('refused'));
+    // A route that does not exist, a wrong method or an invalid body under a valid id makes no account.
+    expect(await call('GET', '/accounts/typo/phone/scan')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(await call('POST', '/accounts/typo/phone/incoming', { from: 'nobody' })).toMatchObject({ status: 422, json: { error: { code: 'VALIDATION' } } });
+    expect(await call('GET', '/accounts/typo/phone/messages?to=nobody')).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION' } } });
+    expect(await call('GET', '/accounts/typo/healthz')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(server.listAccounts().map((a) => a.id)).toEqual(['default']);
+  });
+
+  it('a page WebSocket to a bad path is refused with an HTTP error in the API shape, and makes no account', async () => {
+    const refusal = async (path: string): Promise<{ status: number; json: unknown }> => {
+      const ws = new WebSocket(`${server.url.replace('http', 'ws')}${path}`);
+      try {
+        return await new Promise((resolve, reject) => {
+          ws.once('open', () => reject(new Error(`${path}: the upgrade was accepted`)));
+          ws.once('unexpected-response', (_req, res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+          });
+          ws.once('error', (err) => reject(err));
+        });
+      } finally {
+        ws.terminate();
+      }
+    };
+    expect(await refusal('/accounts/bad.id/ws')).toMatchObject({ status: 404, json: { error: { code: 'INVALID_ACCOUNT_ID', message: expect.stringContaining('1–64 characters') } } });
+    expect(await refusal('/accounts//ws')).toMatchObject({ status: 404, json: { error: { code: 'INVALID_ACCOUNT_ID' } } });
+    for (const path of ['/accounts/sales/phone/ws', '/accounts/sales/ws/x', '/accounts/sales', '/wsx', '/phone']) {
+      expect(await refusal(path), path).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND', message: expect.stringContaining('/accounts/<id>/ws') } } });
+    }
+    expect(server.listAccounts().map((a) => a.id)).toEqual(['default']);
+    // The good paths still upgrade, query string and all.
+    await openPage(server, `${server.accountUrl('sales')}`).then((page) => sockets.push(page.ws));
+    const withQuery = new WebSocket(`${server.url.replace('http', 'ws')}/accounts/support/ws?v=1`);
+    sockets.push(withQuery);
+    await new Promise<void>((resolve, reject) => {
+      withQuery.once('open', () => resolve());
+      withQuery.once('error', reject);
     });
-    refused.terminate();
-    expect(outcome).toBe('refused');
-    expect(server.listAccounts().map((a) => a.id)).toEqual(['default', 'typo']);
+    await vi.waitFor(() => expect(server.listAccounts().map((a) => a.id)).toEqual(['default', 'sales', 'support']), { timeout: 15_000 });
   });
 
   it('gives every account its own number, the same for an id on every run, and never the default one', async () => {

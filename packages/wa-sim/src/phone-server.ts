@@ -6,12 +6,13 @@
  * every account is kept on disk (account-file.ts), so a restarted server knows the devices linked before;
  * without it, everything is in memory.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DEFAULT_ACCOUNT_ID, parseAccountPath, simAccountUrl, type AccountSummary } from './account-id.js';
+import { DEFAULT_ACCOUNT_ID, simAccountUrl, type AccountSummary } from './account-id.js';
 import { PhoneAccounts, type PhoneAccountsOptions } from './phone-accounts.js';
-import { errorResponse, handleServerRequest, type ApiResponse } from './phone-api.js';
+import { errorResponse, handleServerRequest, pageRoute, type ApiResponse } from './phone-api.js';
 import type { PageLink, SimPhone } from './sim-phone.js';
 
 export interface PhoneServerOptions extends PhoneAccountsOptions {
@@ -55,12 +56,18 @@ export async function startPhoneServer(options: PhoneServerOptions = {}): Promis
     void respond(accounts, req, res);
   });
   server.on('upgrade', (req, socket, head) => {
-    const account = pageAccount(accounts, new URL(req.url ?? '/', 'http://x').pathname);
-    if (account === undefined) {
-      socket.destroy();
+    let route: ReturnType<typeof pageRoute>;
+    try {
+      route = pageRoute(accounts, new URL(req.url ?? '/', 'http://localhost').pathname);
+    } catch (err) {
+      // An event handler: a throw here would take the whole server down.
+      route = { refused: errorResponse(500, 'INTERNAL', err instanceof Error ? err.message : 'internal error') };
+    }
+    if ('refused' in route) {
+      refuseUpgrade(socket, route.refused);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => attachPage(account, ws));
+    wss.handleUpgrade(req, socket, head, (ws) => attachPage(route.phone, ws));
   });
 
   try {
@@ -115,17 +122,17 @@ export async function startPhoneServer(options: PhoneServerOptions = {}): Promis
   };
 }
 
-/** The account a page connects to: `/ws` the default one, `/accounts/<id>/ws` account `<id>`; else none. */
-function pageAccount(accounts: PhoneAccounts, pathname: string): SimPhone | undefined {
-  const target = parseAccountPath(pathname);
-  if (target === null) return pathname === '/ws' ? accounts.account(DEFAULT_ACCOUNT_ID) : undefined;
-  if ('invalidId' in target || target.path !== '/ws') return undefined;
-  try {
-    return accounts.account(target.accountId);
-  } catch {
-    // The server is closing and creates no new account: the page retries, as after any network loss.
-    return undefined;
-  }
+/**
+ * Answers a refused upgrade with a plain HTTP error in the phone API's shape (the page and `ws` then
+ * see the status, e.g. "Unexpected server response: 404", instead of a bare reset), and closes.
+ */
+function refuseUpgrade(socket: Duplex, response: ApiResponse): void {
+  const body = JSON.stringify(response.body);
+  socket.on('error', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function attachPage(phone: SimPhone, ws: WebSocket): void {
