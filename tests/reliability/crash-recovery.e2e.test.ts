@@ -50,7 +50,7 @@ async function sessionBody(api: ApiProcess): Promise<unknown> {
 /** The status `waq_session_status` marks with 1. */
 async function metricsStatus(api: ApiProcess): Promise<string | undefined> {
   const text = await (await api.fetch('/metrics')).text();
-  return /^waq_session_status\{status="([A-Z_]+)"\} 1$/m.exec(text)?.[1];
+  return /^waq_session_status\{session="default",status="([A-Z_]+)"\} 1$/m.exec(text)?.[1];
 }
 
 /**

@@ -31,6 +31,7 @@ import { ASSETS } from './pages/assets.js';
 import { CSP } from './pages/csp.js';
 import { docsPage } from './pages/docs-page.js';
 import { loginPage } from './pages/login-page.js';
+import { missingSessionPage, sessionsPage } from './pages/sessions-page.js';
 import { statusPage } from './pages/status-page.js';
 
 export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL'>;
@@ -327,7 +328,12 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   app.get('/metrics', apiAuth, route(async () => ({ status: 200, body: await metrics.registry.metrics(), headers: { 'Content-Type': metrics.registry.contentType } })));
 
   // Browser pages: the same credentials, or a redirect to the login form.
-  app.get('/', pageAuth, csp(CSP.statusPage), route(() => page(statusPage({ sessionId: config.SESSION_ID, sandbox: config.WAQ_SANDBOX }))));
+  app.get('/', pageAuth, csp(CSP.statusPage), route(() => page(sessionsPage({ sandbox: config.WAQ_SANDBOX }))));
+  app.get('/sessions/:session', pageAuth, redisReady, csp(CSP.statusPage), route(async (req) => {
+    const id = sessionIdParam(req.params['session']);
+    if (id === null || !(await sessionExists(id))) return { ...page(missingSessionPage(String(req.params['session']).slice(0, 64))), status: 404 };
+    return page(statusPage({ sessionId: id, sandbox: config.WAQ_SANDBOX }));
+  }));
   app.get('/docs', pageAuth, csp(CSP.staticPage), route(() => page(docsPage(openapi))));
   app.get('/openapi.json', pageAuth, route(() => ({ status: 200, body: openapi })));
   app.use(BULL_BOARD_PATH, pageAuth, csp(CSP.bullBoard), board.sync, board.router);

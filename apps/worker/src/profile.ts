@@ -44,7 +44,7 @@ export class SessionProfile {
 
   constructor(
     sessionDir: string,
-    sessionId: string,
+    readonly sessionId: string,
     private readonly logger: Logger,
     private readonly fs: ProfileFs = nodeFs,
   ) {

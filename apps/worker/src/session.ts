@@ -112,7 +112,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
       this.options.logger.info({ profile: this.options.profile.dir }, 'saved session found: initialising');
       await this.launch();
     } else {
-      await this.publish('STOPPED', { reason: 'no saved session: send a connect job (or POST /v1/session/connect) to link a phone' });
+      await this.publish('STOPPED', { reason: `no saved session: send a connect job (POST /v1/sessions/${this.options.profile.sessionId}/connect) to link a phone` });
     }
   }
 

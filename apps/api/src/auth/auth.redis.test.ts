@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 const PROTECTED_API = OPERATIONS.filter((op) => op.public !== true).map((op) => ({ method: op.method.toUpperCase(), path: op.path.replace('{id}', 'some-id') }));
-const PAGES = ['/', '/docs', '/openapi.json', '/admin/queues', '/admin/queues/api/queues'];
+const PAGES = ['/', '/sessions/default', '/docs', '/openapi.json', '/admin/queues', '/admin/queues/api/queues'];
 
 function call(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${t.url}${path}`, { method, headers, redirect: 'manual' });

@@ -2,6 +2,7 @@
  * The pages' static assets, kept as strings so the build (tsc, which copies no other files) ships them
  * and they are served from this origin only (the CSP allows nothing else; there is no CDN offline).
  */
+import { SESSIONS_SCRIPT } from './sessions-page.js';
 import { STATUS_SCRIPT } from './status-script.js';
 
 export const STYLESHEET = `
@@ -75,6 +76,17 @@ button.link:hover { color: var(--text); }
 .live[data-on="true"]::before { background: var(--ok); }
 .card-title { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
 [hidden] { display: none !important; }
+/* overview */
+.spaced { margin-top: 20px; }
+table.list { border-collapse: collapse; width: 100%; font-size: 14px; }
+table.list th, table.list td { text-align: left; padding: 8px 8px; border-top: 1px solid var(--line); vertical-align: middle; }
+table.list thead th { border-top: 0; color: var(--muted); font-weight: 600; }
+table.list .empty td { color: var(--muted); }
+.inline-form { display: flex; align-items: center; gap: 10px; flex-wrap: wrap; margin-top: 16px; }
+.inline-form label { font-weight: 600; }
+.inline-form input { font: inherit; padding: 8px 10px; border-radius: 8px; border: 1px solid var(--line); background: var(--bg); color: var(--text); width: 14em; }
+.inline-form .help { color: var(--muted); font-size: 13px; }
+.back { display: inline-block; margin-bottom: 8px; color: var(--muted); text-decoration: none; font-size: 14px; }
 /* docs */
 .endpoint { margin: 0 0 16px; }
 .endpoint h3 { display: flex; gap: 10px; align-items: center; margin: 0 0 6px; font-size: 15px; flex-wrap: wrap; }
@@ -102,6 +114,7 @@ pre { background: var(--bg); border: 1px solid var(--line); border-radius: 8px; 
   .qr-side { flex-basis: 100%; }
   .qr-frame img { width: min(264px, 70vw); height: min(264px, 70vw); }
   .actions button { flex: 1 1 auto; }
+  table.list th:nth-child(5), table.list td:nth-child(5) { display: none; }
   .toc { columns: 1; }
 }
 `;
@@ -111,5 +124,6 @@ export const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 
 export const ASSETS: Readonly<Record<string, { type: string; body: string }>> = {
   'waq.css': { type: 'text/css; charset=utf-8', body: STYLESHEET },
   'status.js': { type: 'text/javascript; charset=utf-8', body: STATUS_SCRIPT },
+  'sessions.js': { type: 'text/javascript; charset=utf-8', body: SESSIONS_SCRIPT },
   'favicon.svg': { type: 'image/svg+xml', body: FAVICON },
 };

@@ -6,10 +6,10 @@ import { startTestApiForTest, type TestApi } from '../testing/test-api.js';
 
 const start = (env: Record<string, string> = {}): Promise<TestApi> => startTestApiForTest({ env });
 
-describe('status page', () => {
+describe('status pages', () => {
   it('is served with a CSP that allows only its own script, stylesheet, QR blobs and same-origin fetch/SSE', async () => {
     const t = await start();
-    const response = await t.fetch('/');
+    const response = await t.fetch('/sessions/default');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(response.headers.get('content-security-policy')).toBe(
@@ -22,18 +22,35 @@ describe('status page', () => {
     expect(html).not.toMatch(/\sstyle=|<style/); // no inline style
     expect(html).not.toContain('id="scan"');
     expect(html).toContain('data-sandbox="false"');
+    expect(html).toContain('data-session="/v1/sessions/default"');
+  });
+
+  it('lists the sessions at / (the overview), and answers 404 for the page of a session that does not exist', async () => {
+    const t = await start();
+    const overview = await t.fetch('/');
+    expect(overview.status).toBe(200);
+    expect(overview.headers.get('content-security-policy')).toBe(CSP.statusPage);
+    const html = await overview.text();
+    expect(html).toContain('<script src="/assets/sessions.js" defer></script>');
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)/);
+    expect(html).not.toMatch(/\sstyle=|<style/);
+    const missing = await t.fetch('/sessions/nope');
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain('No session <span class="mono">nope</span>');
+    expect((await t.fetch('/sessions/%3Cimg%3E')).status).toBe(404);
+    expect(await (await t.fetch('/sessions/%3Cimg%3E')).text()).not.toContain('<img>');
   });
 
   it('shows the simulate-scan button only in sandbox mode', async () => {
     const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: 'http://127.0.0.1:1' });
-    const html = await (await t.fetch('/')).text();
+    const html = await (await t.fetch('/sessions/default')).text();
     expect(html).toContain('id="scan"');
     expect(html).toContain('Sandbox mode');
   });
 
   it('serves its assets publicly with their types, and 404 for others', async () => {
     const t = await start();
-    for (const [name, type] of [['waq.css', 'text/css'], ['status.js', 'text/javascript'], ['favicon.svg', 'image/svg+xml']] as const) {
+    for (const [name, type] of [['waq.css', 'text/css'], ['status.js', 'text/javascript'], ['sessions.js', 'text/javascript'], ['favicon.svg', 'image/svg+xml']] as const) {
       const response = await fetch(`${t.url}/assets/${name}`);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toContain(type);
@@ -52,7 +69,7 @@ describe('docs and OpenAPI', () => {
       if (layer.route === undefined) continue;
       for (const method of Object.keys(layer.route.methods)) served.add(`${method.toUpperCase()} ${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
     }
-    const pages = ['GET /', 'GET /docs', 'GET /openapi.json', 'GET /assets/{name}', 'GET /login', 'POST /login', 'POST /logout'];
+    const pages = ['GET /', 'GET /sessions/{session}', 'GET /docs', 'GET /openapi.json', 'GET /assets/{name}', 'GET /login', 'POST /login', 'POST /logout'];
     const documented = OPERATIONS.map((op) => `${op.method.toUpperCase()} ${op.path}`);
     expect([...served].filter((r) => !pages.includes(r)).sort()).toEqual([...documented].sort());
   });

@@ -1,6 +1,7 @@
 /**
- * The status page in a real browser (Debian Chromium via playwright-core): sign in, watch the QR code
- * appear and the state turn READY without a reload, on a laptop and a phone; open Bull Board.
+ * The status pages in a real browser (Debian Chromium via playwright-core): the overview of every
+ * session; a session's page: sign in, watch the QR code appear and the state turn READY without a
+ * reload, on a laptop and a phone; open Bull Board.
  * Screenshots go to a temp dir, or to the README's docs/img/ with `WAQ_UPDATE_SCREENSHOTS=1`
  * (a test run must not rewrite tracked files).
  */
@@ -10,11 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { WorkerRegistry } from '@waq/shared';
 import { listen } from '@waq/test-utils';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { qrState, startTestApi, TEST_API_KEY, type TestApi } from '../testing/test-api.js';
+import { qrState, startTestApi, TEST_API_KEY, TEST_WORKER_ID, type TestApi } from '../testing/test-api.js';
 
 const IMG_DIR =
   process.env['WAQ_UPDATE_SCREENSHOTS'] === '1'
@@ -46,7 +48,8 @@ async function start(env: Record<string, string> = {}): Promise<TestApi> {
   return t;
 }
 
-async function signedIn(t: TestApi, options: Parameters<Browser['newContext']>[0] = {}): Promise<{ context: BrowserContext; page: Page; cspViolations: string[] }> {
+/** Signs in on the way to `at` (a session's page unless said otherwise) and waits for it to be live. */
+async function signedIn(t: TestApi, options: Parameters<Browser['newContext']>[0] = {}, at = '/sessions/default'): Promise<{ context: BrowserContext; page: Page; cspViolations: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: 'light', ...options });
   opened.push(context);
   const page = await context.newPage();
@@ -54,12 +57,12 @@ async function signedIn(t: TestApi, options: Parameters<Browser['newContext']>[0
   page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
   });
-  await page.goto(`${t.url}/`);
+  await page.goto(`${t.url}${at}`);
   await page.waitForURL(/\/login\?next=/);
   await page.fill('#key', TEST_API_KEY);
   await page.click('button[type=submit]');
-  await page.waitForURL(`${t.url}/`);
-  await page.locator('#live[data-on="true"]').waitFor();
+  await page.waitForURL(`${t.url}${at}`);
+  await page.locator(at === '/' ? '#refreshed[data-on="true"]' : '#live[data-on="true"]').waitFor();
   return { context, page, cspViolations };
 }
 
@@ -124,6 +127,43 @@ describe('status page', () => {
     expect(phone.cspViolations).toEqual([]);
   });
 
+  it('lists every session and the workers on the overview, and opens a session from it', async () => {
+    const t = await start();
+    await t.publishState('READY', { me: { wid: '4915123456789@c.us', pushname: 'Shop front desk' } });
+    for (const id of ['sales', 'support']) expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) })).status).toBe(201);
+    await t.publishState('QR', qrState(QR_VALUE), { sessionId: 'sales' });
+    await t.fetch('/v1/sessions/support/stop', { method: 'POST' });
+    const at = now();
+    await new WorkerRegistry(t.fixture.redis, t.prefix).heartbeat({ id: TEST_WORKER_ID, host: 'gateway-1', pid: 4242, capacity: 10, sessions: ['default', 'sales'], startedAt: at, heartbeatAt: at, heartbeatEveryMs: 5_000 });
+    const { page, cspViolations } = await signedIn(t, {}, '/');
+    await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(3);
+    const status = (id: string) => page.locator(`#sessions tr[data-session="${id}"] .badge`);
+    await expect.poll(() => status('default').getAttribute('data-status')).toBe('READY');
+    expect(await status('sales').textContent()).toBe('Waiting for scan');
+    expect(await status('support').textContent()).toBe('Stopped');
+    expect(await page.locator('#sessions tr[data-session="default"]').textContent()).toContain('Shop front desk · +4915123456789');
+    expect(await page.locator('#workers tbody').textContent()).toContain('2 / 10 (default, sales)');
+
+    // Creating one from the form; a bad id is refused with the rule.
+    await page.fill('#new-id', 'billing');
+    await page.click('#create button');
+    await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(4);
+    await page.screenshot({ path: path.join(IMG_DIR, 'sessions.png') });
+    await page.evaluate(() => {
+      const input = (globalThis as unknown as { document: { getElementById(id: string): { removeAttribute(name: string): void } } }).document.getElementById('new-id');
+      input.removeAttribute('pattern');
+    });
+    await page.fill('#new-id', 'Billing Two');
+    await page.click('#create button');
+    await expect.poll(() => page.locator('#message').textContent()).toContain('lowercase letters');
+
+    await page.click('#sessions tr[data-session="sales"] a');
+    await page.waitForURL(`${t.url}/sessions/sales`);
+    await qrVisible(page);
+    expect(await page.locator('h1').textContent()).toContain('sales');
+    expect(cspViolations).toEqual([]);
+  });
+
   it('connects, logs out, and (sandbox) simulates a scan from its buttons', async () => {
     const scans: string[] = [];
     let api: TestApi | undefined;
@@ -166,10 +206,10 @@ describe('status page', () => {
     await t.fetch('/v1/session/connect', { method: 'POST' });
     const { page } = await signedIn(t);
     await page.goto(`${t.url}/admin/queues`);
-    await page.getByText('outbox (default)').first().waitFor();
-    await page.getByText('control (default)').first().waitFor();
+    await page.getByText('default outbox').first().waitFor();
+    await page.getByText('default control').first().waitFor();
     await page.screenshot({ path: path.join(IMG_DIR, 'bull-board.png') });
-    await page.goto(`${t.url}/admin/queues/queue/outbox?status=waiting`);
+    await page.goto(`${t.url}/admin/queues/queue/${encodeURIComponent('default/outbox')}?status=waiting`);
     await page.getByText('order-1042').first().waitFor();
     await page.screenshot({ path: path.join(IMG_DIR, 'bull-board-outbox.png') });
   });

@@ -1,6 +1,7 @@
 /**
- * The status page: what a person needs to link a phone and see that the session is alive. The
- * markup is static; `status.js` fills it from `/v1/session` and keeps it live from the SSE stream.
+ * A session's page (`/sessions/:session`): what a person needs to link a phone and see that the
+ * session is alive. The markup is static; `status.js` fills it from `/v1/sessions/:session` and keeps
+ * it live from the session's SSE stream.
  */
 import { html, layout } from './html.js';
 
@@ -12,6 +13,7 @@ export interface StatusPageOptions {
 
 export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
   const body = html`
+<a class="back" href="/">← All sessions</a>
 <h1>WhatsApp session <span class="mono">${sessionId}</span></h1>
 <p class="sub">${sandbox ? 'Sandbox mode: linked to the built-in simulator, not to WhatsApp.' : 'Link a phone, watch the connection, and see what happens, live.'}</p>
 <div class="grid">
@@ -55,5 +57,5 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
     <ul class="events" id="events"><li class="empty">No events yet.</li></ul>
   </section>
 </div>`;
-  return layout({ title: `waq · ${sessionId}`, body, scripts: ['/assets/status.js'], bodyAttributes: { 'data-sandbox': String(sandbox) } });
+  return layout({ title: `waq · ${sessionId}`, body, scripts: ['/assets/status.js'], bodyAttributes: { 'data-sandbox': String(sandbox), 'data-session': `/v1/sessions/${sessionId}` } });
 }

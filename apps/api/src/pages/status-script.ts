@@ -7,6 +7,8 @@ export const STATUS_SCRIPT = String.raw`'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   const sandbox = document.body.dataset.sandbox === 'true';
+  // The session's API URL (/v1/sessions/<id>): every call of this page goes under it.
+  const base = document.body.dataset.session;
   const TONES = { READY: 'ok', QR: 'info', STARTING: 'info', AUTHENTICATED: 'info', DISCONNECTED: 'warn', STOPPED: 'idle', LOGGED_OUT: 'idle', FAILED: 'bad', WORKER_OFFLINE: 'bad' };
   const LABELS = { READY: 'Ready', QR: 'Waiting for scan', STARTING: 'Starting', AUTHENTICATED: 'Authenticated, loading', DISCONNECTED: 'Disconnected, reconnecting', STOPPED: 'Stopped', LOGGED_OUT: 'Logged out', FAILED: 'Failed', WORKER_OFFLINE: 'Worker offline' };
   const NOTICES = {
@@ -15,7 +17,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     STARTING: 'Starting WhatsApp Web…',
     AUTHENTICATED: 'Scanned. Loading chats…',
     DISCONNECTED: 'The connection dropped; the worker reconnects by itself. Messages are held meanwhile.',
-    WORKER_OFFLINE: 'No worker owns this session. Start the worker; messages are held until it is ready.',
+    WORKER_OFFLINE: 'No worker owns this session. Start a worker (or, if the session is stopped, start it); messages are held until it is ready.',
   };
   let state = null;
   let qrKey = null;
@@ -46,7 +48,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     const key = qr.value + '|' + qr.expiresAt;
     if (key === qrKey) return;
     qrKey = key;
-    const response = await api('GET', '/v1/session/qr?format=svg');
+    const response = await api('GET', base + '/qr?format=svg');
     if (!response.ok) { qrKey = null; $('qr').hidden = true; return; }
     const url = URL.createObjectURL(await response.blob());
     $('qr-image').src = url;
@@ -88,8 +90,9 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     if (loading) return loading;
     loading = (async () => {
       try {
-        const response = await api('GET', '/v1/session');
-        if (response.ok) { state = await response.json(); render(); }
+        const response = await api('GET', base);
+        if (response.ok) { state = (await response.json()).state; render(); }
+        else if (response.status === 404) say('This session does not exist (any more). Go back to all sessions.', 'error');
         else say('Could not read the session state (' + response.status + '). Retrying…', 'error');
       } catch (error) {
         if (String(error.message) !== 'signed out') say('The gateway is not answering. Retrying…', 'error');
@@ -133,7 +136,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
   }
 
   function connectEvents() {
-    const source = new EventSource('/v1/session/events?backlog=20');
+    const source = new EventSource(base + '/events?backlog=20');
     const live = $('live');
     source.addEventListener('open', () => { live.dataset.on = 'true'; live.textContent = 'live'; void loadState(); });
     source.addEventListener('error', () => { live.dataset.on = 'false'; live.textContent = 'reconnecting…'; });
@@ -161,13 +164,13 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     } finally { button.disabled = false; }
   }
 
-  $('connect').addEventListener('click', (event) => act(event.currentTarget, 'POST', '/v1/session/connect', 'Connecting…'));
+  $('connect').addEventListener('click', (event) => act(event.currentTarget, 'POST', base + '/connect', 'Connecting…'));
   $('logout').addEventListener('click', (event) => {
     if (confirm('Log out and unlink this gateway from WhatsApp? Queued messages are kept until you link again.')) {
-      void act(event.currentTarget, 'POST', '/v1/session/logout', 'Logging out…');
+      void act(event.currentTarget, 'POST', base + '/logout', 'Logging out…');
     }
   });
-  if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', '/v1/sandbox/scan', 'Scanned by the simulated phone.'));
+  if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', base + '/sandbox/scan', 'Scanned by the simulated phone.'));
 
   // The lease can lapse without any event (a worker killed with -9): re-read the state now and then.
   setInterval(() => { void loadState(); }, 10000);
