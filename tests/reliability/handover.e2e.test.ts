@@ -32,7 +32,7 @@ async function start(name: string): Promise<Worker> {
 async function role(worker: Worker): Promise<string> {
   const body = (await (await fetch(`http://127.0.0.1:${worker.port}/healthz`)).json()) as { sessions?: { id: string }[] };
   // A pool member with the session is its owner; one with room and without it stands by.
-  return body.sessions === undefined ? 'unknown' : body.sessions.some((s) => s.id === 'default') ? 'owner' : 'standby';
+  return body.sessions === undefined ? 'unknown' : body.sessions.some((s) => s.id === stack.sessionId) ? 'owner' : 'standby';
 }
 
 /** pid, parent, state and program of each process (for a sample that saw two browsers). */
@@ -48,7 +48,8 @@ async function describePids(pids: readonly number[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  stack = await Stack.create();
+  // A named session, not the configured one: the wave-1 guarantees hold per session.
+  stack = await Stack.create({ sessionId: 'shop-4' });
 });
 
 afterAll(async () => {

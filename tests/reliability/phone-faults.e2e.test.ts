@@ -14,7 +14,8 @@ let stack: Stack;
 let worker: SpawnedProcess;
 
 beforeAll(async () => {
-  stack = await Stack.create();
+  // A named session, not the configured one: the wave-1 guarantees hold per session.
+  stack = await Stack.create({ sessionId: 'shop-5' });
   worker = await stack.startWorker('worker-1');
   await stack.waitForStatus('STOPPED');
   await stack.pair();
@@ -30,7 +31,7 @@ describe('phone-side faults on the real stack', () => {
     const bodies = texts('s5', count);
     const ids = await stack.sendAll(NUMBERS.s5, bodies);
     await vi.waitFor(() => expect(stack.tally(NUMBERS.s5, bodies).delivered).toBeGreaterThanOrEqual(10), { timeout: 60_000, interval: 5 });
-    stack.phone.phone.logout();
+    stack.sim.logout();
     await stack.waitForStatus('LOGGED_OUT');
     const deliveredBefore = stack.tally(NUMBERS.s5, bodies).delivered;
 
@@ -78,12 +79,12 @@ describe('phone-side faults on the real stack', () => {
     for (let f = 1; f <= flaps; f += 1) {
       const threshold = Math.floor((count * f) / (flaps + 1));
       await vi.waitFor(() => expect(stack.tally(NUMBERS.s6, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
-      stack.phone.phone.setOnline(false);
+      stack.sim.setOnline(false);
       // The fault's length, not a wait for an event: the phone stays away this long.
       await new Promise((resolve) => setTimeout(resolve, offlineMs));
       const received = stack.bodiesTo(NUMBERS.s6).length;
       const onlineAt = Date.now();
-      stack.phone.phone.setOnline(true);
+      stack.sim.setOnline(true);
       await vi.waitFor(() => expect(stack.bodiesTo(NUMBERS.s6).length).toBeGreaterThan(received), { timeout: 30_000, interval: 10 });
       backMs.push(Date.now() - onlineAt);
     }

@@ -17,7 +17,8 @@ let outbox: Queue;
 let control: Queue;
 
 beforeAll(async () => {
-  stack = await Stack.create();
+  // A named session, not the configured one: the wave-1 guarantees hold per session.
+  stack = await Stack.create({ sessionId: 'shop-9' });
   await stack.startWorker('worker-1');
   await stack.waitForStatus('STOPPED');
   await stack.pair();

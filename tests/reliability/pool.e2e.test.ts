@@ -1,15 +1,15 @@
 /**
- * Reliability scenario 11 (issue 15): sessions are data, workers are a pool, on the real stack (API and
+ * Reliability scenario 12 (issue 15): sessions are data, workers are a pool, on the real stack (API and
  * worker processes of the production build, whatsapp-web.js + Chromium, the simulator with one
  * simulated account per session).
  *
- * - 11a. upgrade: the `default` session of a waq 0.1 installation (profile on disk, a send queued, no
+ * - 12a. upgrade: the `default` session of a waq 0.1 installation (profile on disk, a send queued, no
  *   registry in Redis) restores without a QR code and sends what was queued.
- * - 11b. two workers of capacity 4 run 6 sessions, 50 sends each through the API; a third worker
+ * - 12b. two workers of capacity 4 run 6 sessions, 50 sends each through the API; a third worker
  *   joining takes nothing; kill -9 of a worker mid-stream → its sessions run elsewhere; nothing lost or
  *   doubled, order kept per session, never two Chromiums on one profile.
- * - 11c. drain: a worker hands its sessions over one at a time while sends go on.
- * - 11d. delete: a stopped session with 20 held sends: every one reported `session_deleted`, its keys,
+ * - 12c. drain: a worker hands its sessions over one at a time while sends go on.
+ * - 12d. delete: a stopped session with 20 held sends: every one reported `session_deleted`, its keys,
  *   profile and Chromium gone; a READY one is logged out first.
  */
 import { access } from 'node:fs/promises';
@@ -140,7 +140,7 @@ afterAll(async () => {
 });
 
 describe('the worker pool on the real stack', () => {
-  it('11a. upgrade from one session: the default session restores without a QR code and sends what was queued', async () => {
+  it('12a. upgrade from one session: the default session restores without a QR code and sends what was queued', async () => {
     const first = await stack.startWorker('worker-0.1');
     await first.waitForLine(/joined the worker pool/);
     await stack.pair();
@@ -163,7 +163,7 @@ describe('the worker pool on the real stack', () => {
     const { events } = await readRecentEvents(stack.redis, stack.keys.events, 200);
     const qrsSince = events.filter(({ id, event }) => Number(id.split('-')[0]) >= started && (event.type === 'qr' || (event.type === 'state' && event.status === 'QR')));
     report({
-      scenario: '11a. upgrade from waq 0.1 (one session)',
+      scenario: '12a. upgrade from waq 0.1 (one session)',
       load: '1 send queued by a 0.1 producer',
       faults: 'registry absent (as 0.1 left Redis)',
       lost: stack.bodiesTo(TO).includes(queued) ? 0 : 1,
@@ -180,7 +180,7 @@ describe('the worker pool on the real stack', () => {
     await upgraded.exited;
   }, 300_000);
 
-  it('11b–d. 6 sessions on workers of capacity 4: a joiner takes nothing, kill -9 moves sessions, drain hands over one at a time, delete reports held sends', async () => {
+  it('12b–d. 6 sessions on workers of capacity 4: a joiner takes nothing, kill -9 moves sessions, drain hands over one at a time, delete reports held sends', async () => {
     const env = { WORKER_MAX_SESSIONS: String(CAPACITY) };
     const a = await stack.startWorker('worker-a', env);
     const b = await stack.startWorker('worker-b', env);
@@ -217,8 +217,10 @@ describe('the worker pool on the real stack', () => {
       expect(Date.parse(record?.heartbeatAt ?? '0')).toBeGreaterThan(joinedAt + 3_000);
     }, { timeout: 30_000, interval: 250 });
     view = await sessions();
-    expect(SESSIONS.filter((id) => view.get(id)?.owner !== ownersBefore.get(id))).toEqual([]);
-    expect((await workers()).find((w) => w.id === wc.id)?.sessions).toEqual([]);
+    const moved = SESSIONS.filter((id) => view.get(id)?.owner !== ownersBefore.get(id));
+    const joinerTook = (await workers()).find((w) => w.id === wc.id)?.sessions ?? [];
+    expect(moved).toEqual([]);
+    expect(joinerTook).toEqual([]);
 
     // 50 sends per session, through the API; kill -9 of worker A half-way.
     const bodies = new Map(SESSIONS.map((id) => [id, texts(`s11-${id}`, SENDS)]));
@@ -237,9 +239,9 @@ describe('the worker pool on the real stack', () => {
     const afterKill = SESSIONS.map((id) => tally(id, bodies.get(id) ?? []));
     for (const id of onA) expect([wb.id, wc.id]).toContain(view.get(id)?.owner);
     report({
-      scenario: '11b. pool: 6 sessions, 2 + 1 workers of capacity 4, kill -9 one',
+      scenario: '12b. pool: 6 sessions, 2 + 1 workers of capacity 4, kill -9 one',
       load: `${SESSIONS.length} sessions × ${SENDS} sends through the API (paired in ${seconds(pairedMs)})`,
-      faults: `a third worker joins (took ${(await workers()).find((w) => w.id === wc.id)?.sessions.length ?? '?'} before the kill); kill -9 of a worker owning ${onA.length} sessions mid-stream`,
+      faults: `a third worker joins (it took ${joinerTook.length}, ${moved.length} moved); kill -9 of a worker owning ${onA.length} sessions mid-stream`,
       lost: afterKill.reduce((n, t) => n + t.lost, 0),
       duplicated: afterKill.reduce((n, t) => n + t.duplicated, 0),
       recovery: `kill → its ${onA.length} sessions READY elsewhere ${seconds(movedMs)}`,
@@ -272,7 +274,7 @@ describe('the worker pool on the real stack', () => {
     await Promise.all(SESSIONS.map((id) => outboxDone(id)));
     const afterDrain = SESSIONS.map((id) => tally(id, [...(bodies.get(id) ?? []), ...(more.get(id) ?? [])]));
     report({
-      scenario: '11c. pool: drain a worker',
+      scenario: '12c. pool: drain a worker',
       load: `${SESSIONS.length} × 10 more sends during the drain`,
       faults: `POST /v1/workers/<id>/drain of a worker owning ${onB.length} sessions`,
       lost: afterDrain.reduce((n, t) => n + t.lost, 0),
@@ -301,13 +303,13 @@ describe('the worker pool on the real stack', () => {
     const chromiumLeft = (await Promise.all([stopped, ready].map((id) => browserProcesses(profileDir(id))))).flat();
     const { most, samples } = await browsers.stop();
     report({
-      scenario: '11d. pool: delete sessions',
+      scenario: '12d. pool: delete sessions',
       load: `a stopped session with ${held.length} held sends, a READY one`,
       faults: 'DELETE /v1/sessions/<id>',
       lost: held.length - stoppedReport.failedSends.length,
       duplicated: '-',
       recovery: `reported failed (session_deleted): ${stoppedReport.failedSends.length}/${held.length}; keys left: ${leftKeys.length}; profiles left: ${profilesLeft.length}; Chromium left: ${chromiumLeft.length}`,
-      notes: `READY one logged out: ${readyReport.loggedOut}; most Chromium on one profile during 11b–d: ${most} (${samples} samples)`,
+      notes: `READY one logged out: ${readyReport.loggedOut}; most Chromium on one profile during 12b–d: ${most} (${samples} samples)`,
     });
     expect(stoppedReport.failedSends.map((s) => s.id).sort()).toEqual([...held].sort());
     expect(new Set(stoppedReport.failedSends.map((s) => s.code))).toEqual(new Set(['session_deleted']));

@@ -25,7 +25,7 @@ import {
   type SecretLeak,
   type SpawnedProcess,
 } from '@waq/test-utils';
-import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
+import { startPhoneServer, type PhoneServer, type SimPhone } from '@waq/wa-sim';
 import { Redis } from 'ioredis';
 import { expect, vi } from 'vitest';
 
@@ -40,6 +40,12 @@ export interface StackOptions {
   readonly ackDelayMs?: number;
   /** Extra environment for every worker. */
   readonly workerEnv?: Record<string, string>;
+  /**
+   * The session the scenario runs on. @defaultValue 'default' (the configured SESSION_ID, whose 0.1
+   * routes the API still serves); another id is created in the registry, as `POST /v1/sessions` does,
+   * and gets its own simulated account.
+   */
+  readonly sessionId?: string;
 }
 
 export interface ApiProcess {
@@ -68,6 +74,8 @@ export class Stack {
   readonly apiKeys = new Set<string>();
   readonly keys: SessionKeys;
   readonly profileDir: string;
+  /** The simulated phone of the session's account. */
+  readonly sim: SimPhone;
 
   private constructor(
     readonly redisUrl: string,
@@ -76,10 +84,12 @@ export class Stack {
     readonly phone: PhoneServer,
     readonly producer: Producer,
     readonly root: string,
+    readonly sessionId: string,
     private readonly options: StackOptions,
   ) {
-    this.keys = sessionKeys({ prefix, sessionId: 'default' });
-    this.profileDir = path.join(root, 'auth', 'sandbox', 'session-default');
+    this.keys = sessionKeys({ prefix, sessionId });
+    this.profileDir = path.join(root, 'auth', 'sandbox', `session-${sessionId}`);
+    this.sim = phone.account(sessionId);
   }
 
   static async create(options: StackOptions = {}): Promise<Stack> {
@@ -89,11 +99,19 @@ export class Stack {
     redis.on('error', () => undefined);
     await redis.ping();
     const phone = await startPhoneServer({ ackDelayMs: options.ackDelayMs ?? 50 });
-    // As the first worker or API of an installation does; the producer may send before either is up.
-    await new SessionRegistry(redis, prefix).seed('default');
-    const producer = createProducer({ redis: redisUrl, prefix });
+    const sessionId = options.sessionId ?? 'default';
+    // As the first worker or API of an installation does (or POST /v1/sessions for another id); the
+    // producer may send before either is up.
+    const registry = new SessionRegistry(redis, prefix);
+    await registry.seed('default');
+    if (sessionId !== 'default') {
+      // The scenario is about its session alone: the configured one stays out of the way.
+      await registry.update('default', { desired: 'stopped' });
+      await registry.create(sessionId);
+    }
+    const producer = createProducer({ redis: redisUrl, prefix, session: sessionId });
     const root = await mkdtemp(path.join(tmpdir(), 'waq-reliability-'));
-    return new Stack(redisUrl, prefix, redis, phone, producer, root, options);
+    return new Stack(redisUrl, prefix, redis, phone, producer, root, sessionId, options);
   }
 
   async startWorker(name: string, env: Record<string, string> = {}): Promise<SpawnedProcess> {
@@ -154,7 +172,7 @@ export class Stack {
 
   /** For a failed count: each duplicated body with the phone's records and the log lines of its job. */
   explainDuplicates(number: string, texts: readonly string[], ids: readonly string[]): string {
-    const records = this.phone.phone.messages(number.replace(/\D/g, ''));
+    const records = this.sim.messages(number.replace(/\D/g, ''));
     const out: string[] = [];
     texts.forEach((text, i) => {
       const copies = records.filter((r) => r.body === text);
@@ -171,7 +189,7 @@ export class Stack {
     await this.producer.connect('reliability');
     await this.waitForStatus('QR');
     this.rememberQr((await this.producer.getState()).qr?.value);
-    this.phone.phone.scan();
+    this.sim.scan();
     await this.waitForStatus('READY');
   }
 
@@ -185,7 +203,7 @@ export class Stack {
 
   /** Bodies the phone received for `number` (any spelling), in arrival order. */
   bodiesTo(number: string): string[] {
-    return this.phone.phone.messages(number.replace(/\D/g, '')).map((m) => m.body);
+    return this.sim.messages(number.replace(/\D/g, '')).map((m) => m.body);
   }
 
   /** Accepts `texts` through the SDK, in order; returns the message ids. */
@@ -248,7 +266,7 @@ export class Stack {
   }
 
   leaks(phoneNumbers: readonly string[]): SecretLeak[] {
-    return findSecrets(this.logLines(), { phoneNumbers: [...phoneNumbers, this.phone.phone.me], bodies: [BODY_MARKER], qrValues: [...this.qrValues], keys: [...this.apiKeys] });
+    return findSecrets(this.logLines(), { phoneNumbers: [...phoneNumbers, this.sim.me], bodies: [BODY_MARKER], qrValues: [...this.qrValues], keys: [...this.apiKeys] });
   }
 
   async close(): Promise<void> {

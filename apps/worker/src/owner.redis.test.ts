@@ -226,7 +226,8 @@ describe('outbox', () => {
   it('pauses the outbox on disconnect and resumes it on READY', async () => {
     h.startOwner();
     await pairFresh();
-    expect(await h.producer.queues.outbox.isPaused()).toBe(false);
+    // The outbox is resumed once READY is published (the state first, so a reader never sees READY late).
+    await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(false), { timeout: 15_000 });
     h.world.hangGetState = true;
     await vi.waitFor(async () => expect(await h.producer.queues.outbox.isPaused()).toBe(true), { timeout: 20_000 });
     h.world.hangGetState = false;
