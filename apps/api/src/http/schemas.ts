@@ -162,6 +162,7 @@ export const sessionViewSchema = z.object({
   updatedAt: z.iso.datetime(),
   state: reportedStateSchema.meta({ description: 'What its owner reports (WORKER_OFFLINE when no live worker holds it).' }),
   owner: z.string().nullable().meta({ description: 'The worker holding its lease, or null.' }),
+  waitingSends: z.number().int().meta({ description: 'Sends accepted and not sent yet: held while the session is not READY, queued while it is.' }),
 });
 
 export const sessionListSchema = z.object({

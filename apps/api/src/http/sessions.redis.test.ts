@@ -60,7 +60,9 @@ describe('the session registry', () => {
   it('reads one session with its reported state and owner, and 404 for an unknown id', async () => {
     await createSession('sales');
     await t.publishState('READY', {}, { sessionId: 'sales' });
-    expect(await (await call('GET', '/v1/sessions/sales')).json()).toMatchObject({ id: 'sales', state: { status: 'READY', sessionId: 'sales' }, owner: TEST_WORKER_ID });
+    expect(await (await call('GET', '/v1/sessions/sales')).json()).toMatchObject({ id: 'sales', state: { status: 'READY', sessionId: 'sales' }, owner: TEST_WORKER_ID, waitingSends: 0 });
+    await call('POST', '/v1/sessions/sales/messages', { to: '+49 151 23456789', text: 'one' });
+    expect(await (await call('GET', '/v1/sessions/sales')).json()).toMatchObject({ waitingSends: 1 });
     for (const id of ['nope', 'UPPER', 'a%20b', 'x'.repeat(65)]) {
       const missing = await call('GET', `/v1/sessions/${id}`);
       expect(missing.status).toBe(404);

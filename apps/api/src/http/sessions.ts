@@ -25,7 +25,12 @@ export interface SessionView extends SessionRecord {
   readonly state: ReportedSessionState;
   /** The worker holding the lease, or null. */
   readonly owner: string | null;
+  /** Sends accepted and not sent yet: held while the session is not READY, else queued. */
+  readonly waitingSends: number;
 }
+
+/** Outbox job states of a send that is accepted and not yet sent (or failed). */
+const WAITING_STATES = ['wait', 'paused', 'prioritized', 'delayed', 'active'] as const;
 
 export interface SessionsDependencies {
   readonly registry: SessionRegistry;
@@ -55,8 +60,9 @@ export function sessionIdParam(raw: unknown): string | null {
 
 export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 'redis'>, record: SessionRecord): Promise<SessionView> {
   const session = deps.producer.session(record.id);
-  const [state, holder] = await Promise.all([session.getState(), deps.redis.get(session.queues.keys.lease)]);
-  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder };
+  const [state, holder, counts] = await Promise.all([session.getState(), deps.redis.get(session.queues.keys.lease), session.queues.outbox.getJobCounts(...WAITING_STATES)]);
+  const waitingSends = Object.values(counts).reduce((sum, n) => sum + n, 0);
+  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder, waitingSends };
 }
 
 function invalidBody(details: Parameters<typeof errorResponse>[3]): HttpResult {

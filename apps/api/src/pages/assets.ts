@@ -114,7 +114,7 @@ pre { background: var(--bg); border: 1px solid var(--line); border-radius: 8px; 
   .qr-side { flex-basis: 100%; }
   .qr-frame img { width: min(264px, 70vw); height: min(264px, 70vw); }
   .actions button { flex: 1 1 auto; }
-  table.list th:nth-child(5), table.list td:nth-child(5) { display: none; }
+  table.list th:nth-child(5), table.list td:nth-child(5), table.list th:nth-child(6), table.list td:nth-child(6) { display: none; }
   .toc { columns: 1; }
 }
 `;

@@ -17,8 +17,8 @@ export function sessionsPage({ sandbox }: SessionsPageOptions): string {
 <section class="card" aria-labelledby="sessions-title">
   <div class="card-title"><h2 id="sessions-title">Sessions</h2><span class="live" id="refreshed" data-on="false">loading…</span></div>
   <table class="list" id="sessions">
-    <thead><tr><th scope="col">Session</th><th scope="col">Status</th><th scope="col">Linked as</th><th scope="col">Worker</th><th scope="col">Wanted</th></tr></thead>
-    <tbody><tr class="empty"><td colspan="5">Loading…</td></tr></tbody>
+    <thead><tr><th scope="col">Session</th><th scope="col">Status</th><th scope="col">Linked as</th><th scope="col">Waiting sends</th><th scope="col">Worker</th><th scope="col">Wanted</th></tr></thead>
+    <tbody><tr class="empty"><td colspan="6">Loading…</td></tr></tbody>
   </table>
   <form class="inline-form" id="create" autocomplete="off">
     <label for="new-id">New session</label>
@@ -78,6 +78,7 @@ export const SESSIONS_SCRIPT = String.raw`'use strict';
     badge.textContent = s.desired === 'deleted' ? 'Deleting' : s.desired === 'stopped' ? 'Stopped' : (LABELS[s.state.status] || s.state.status);
     cell(tr, badge);
     cell(tr, s.state.me ? (s.state.me.pushname ? s.state.me.pushname + ' · ' : '') + phone(s.state.me.wid) : '—');
+    cell(tr, s.waitingSends === 0 ? '—' : s.waitingSends + (s.state.status === 'READY' ? ' queued' : ' held')).className = 'count';
     cell(tr, s.owner || '—').className = 'mono';
     cell(tr, s.desired);
     return tr;
@@ -103,7 +104,7 @@ export const SESSIONS_SCRIPT = String.raw`'use strict';
         const [sessions, workers] = await Promise.all([api('GET', '/v1/sessions'), api('GET', '/v1/workers')]);
         if (!sessions.ok || !workers.ok) throw new Error('status ' + sessions.status + '/' + workers.status);
         const list = await sessions.json();
-        fill('sessions', list.sessions.map(sessionRow), 'No sessions yet: create one below.', 5);
+        fill('sessions', list.sessions.map(sessionRow), 'No sessions yet: create one below.', 6);
         fill('workers', (await workers.json()).workers.map(workerRow), 'No worker has joined the pool: start one (npm start, or the worker container).', 4);
         const live = $('refreshed');
         live.dataset.on = 'true';

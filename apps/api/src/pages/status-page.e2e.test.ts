@@ -132,6 +132,7 @@ describe('status page', () => {
     await t.publishState('READY', { me: { wid: '4915123456789@c.us', pushname: 'Shop front desk' } });
     for (const id of ['sales', 'support']) expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) })).status).toBe(201);
     await t.publishState('QR', qrState(QR_VALUE), { sessionId: 'sales' });
+    for (const i of [1, 2, 3]) await t.fetch('/v1/sessions/sales/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: '+33 6 12 34 56 78', text: `Your order ${i} has shipped` }) });
     await t.fetch('/v1/sessions/support/stop', { method: 'POST' });
     const at = now();
     await new WorkerRegistry(t.fixture.redis, t.prefix).heartbeat({ id: TEST_WORKER_ID, host: 'gateway-1', pid: 4242, capacity: 10, sessions: ['default', 'sales'], startedAt: at, heartbeatAt: at, heartbeatEveryMs: 5_000 });
@@ -143,6 +144,7 @@ describe('status page', () => {
     expect(await status('support').textContent()).toBe('Stopped');
     expect(await page.locator('#sessions tr[data-session="default"]').textContent()).toContain('Shop front desk · +4915123456789');
     expect(await page.locator('#workers tbody').textContent()).toContain('2 / 10 (default, sales)');
+    expect(await page.locator('#sessions tr[data-session="sales"] .count').textContent()).toBe('3 held');
 
     // Creating one from the form; a bad id is refused with the rule.
     await page.fill('#new-id', 'billing');
