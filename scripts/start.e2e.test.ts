@@ -3,7 +3,9 @@
  * pairing on every restart"). Run 1 links the sandbox session through the public API (connect → QR →
  * `POST /v1/sandbox/scan` → READY), sends a message the simulated phone receives, and stops with SIGINT
  * as Ctrl+C does. Run 2 must come back READY without a QR ever being published, and the phone must still
- * hold run 1's message: the phone keeps its account in `<DATA_DIR>/sandbox-phone`.
+ * hold run 1's message: the phone keeps its account in `<DATA_DIR>/sandbox-phone`. Run 1 also adds two
+ * sessions through the API (issue 15: every session has its own simulated phone); run 2 brings all three
+ * back, each on its own number.
  *
  * "No QR" is read from the session's event stream in Redis, which gets every transition in the same
  * MULTI as the state it describes: a QR shown for a moment between two polls is in it all the same.
@@ -231,6 +233,30 @@ describe('npm start in sandbox mode', () => {
     const linked = await phoneGet<PhoneInfo>(simUrl1, '/phone');
     expect(linked.devices).toHaveLength(1);
 
+    // Two more sessions, as a person adds numbers: each shows its own QR code, is scanned by its own
+    // simulated phone through the API, and is READY with a number of its own.
+    const extra = ['sales', 'support'];
+    const scannedAll = Date.now();
+    for (const session of extra) {
+      expect((await api1.call('POST', '/v1/sessions', { id: session })).status).toBe(201);
+      await vi.waitFor(async () => {
+        await api1.call('POST', `/v1/sessions/${session}/connect`);
+        expect(((await api1.call('GET', `/v1/sessions/${session}`)).body as { state: SessionBody }).state.qr?.value).toEqual(expect.any(String));
+      }, { timeout: START_MS, interval: 250 });
+      expect(await api1.call('POST', `/v1/sessions/${session}/sandbox/scan`)).toMatchObject({ status: 200, body: { scanned: true } });
+    }
+    const numbers = async (api: ReturnType<typeof client>): Promise<(string | undefined)[]> => {
+      const { sessions } = (await api.call('GET', '/v1/sessions')).body as { sessions: { id: string; state: { status: string; me?: { wid: string } } }[] };
+      expect(sessions.map((one) => `${one.id} ${one.state.status}`)).toEqual(['default READY', 'sales READY', 'support READY']);
+      return sessions.map((one) => one.state.me?.wid);
+    };
+    let linkedNumbers: (string | undefined)[] = [];
+    await vi.waitFor(async () => {
+      linkedNumbers = await numbers(api1);
+    }, { timeout: START_MS, interval: 250 });
+    expect(new Set(linkedNumbers).size).toBe(3);
+    timings['run 1: 2 more sessions created → all 3 READY'] = seconds(Date.now() - scannedAll);
+
     const firstStop = await interrupt(first);
     timings['run 1: SIGINT → exit'] = seconds(firstStop.ms);
     expect(firstStop.code, 'exit code of a Ctrl+C stop (128 + SIGINT)').toBe(130);
@@ -284,6 +310,9 @@ describe('npm start in sandbox mode', () => {
     expect(phone2.devices.map((d) => d.id)).toEqual(linked.devices.map((d) => d.id));
     const history2 = (await phoneGet<{ messages: PhoneMessage[] }>(simUrl2, `/phone/messages?to=${NUMBER_DIGITS}`)).messages;
     expect(history2.map((m) => ({ id: m.id, body: m.body }))).toEqual(received.map((m) => ({ id: m.id, body: m.body })));
+
+    // The other two sessions are back too, each on its own number, without a new QR code.
+    await vi.waitFor(async () => expect(await numbers(api2)).toEqual(linkedNumbers), { timeout: START_MS, interval: 250 });
 
     const secondStop = await interrupt(second);
     timings['run 2: SIGINT → exit'] = seconds(secondStop.ms);
