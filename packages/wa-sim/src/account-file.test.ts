@@ -9,19 +9,10 @@ import { AccountFile, StateDirInUseError, type AccountState, type LogLevel } fro
 import { startPhoneServer, type PhoneServer, type PhoneServerOptions } from './phone-server.js';
 import type { ServerMessage } from './protocol.js';
 import { SimPhone } from './sim-phone.js';
+import { openPageSocket, type PageSocket } from './testing/page-socket.js';
 
-/** A bare WebSocket standing in for the simulated WhatsApp Web page (of the account at `base`). */
-async function openPage(server: PhoneServer, base = server.url): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
-  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
-  const received: ServerMessage[] = [];
-  ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  sockets.push(ws);
-  return { ws, received };
-}
+/** A page of the account at `base` (the default account's unless given). */
+const openPage = (server: PhoneServer, base = server.url): Promise<PageSocket> => openPageSocket(base);
 
 function first<T extends ServerMessage['type']>(received: ServerMessage[], type: T): Extract<ServerMessage, { type: T }> | undefined {
   return received.find((m): m is Extract<ServerMessage, { type: T }> => m.type === type);

@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import type { AccountSummary } from './account-id.js';
 import type { AccountState } from './account-file.js';
 import type { ServerMessage } from './protocol.js';
+import { openPageSocket, type PageSocket } from './testing/page-socket.js';
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 /** tsx compiles cli.ts on every start: seconds on a loaded 2-core machine. */
@@ -73,16 +74,10 @@ async function startCli(): Promise<PhoneProcess> {
 
 const accountUrl = (phone: PhoneProcess, id: string): string => (id === 'default' ? phone.url : `${phone.url}/accounts/${id}`);
 
-async function openPage(base: string): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
-  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
-  sockets.push(ws);
-  const received: ServerMessage[] = [];
-  ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return { ws, received };
+async function openPage(base: string): Promise<PageSocket> {
+  const page = await openPageSocket(base);
+  sockets.push(page.ws);
+  return page;
 }
 const find = <T extends ServerMessage['type']>(received: ServerMessage[], type: T): Extract<ServerMessage, { type: T }> | undefined =>
   received.find((m): m is Extract<ServerMessage, { type: T }> => m.type === type);

@@ -8,18 +8,10 @@ import { accountNumber } from './numbers.js';
 import { startPhoneServer, type PhoneServer } from './phone-server.js';
 import type { ServerMessage } from './protocol.js';
 import { writeSimPage } from './sim-client-options.js';
+import { openPageSocket, type PageSocket } from './testing/page-socket.js';
 
-/** A bare WebSocket standing in for the simulated WhatsApp Web page (of the account at `base`). */
-async function openPage(server: PhoneServer, base = server.url): Promise<{ ws: WebSocket; received: ServerMessage[] }> {
-  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
-  const received: ServerMessage[] = [];
-  ws.on('message', (data) => received.push(JSON.parse(data.toString()) as ServerMessage));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return { ws, received };
-}
+/** A page of the account at `base` (the default account's unless given). */
+const openPage = (server: PhoneServer, base = server.url): Promise<PageSocket> => openPageSocket(base);
 
 describe('phone server (HTTP + WebSocket)', () => {
   let server: PhoneServer;
