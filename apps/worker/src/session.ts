@@ -220,25 +220,36 @@ export class SessionController extends EventEmitter<SessionEvents> {
     }
   }
 
+  /**
+   * Work started by an event or a timer, which nobody awaits: a failure (Redis gone while the session
+   * stops, a publish refused) is logged with what was being done, never left an unhandled rejection.
+   */
+  private detach(work: Promise<unknown>, what: string): void {
+    work.catch((error: unknown) => {
+      if (this.stopped) this.options.logger.debug({ err: error }, `${what}: failed while stopping`);
+      else this.options.logger.warn({ err: error }, `${what} failed`);
+    });
+  }
+
   private wire(driver: WhatsAppDriver, generation: number): void {
     const current = (): boolean => generation === this.generation && !this.stopped;
-    driver.on('qr', (qr) => current() && void this.onQr(qr));
-    driver.on('authenticated', () => current() && void this.onAuthenticated(generation));
-    driver.on('ready', (me) => current() && void this.onReady(me, generation));
+    driver.on('qr', (qr) => current() && this.detach(this.onQr(qr), 'showing the QR code'));
+    driver.on('authenticated', () => current() && this.detach(this.onAuthenticated(generation), 'recording AUTHENTICATED'));
+    driver.on('ready', (me) => current() && this.detach(this.onReady(me, generation), 'going READY'));
     driver.on('auth_failure', (message) => {
       if (!current()) return;
       this.invalidate();
-      void this.onAuthFailure(message);
+      this.detach(this.onAuthFailure(message), 'handling an auth failure');
     });
     driver.on('disconnected', (reason) => {
       if (!current()) return;
       this.invalidate();
-      void (reason === LOGOUT_REASON ? this.onUnlinked() : this.connectionLost('disconnected', `disconnected: ${reason}`));
+      this.detach(reason === LOGOUT_REASON ? this.onUnlinked() : this.connectionLost('disconnected', `disconnected: ${reason}`), 'handling a disconnect');
     });
     driver.on('crashed', (reason) => {
       if (!current()) return;
       this.invalidate();
-      void this.connectionLost('browser_crashed', `the browser died: ${reason}`);
+      this.detach(this.connectionLost('browser_crashed', `the browser died: ${reason}`), 'handling a browser crash');
     });
   }
 
@@ -264,7 +275,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
     clearTimeout(this.authenticatedTimer);
     this.authenticatedTimer = setTimeout(() => {
       if (generation === this.generation && this.status === 'AUTHENTICATED') {
-        void this.connectionLost('stuck_authenticated', `stuck in AUTHENTICATED for ${Math.round(limit / 1_000)} s (WhatsApp Web never finished syncing): restarting the client`);
+        this.detach(this.connectionLost('stuck_authenticated', `stuck in AUTHENTICATED for ${Math.round(limit / 1_000)} s (WhatsApp Web never finished syncing): restarting the client`), 'restarting a stuck client');
       }
     }, limit);
     this.authenticatedTimer.unref();
@@ -345,7 +356,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.options.onReconnect?.();
-      void this.launch();
+      this.detach(this.launch(), 'reconnecting');
     }, delay);
   }
 
@@ -366,10 +377,10 @@ export class SessionController extends EventEmitter<SessionEvents> {
         (state) => {
           // TIMEOUT/OPENING are WhatsApp Web's own reconnecting (phone or network away) and heal by
           // themselves; only a page that has no state at all is dead.
-          if (state === null && generation === this.generation) void this.connectionLost('watchdog', 'watchdog: WhatsApp Web reports no connection state');
+          if (state === null && generation === this.generation) this.detach(this.connectionLost('watchdog', 'watchdog: WhatsApp Web reports no connection state'), 'handling a dead page');
         },
         (error: unknown) => {
-          if (generation === this.generation) void this.connectionLost('watchdog', `watchdog: the page did not answer (${errorMessage(error)})`);
+          if (generation === this.generation) this.detach(this.connectionLost('watchdog', `watchdog: the page did not answer (${errorMessage(error)})`), 'handling a dead page');
         },
       );
     }, interval);
