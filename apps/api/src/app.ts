@@ -23,6 +23,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { sessionEvents } from './http/session-events.js';
 import { connect, getSession, logout, restart } from './http/session.js';
 import { createSession, deleteSession, describeSession, listSessions, sessionIdParam, sessionNotFound, setDesired, updateSession } from './http/sessions.js';
+import { KnownSessions } from './http/known-sessions.js';
 import { drainWorker, listWorkers } from './http/workers.js';
 import { errorFromThrown, internalError } from './http/thrown-error.js';
 import { createMetrics } from './metrics.js';
@@ -95,8 +96,6 @@ interface SessionRoute {
   readonly handle: (scope: SessionScope, req: Request, res: Response) => HttpResult | Promise<HttpResult | void>;
 }
 
-/** How long the API trusts that a session exists before reading the registry again (a send checks it anyway). */
-const KNOWN_SESSION_MS = 2_000;
 
 function send(res: Response, result: HttpResult): void {
   if (res.headersSent) return;
@@ -149,44 +148,16 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   });
   const registry = new SessionRegistry(redis, config.WAQ_PREFIX);
   const workers = new WorkerRegistry(redis, config.WAQ_PREFIX);
+  const known = new KnownSessions({ registry, redis, defaultSessionId: config.SESSION_ID });
   const blocking = new BlockingConnections(redis, limits.maxStreams ?? 50);
   const liveSessions = async (): Promise<string[]> => {
-    await ensureSeeded();
+    await known.seeded();
     return (await registry.list()).sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
   };
   const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
   const board = createQueueBoard({ producer, registry });
 
-  // The configured SESSION_ID is registered once per installation (the worker does it too): a
-  // deployment of waq 0.1 keeps its session, and its routes, after the upgrade. Tried again on the
-  // next request that needs it when Redis was not there.
-  let seeding: Promise<void> | undefined;
-  function ensureSeeded(): Promise<void> {
-    seeding ??= registry.seed(config.SESSION_ID).then(
-      () => undefined,
-      (error: unknown) => {
-        seeding = undefined;
-        throw error;
-      },
-    );
-    return seeding;
-  }
-  if (redis.status === 'ready') ensureSeeded().catch(() => undefined);
-  redis.on('ready', () => ensureSeeded().catch(() => undefined));
-
-  const knownUntil = new Map<string, number>();
-  async function sessionExists(id: string): Promise<boolean> {
-    if (id === config.SESSION_ID) await ensureSeeded();
-    if ((knownUntil.get(id) ?? 0) > Date.now()) return true;
-    const record = await registry.get(id);
-    if (record === null || record.desired === 'deleted') {
-      knownUntil.delete(id);
-      return false;
-    }
-    knownUntil.set(id, Date.now() + KNOWN_SESSION_MS);
-    return true;
-  }
-  const sessionsDeps = { registry, producer, redis, deleteWaitMs: limits.deleteWaitMs ?? 30_000, onDeleted: (id: string) => knownUntil.delete(id) };
+  const sessionsDeps = { registry, producer, redis, deleteWaitMs: limits.deleteWaitMs ?? 30_000, onDeleted: (id: string) => known.forget(id) };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
@@ -247,7 +218,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   // The session registry, and the worker pool that runs it.
   app.post('/v1/sessions', apiAuth, redisReady, requireJson, json, route((req) => createSession(sessionsDeps, req.body as unknown)));
   app.get('/v1/sessions', apiAuth, redisReady, route(async () => {
-    await ensureSeeded();
+    await known.seeded();
     return listSessions(sessionsDeps);
   }));
   app.get('/v1/sessions/:session', apiAuth, redisReady, route((req) => describeSession(sessionsDeps, req.params['session'])));
@@ -309,7 +280,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   const inSession = (handle: SessionRoute['handle'], alias: boolean): RequestHandler => async (req, res, next) => {
     try {
       const id = alias ? config.SESSION_ID : sessionIdParam(req.params['session']);
-      if (id === null || !(await sessionExists(id))) return send(res, sessionNotFound(alias ? config.SESSION_ID : String(req.params['session'])));
+      if (id === null || !(await known.exists(id))) return send(res, sessionNotFound(alias ? config.SESSION_ID : String(req.params['session'])));
       const sessionPath = alias ? '/v1/session' : `/v1/sessions/${id}`;
       const result = await handle({ producer: producer.session(id), sessionId: id, sessionPath, messagesPath: alias ? '/v1/messages' : `${sessionPath}/messages` }, req, res);
       if (result !== undefined) send(res, result);
@@ -331,7 +302,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   app.get('/', pageAuth, csp(CSP.statusPage), route(() => page(sessionsPage({ sandbox: config.WAQ_SANDBOX }))));
   app.get('/sessions/:session', pageAuth, redisReady, csp(CSP.statusPage), route(async (req) => {
     const id = sessionIdParam(req.params['session']);
-    if (id === null || !(await sessionExists(id))) return { ...page(missingSessionPage(String(req.params['session']).slice(0, 64))), status: 404 };
+    if (id === null || !(await known.exists(id))) return { ...page(missingSessionPage(String(req.params['session']).slice(0, 64))), status: 404 };
     return page(statusPage({ sessionId: id, sandbox: config.WAQ_SANDBOX }));
   }));
   app.get('/docs', pageAuth, csp(CSP.staticPage), route(() => page(docsPage(openapi))));
