@@ -6,7 +6,7 @@
  * by `close()`, Chromium included; temp dirs and Redis keys are removed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -272,7 +272,11 @@ export class Stack {
   async close(): Promise<void> {
     const steps: (() => Promise<unknown>)[] = [
       () => killSpawned(),
-      () => killBrowsers(this.profileDir),
+      // Every session's Chromium (a pool scenario runs several), orphaned by the workers' SIGKILL.
+      async () => {
+        const profiles = await readdir(path.dirname(this.profileDir)).catch(() => [] as string[]);
+        await Promise.all(profiles.filter((name) => name.startsWith('session-')).map((name) => killBrowsers(path.join(path.dirname(this.profileDir), name))));
+      },
       () => this.producer.close(),
       () => this.phone.close(),
       () => deleteByPrefix(this.redis, this.prefix),
