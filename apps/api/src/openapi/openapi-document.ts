@@ -338,24 +338,29 @@ const WORKER_OPERATIONS: readonly Operation[] = [
   },
 ];
 
-/** Both addresses of a session operation. */
-function expand(op: SessionOperation): Operation[] {
-  const { alias, path, operationId, ...rest } = op;
-  return [
-    { ...rest, path: `/v1/sessions/{session}${path}`, operationId, pathParams: { ...SESSION_PARAM, ...op.pathParams } },
-    {
-      ...rest,
-      path: alias.path,
-      operationId: alias.operationId,
-      tag: 'Default session',
-      description: `For the \`SESSION_ID\` session: the same as \`${op.method.toUpperCase()} /v1/sessions/{session}${path}\`. ${op.description ?? ''}`.trim(),
-    },
-  ];
+/** A session operation at `/v1/sessions/{session}…`. */
+function named(op: SessionOperation): Operation {
+  const { alias: _alias, path, operationId, ...rest } = op;
+  return { ...rest, path: `/v1/sessions/{session}${path}`, operationId, pathParams: { ...SESSION_PARAM, ...op.pathParams } };
+}
+
+/** The same operation at its waq 0.1 address, for the SESSION_ID session. */
+function aliased(op: SessionOperation): Operation {
+  const { alias, path, operationId: _operationId, ...rest } = op;
+  return {
+    ...rest,
+    path: alias.path,
+    operationId: alias.operationId,
+    tag: 'Default session',
+    description: `For the \`SESSION_ID\` session: the same as \`${op.method.toUpperCase()} /v1/sessions/{session}${path}\`. ${op.description ?? ''}`.trim(),
+  };
 }
 
 export const OPERATIONS: readonly Operation[] = [
   ...REGISTRY_OPERATIONS,
-  ...SESSION_OPERATIONS.flatMap(expand),
+  ...SESSION_OPERATIONS.map(named),
+  ...WORKER_OPERATIONS,
+  ...SESSION_OPERATIONS.map(aliased),
   {
     method: 'get',
     path: '/v1/session',
@@ -365,7 +370,6 @@ export const OPERATIONS: readonly Operation[] = [
     description: 'For the `SESSION_ID` session: its `state` as in `GET /v1/sessions/{session}`. What the owning worker last published; WORKER_OFFLINE when no live worker holds the lease (none does, or its Redis connection is gone); STARTING while a new owner has not published yet.',
     responses: { '200': { description: 'The state.', content: json(ref('SessionState')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
   },
-  ...WORKER_OPERATIONS,
   { method: 'get', path: '/healthz', operationId: 'getLiveness', tag: 'Operations', summary: 'Liveness: the process is up', public: true, responses: { '200': { description: 'Up.' } } },
   {
     method: 'get',

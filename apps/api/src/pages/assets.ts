@@ -91,7 +91,7 @@ table.list .empty td { color: var(--muted); }
 .endpoint { margin: 0 0 16px; }
 .endpoint h3 { display: flex; gap: 10px; align-items: center; margin: 0 0 6px; font-size: 15px; flex-wrap: wrap; }
 .method { font: 700 12px/1 ui-monospace, monospace; padding: 5px 8px; border-radius: 6px; color: #fff; background: var(--idle); }
-.method.get { background: #1a73e8; } .method.post { background: #1e8e3e; } .method.delete { background: #c0392b; }
+.method.get { background: #1a73e8; } .method.post { background: #1e8e3e; } .method.patch { background: #b26a00; } .method.delete { background: #c0392b; }
 .endpoint p { margin: 6px 0; }
 .endpoint table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 14px; }
 .endpoint th, .endpoint td { text-align: left; padding: 6px 8px; border-top: 1px solid var(--line); vertical-align: top; }
