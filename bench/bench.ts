@@ -6,10 +6,11 @@ import { chromiumCases } from './cases/chromium.js';
 import { COST_1M_COMMAND, costCase } from './cases/cost.js';
 import { dispatchCase } from './cases/dispatch.js';
 import { latencyCase } from './cases/latency.js';
+import { poolCases } from './cases/pool.js';
 import { referenceCase } from './cases/reference.js';
 import { binaryVersion, load1, machine, packageVersion } from './lib/machine.js';
 import { describeOptions, type BenchOptions } from './lib/options.js';
-import { renderReport, type CaseId, type CaseReport } from './lib/report.js';
+import { CASE_IDS, renderReport, type CaseId, type CaseReport } from './lib/report.js';
 import { redisVersion } from './lib/redis.js';
 import { fmt } from './lib/stats.js';
 
@@ -42,6 +43,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     for (const report of await chromiumCases(options, log, timed)) reports.push(report);
   }
   if (want('latency')) reports.push(await timed('latency', log, () => latencyCase(options, log)));
+  if (want('pool-memory') || want('pool-start') || want('pool-send')) {
+    for (const report of await poolCases(options, log, timed)) reports.push(report);
+  }
 
   const m = machine();
   return renderReport(
@@ -62,8 +66,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       ],
       reproduce: [
         '```sh',
-        'npm run bench                                  # every case, writes docs/benchmarks.md (about 15 min on 2 cores)',
-        'npm run bench -- --only=api,dispatch           # some cases (reference, api, dispatch, cost, restore, memory, latency), report to stdout',
+        'npm run bench                                  # every case, writes docs/benchmarks.md (about 30 min on 2 cores)',
+        `npm run bench -- --only=api,dispatch           # some cases (${CASE_IDS.join(', ')}), report to stdout`,
+        'npm run bench -- --help                        # cases, flags and the BENCH_* sizes',
         'npm run bench -- --smoke                       # every case at tiny size, report to stdout (what the tests run)',
         `${COST_1M_COMMAND}   # the 1M held-sends point (about 45 min)`,
         '```',

@@ -1,46 +1,78 @@
 /**
- * Child process for the memory case: a plain whatsapp-web.js Client (no waq) with LocalAuth on the
- * simulator, launched with a given Chromium and extra flags. One JSON line per event on stdout:
- * `{"event":"started"}` at once, `{"event":"qr"}` (the parent scans), `{"event":"ready","browserPid":…}`,
- * `{"event":"sent","count":…}` after `send <n>` on stdin. SIGTERM: `client.destroy()`, then exit.
+ * Child process for the memory cases: one or more plain whatsapp-web.js Clients (no waq) in this one
+ * Node process, each with LocalAuth on its own simulated account, launched with a given Chromium and
+ * extra flags. One JSON line per event on stdout: `{"event":"started"}` at once,
+ * `{"event":"qr","clientId":…}` (the parent scans that client's account), `{"event":"ready","clients":n}`
+ * once every client is ready, `{"event":"sent","count":…}` after `send <n>` on stdin (n messages from
+ * each client). SIGTERM: `client.destroy()` of every client, then exit.
  *
- *   node --conditions=waq-source --import tsx bench/wwebjs-client.ts '<json config>'
+ *   node bench/dist/wwebjs-client.js '<json config>'
  */
 import { createInterface } from 'node:readline';
 
 import { prepareSimClientOptions } from '@waq/wa-sim';
 import wwebjs from 'whatsapp-web.js';
 
-interface ChildConfig {
-  readonly phoneUrl: string;
-  readonly cacheDir: string;
-  readonly dataPath: string;
+interface ClientSpec {
+  /** LocalAuth clientId (the profile is `<dataPath>/session-<clientId>`). */
   readonly clientId: string;
+  /** The simulated account's URL. */
+  readonly phoneUrl: string;
+  /** Web-version cache dir, one per account (the page file names the account). */
+  readonly cacheDir: string;
+}
+
+interface ChildConfig {
+  readonly dataPath: string;
   readonly chromiumPath: string;
   readonly extraArgs: string[];
   /** Recipient of the probe messages (digits with country code). */
   readonly to: string;
+  readonly clients: ClientSpec[];
+}
+
+type Fields = Record<string, unknown>;
+
+const asRecord = (value: unknown): Fields => (typeof value === 'object' && value !== null ? (value as Fields) : {});
+
+function text(record: Fields, key: string, where: string): string {
+  const field = record[key];
+  if (typeof field !== 'string') throw new Error(`wwebjs-client: ${where}.${key} must be a string`);
+  return field;
 }
 
 function parseConfig(raw: string | undefined): ChildConfig {
-  const value: unknown = JSON.parse(raw ?? 'null');
-  const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  const text = (key: string): string => {
-    const field = record[key];
-    if (typeof field !== 'string') throw new Error(`wwebjs-client: config.${key} must be a string`);
-    return field;
-  };
+  const record = asRecord(JSON.parse(raw ?? 'null'));
   const args = record['extraArgs'];
   if (!Array.isArray(args) || !args.every((a): a is string => typeof a === 'string')) throw new Error('wwebjs-client: config.extraArgs must be a string array');
-  return { phoneUrl: text('phoneUrl'), cacheDir: text('cacheDir'), dataPath: text('dataPath'), clientId: text('clientId'), chromiumPath: text('chromiumPath'), extraArgs: args, to: text('to') };
+  const clients = record['clients'];
+  if (!Array.isArray(clients) || clients.length === 0) throw new Error('wwebjs-client: config.clients must be a non-empty array');
+  return {
+    dataPath: text(record, 'dataPath', 'config'),
+    chromiumPath: text(record, 'chromiumPath', 'config'),
+    extraArgs: args,
+    to: text(record, 'to', 'config'),
+    clients: clients.map((entry: unknown, i) => {
+      const spec = asRecord(entry);
+      const where = `config.clients[${i}]`;
+      return { clientId: text(spec, 'clientId', where), phoneUrl: text(spec, 'phoneUrl', where), cacheDir: text(spec, 'cacheDir', where) };
+    }),
+  };
 }
 
 const emit = (event: string, data: Record<string, unknown> = {}): void => void process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...data })}\n`);
 
 const config = parseConfig(process.argv[2]);
-const client = new wwebjs.Client(prepareSimClientOptions(config));
-client.on('qr', () => emit('qr'));
-client.on('ready', () => emit('ready', { browserPid: client.pupBrowser?.process()?.pid ?? null }));
+let ready = 0;
+const clients = config.clients.map((spec) => {
+  const client = new wwebjs.Client(prepareSimClientOptions({ ...spec, dataPath: config.dataPath, chromiumPath: config.chromiumPath, extraArgs: config.extraArgs }));
+  client.on('qr', () => emit('qr', { clientId: spec.clientId }));
+  client.once('ready', () => {
+    ready += 1;
+    if (ready === config.clients.length) emit('ready', { clients: ready });
+  });
+  return client;
+});
 process.on('unhandledRejection', (reason) => process.stderr.write(`unhandled rejection: ${String(reason)}\n`));
 
 createInterface({ input: process.stdin }).on('line', (line) => {
@@ -48,12 +80,16 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (match === null) return;
   void (async () => {
     const count = Number(match[1]);
-    for (let i = 0; i < count; i++) await client.sendMessage(config.to, `memory probe ${i}`);
+    await Promise.all(
+      clients.map(async (client) => {
+        for (let i = 0; i < count; i++) await client.sendMessage(config.to, `memory probe ${i}`);
+      }),
+    );
     emit('sent', { count });
   })();
 });
 process.once('SIGTERM', () => {
-  void client.destroy().finally(() => process.exit(0));
+  void Promise.allSettled(clients.map((client) => client.destroy())).finally(() => process.exit(0));
 });
 emit('started');
-void client.initialize();
+for (const client of clients) void client.initialize();

@@ -12,51 +12,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
 import { createRedis, type SessionStatus } from '@waq/shared';
-import { PRODUCTION_BUILD } from '@waq/test-utils';
 import { prepareSimClientOptions, startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import wwebjs from 'whatsapp-web.js';
 
 import { chooseDriver } from '../../apps/worker/src/create-driver.js';
 import { spawnCompiled, type NodeChild } from '../lib/child.js';
+import { CHROMIUM, CONSOLIDATING_FLAGS, privateHeadlessShell, type PrivateShell } from '../lib/chromium-launch.js';
 import type { BenchOptions } from '../lib/options.js';
-import { exeOf, MB, memoryOf, outsidersRunning, processTree } from '../lib/processes.js';
+import { MB } from '../lib/processes.js';
 import { benchPrefix, deletePrefix, freePort } from '../lib/redis.js';
 import { comparisonRow, table, verdict, type CaseId, type CaseReport, type Comparison } from '../lib/report.js';
 import { fmt, fmtSummary, pollUntil, sleep, summarize, withTimeout, type Summary } from '../lib/stats.js';
+import { compileMeasuredPrograms, killLeftovers, OUTSIDER_WAIT_MS, PLAIN_CLIENT, PROBE_SENDS, PROBE_TO, sampleTree, SETTLE_MS, WORKER_MAIN, type MemorySample } from '../lib/tree-memory.js';
 import { scopeConfig, sessionClient, sinkLogger, startOwner, type SessionScope } from '../lib/waq-session.js';
 
-const execFileAsync = promisify(execFile);
-
-export const SHELL = '/usr/bin/chromium-headless-shell';
-export const CHROMIUM = '/usr/bin/chromium';
-/** A number the simulator treats as registered. */
-const PROBE_TO = '15550100002';
-/** Messages sent before reading memory, so the page has done real work (as measure.ts does). */
-const PROBE_SENDS = 10;
-/** Pause between the last send and the memory reading: lets acks, GC and lazy allocations settle. */
-const SETTLE_MS = 2_000;
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** The memory case runs compiled JavaScript with plain `node`, as the Docker image runs the worker. */
-const WORKER_MAIN = path.join(ROOT, 'apps/worker/dist/main.js');
-const PLAIN_CLIENT = path.join(ROOT, 'bench/dist/wwebjs-client.js');
-
-/**
- * Compiles the production build and the plain client (`tsc -b <PRODUCTION_BUILD> bench`, incremental:
- * a no-op when up to date). Both sides of the memory case run as JavaScript: under tsx a Node process
- * carries its loader thread and the transpiled sources' maps (about 40 MB more for the worker here),
- * which no deployment has.
- */
-async function compileMemorySides(): Promise<void> {
-  const projects = [...PRODUCTION_BUILD, 'bench'].map((project) => path.join(ROOT, project));
-  await execFileAsync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...projects], { cwd: ROOT });
-}
 
 type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;
 type Timed = (id: CaseId, log: (line: string) => void, body: () => Promise<CaseBody>) => Promise<CaseReport>;
@@ -239,8 +210,6 @@ interface Variant {
   readonly effect: string;
 }
 
-/** Process-consolidation flags measured as a variant (see its `effect`). */
-const CONSOLIDATING_FLAGS = ['--no-zygote', '--in-process-gpu', '--enable-features=NetworkServiceInProcess2'];
 
 const VARIANTS: readonly Variant[] = [
   {
@@ -278,73 +247,8 @@ const VARIANTS: readonly Variant[] = [
   },
 ];
 
-interface MemorySample {
-  readonly nodePss: number;
-  readonly nodeUss: number;
-  readonly browserPss: number;
-  readonly browserUss: number;
-  readonly browserProcesses: number;
-  /** An esbuild service, if any (tooling, not the measured program): excluded from every figure. */
-  readonly toolingPss: number;
-  /** Processes outside the tree running the same Chromium binary when the sample was taken (see outsidersRunning). */
-  readonly outsiders: number;
-}
-
-/** How long to wait for other runs' Chromium (same binary) to go before sampling anyway, flagged. */
-const OUTSIDER_WAIT_MS = 30_000;
-
-async function sampleTree(root: number): Promise<MemorySample & { pids: number[] }> {
-  const chromiumExes = (pids: readonly number[]): Set<string> =>
-    new Set(pids.filter((pid) => pid !== root).map(exeOf).filter((exe): exe is string => exe !== undefined && /chrom/.test(exe)));
-  // Another Chromium of the same binary (another test run on this machine) would take its share of the
-  // binary's pages and lower this tree's PSS: wait for it to go, within reason, and record it if not.
-  const deadline = Date.now() + OUTSIDER_WAIT_MS;
-  let pids = processTree(root);
-  let outsiders = outsidersRunning(chromiumExes(pids), pids);
-  while (outsiders > 0 && Date.now() < deadline) {
-    await sleep(500);
-    pids = processTree(root);
-    outsiders = outsidersRunning(chromiumExes(pids), pids);
-  }
-  let nodePss = 0;
-  let nodeUss = 0;
-  let browserPss = 0;
-  let browserUss = 0;
-  let toolingPss = 0;
-  let browserProcesses = 0;
-  for (const pid of pids) {
-    let comm = '';
-    try {
-      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      continue; // exited
-    }
-    const { pss, uss } = memoryOf(pid);
-    if (pid === root) {
-      nodePss += pss;
-      nodeUss += uss;
-    } else if (comm.includes('esbuild')) toolingPss += pss;
-    else {
-      browserPss += pss;
-      browserUss += uss;
-      browserProcesses += 1;
-    }
-  }
-  return { nodePss, nodeUss, browserPss, browserUss, browserProcesses, toolingPss, outsiders, pids };
-}
-
-/** Kills whatever is left of a measured tree (Chromium survives a child Node that did not close it). */
-function killLeftovers(pids: readonly number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function measureWaqWorker(lab: Lab): Promise<MemorySample> {
+/** `shellPath`: the chromium-headless-shell the worker runs (CHROMIUM_PATH; the memory case's private copy). */
+async function measureWaqWorker(lab: Lab, shellPath: string): Promise<MemorySample> {
   const port = await freePort();
   const client = await sessionClient({ url: lab.redisUrl, prefix: lab.prefix, sessionDir: lab.waqSessionRoot });
   let worker: NodeChild | undefined;
@@ -354,6 +258,7 @@ async function measureWaqWorker(lab: Lab): Promise<MemorySample> {
       env: {
         ...process.env,
         ...waqEnv(lab),
+        CHROMIUM_PATH: shellPath,
         REDIS_URL: lab.redisUrl,
         WAQ_PREFIX: lab.prefix,
         SESSION_DIR: lab.waqSessionRoot,
@@ -378,6 +283,13 @@ async function measureWaqWorker(lab: Lab): Promise<MemorySample> {
   }
 }
 
+/** How the headless-shell variants were launched (bench/lib/chromium-launch.ts), for the report. */
+export function privateShellNote(shell: PrivateShell): string {
+  return shell.private
+    ? 'chromium-headless-shell runs from a private copy of Debian\'s binary and resources (through a wrapper like Debian\'s `/usr/bin/chromium-headless-shell`), so Chromiums of other runs on this machine, leaked ones included, cannot share its pages and lower the measured PSS.'
+    : 'No Debian `/usr/lib/chromium` to copy: chromium-headless-shell runs as installed, so other runs\' Chromiums of the same binary share its pages (see "Samples shared").';
+}
+
 /** What ≤ 0.5× would leave for the worker's Node process next to waq's Chromium tree (and next to the leanest variant's). */
 function nodeBudget(whole: Comparison, chromiumOnly: Comparison, consolidated: Summary): string {
   const budget = whole.baseline.median * 0.5;
@@ -387,13 +299,13 @@ function nodeBudget(whole: Comparison, chromiumOnly: Comparison, consolidated: S
 
 type PlainVariant = 'base' | 'single' | 'shell' | 'consolidated';
 
-async function measurePlainClient(lab: Lab, variant: PlainVariant): Promise<MemorySample> {
+async function measurePlainClient(lab: Lab, variant: PlainVariant, shellPath: string): Promise<MemorySample> {
   const shell = variant === 'shell' || variant === 'consolidated';
-  const chromiumPath = shell ? SHELL : CHROMIUM;
+  const chromiumPath = shell ? shellPath : CHROMIUM;
   // The headless-shell variants reuse waq's profile (same binary), the others the baseline's (same binary as when paired).
   const profile = shell ? { dataPath: path.join(lab.waqSessionRoot, 'sandbox'), cacheDir: path.join(lab.waqCacheRoot, 'sandbox') } : { dataPath: lab.baseDataPath, cacheDir: lab.baseCacheDir };
   const extraArgs = variant === 'single' ? ['--single-process'] : variant === 'consolidated' ? CONSOLIDATING_FLAGS : [];
-  const config = { phoneUrl: lab.phone.url, ...profile, clientId: 'default', chromiumPath, extraArgs, to: PROBE_TO };
+  const config = { dataPath: profile.dataPath, chromiumPath, extraArgs, to: PROBE_TO, clients: [{ clientId: 'default', phoneUrl: lab.phone.url, cacheDir: profile.cacheDir }] };
   let child: NodeChild | undefined;
   let pids: number[] = [];
   try {
@@ -424,13 +336,14 @@ async function measurePlainClient(lab: Lab, variant: PlainVariant): Promise<Memo
 }
 
 async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) => void): Promise<CaseBody> {
-  await compileMemorySides();
+  await compileMeasuredPrograms();
+  const shell = await privateHeadlessShell(path.join(lab.dir, 'private-chromium'));
   const samples = new Map<string, MemorySample[]>(VARIANTS.map((v) => [v.key, []]));
   for (let r = 0; r < options.memoryRuns; r++) {
     // Round-robin over the variants so that load changes hit them all alike.
     const order = r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
     for (const variant of order) {
-      const sample = variant.key === 'waq' ? await measureWaqWorker(lab) : await measurePlainClient(lab, variant.key as PlainVariant);
+      const sample = variant.key === 'waq' ? await measureWaqWorker(lab, shell.path) : await measurePlainClient(lab, variant.key as PlainVariant, shell.path);
       samples.get(variant.key)?.push(sample);
       log(`memory run ${r + 1}/${options.memoryRuns} ${variant.key}: Chromium ${fmt(sample.browserPss / MB, 0)} MB PSS (USS ${fmt(sample.browserUss / MB, 0)}) in ${sample.browserProcesses} processes, Node ${fmt(sample.nodePss / MB, 0)} MB PSS (USS ${fmt(sample.nodeUss / MB, 0)}), ${sample.outsiders} outside Chromium processes of the same binary`);
     }
@@ -451,6 +364,7 @@ async function memoryCase(lab: Lab, options: BenchOptions, log: (line: string) =
     'Every variant runs in its own Node process on compiled JavaScript with plain `node` (the production build and `tsc -b bench` first), as the Docker image runs',
     'the worker; waq is its real worker entry point. The "Node" column is that process, the "Chromium" column every process below it',
     tooling > 0 ? `(an esbuild service, up to ${fmt(tooling, 0)} MB, is excluded from all figures: a deployment has none).` : '(no other process was found in the trees).',
+    privateShellNote(shell),
     '',
     table(
       ['Variant', 'Launch', 'Chromium tree PSS', 'Chromium USS', 'Chromium processes', 'Node PSS', 'Node USS', 'Node + Chromium PSS', 'Samples shared'],

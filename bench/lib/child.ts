@@ -16,6 +16,8 @@ export interface NodeChild {
   readonly hello: ChildLine;
   /** Resolves with the first JSON line (seen already or later) matching `match`; rejects after `timeoutMs` or on exit. */
   waitForLine(match: (line: ChildLine) => boolean, timeoutMs: number, what: string): Promise<ChildLine>;
+  /** Calls `listener` with every JSON line seen so far and every later one; returns the unsubscribe. */
+  onLine(listener: (line: ChildLine) => void): () => void;
   /** Writes one line to the child's stdin. */
   send(line: string): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it exited. Idempotent. */
@@ -47,12 +49,16 @@ async function spawnNode(script: string, nodeArgs: readonly string[], { env = pr
   });
   const lines: ChildLine[] = [];
   const listeners = new Set<() => void>();
+  const lineListeners = new Set<(line: ChildLine) => void>();
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    let parsed: ChildLine;
     try {
-      lines.push(JSON.parse(line) as ChildLine);
+      parsed = JSON.parse(line) as ChildLine;
     } catch {
       return; // not a protocol line (a log line): ignored
     }
+    lines.push(parsed);
+    for (const listener of lineListeners) listener(parsed);
     for (const listener of listeners) listener();
   });
   let exitCode: number | null | undefined;
@@ -106,5 +112,10 @@ async function spawnNode(script: string, nodeArgs: readonly string[], { env = pr
     await stop(0);
     throw error;
   });
-  return { child, pid: child.pid!, hello, waitForLine, send: (line) => void child.stdin?.write(`${line}\n`), stop };
+  const onLine = (listener: (line: ChildLine) => void): (() => void) => {
+    for (const line of lines) listener(line);
+    lineListeners.add(listener);
+    return () => void lineListeners.delete(listener);
+  };
+  return { child, pid: child.pid!, hello, waitForLine, onLine, send: (line) => void child.stdin?.write(`${line}\n`), stop };
 }

@@ -2,7 +2,7 @@
  * Benchmark sizes. Defaults are the full run (`npm run bench`, under 15 minutes on 2 cores); every size
  * can be changed by environment variable, and `--smoke` shrinks everything to seconds (the tests use it).
  *
- *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=<file> | --no-out]
+ *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=<file> | --no-out] [-- --help]
  *
  * Only a full run (every case, full size) writes docs/benchmarks.md unless told otherwise: a partial or
  * smoke run prints its report, so that it cannot replace the whole report with a part of it.
@@ -10,6 +10,8 @@
 import { CASE_IDS, type CaseId } from './report.js';
 
 export interface BenchOptions {
+  /** `--help`: print {@link usage} and run nothing. */
+  readonly help: boolean;
   /** REDIS_URL: the Redis every case but `cost` uses (under a unique prefix). @defaultValue redis://127.0.0.1:6379 */
   readonly redisUrl: string;
   /** Where the report goes; undefined: not written. */
@@ -52,6 +54,19 @@ export interface BenchOptions {
     /** BENCH_LATENCY_PACED_COUNT: messages per mode with the default pacing (about 1.25 s each) */
     readonly pacedCount: number;
   };
+  /** The many-sessions cases (pool-memory, pool-start, pool-send): one worker running N sessions. */
+  readonly pool: {
+    /** BENCH_POOL_SIZES: comma-separated session counts N of the memory case (the largest also with the consolidated launch) */
+    readonly sizes: readonly number[];
+    /** BENCH_POOL_MEMORY_RUNS: PSS measurements per variant and N */
+    readonly memoryRuns: number;
+    /** BENCH_POOL_SESSIONS: sessions of the cold-start and send-rate cases */
+    readonly sessions: number;
+    /** BENCH_POOL_START_LIMIT: WORKER_START_CONCURRENCY of the limited cold start (the other starts all at once) */
+    readonly startLimit: number;
+    /** BENCH_POOL_SENDS: sends per session per send-rate run */
+    readonly sends: number;
+  };
 }
 
 const FULL = {
@@ -63,6 +78,7 @@ const FULL = {
   restoreRuns: 5,
   memoryRuns: 3,
   latency: { count: 50, pacedCount: 8 },
+  pool: { sizes: [1, 5, 10], memoryRuns: 2, sessions: 10, startLimit: 2, sends: 200 },
 };
 
 const SMOKE: typeof FULL = {
@@ -74,6 +90,8 @@ const SMOKE: typeof FULL = {
   restoreRuns: 1,
   memoryRuns: 1,
   latency: { count: 2, pacedCount: 1 },
+  // startLimit 1 of 2 sessions: the limited start still differs from the unlimited one.
+  pool: { sizes: [2], memoryRuns: 1, sessions: 2, startLimit: 1, sends: 5 },
 };
 
 function int(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -90,13 +108,54 @@ function ints(env: Readonly<Record<string, string | undefined>>, name: string, f
   return raw.split(',').map((part) => int({ [name]: part.trim() }, name, 0));
 }
 
-/** Reads `--smoke`, `--only=a,b`, `--out=path` (or `--no-out`) and the BENCH_* variables. */
+/** What `npm run bench -- --help` prints. */
+export function usage(): string {
+  const variables: [string, string][] = [
+    ['REDIS_URL', 'the Redis of every case but cost (unique prefix, deleted after)'],
+    ['BENCH_RUNS', `repetitions of each measurement (${FULL.runs})`],
+    ['BENCH_SET_REQUESTS', `reference: redis-benchmark -n (${FULL.reference.setRequests})`],
+    ['BENCH_BULL_JOBS', `reference: jobs per BullMQ run (${FULL.reference.bullJobs})`],
+    ['BENCH_API_CONNECTIONS', `api: autocannon -c (${FULL.api.connections})`],
+    ['BENCH_API_DURATION_S', `api: autocannon -d per run (${FULL.api.durationS})`],
+    ['BENCH_DISPATCH_JOBS', `dispatch: jobs per run (${FULL.dispatch.jobs})`],
+    ['BENCH_BACKLOG', `dispatch: held sends drained after READY (${FULL.dispatch.backlog})`],
+    ['BENCH_COST_SIZES', `cost: held sends, comma-separated (${FULL.cost.sizes.join(',')})`],
+    ['BENCH_FILL_CONCURRENCY', `producer calls in flight while filling (${FULL.cost.fillConcurrency})`],
+    ['BENCH_RESTORE_RUNS', `restore: start → READY per side (${FULL.restoreRuns})`],
+    ['BENCH_MEMORY_RUNS', `memory: PSS measurements per variant (${FULL.memoryRuns})`],
+    ['BENCH_LATENCY_COUNT', `latency: messages per mode, pacing off (${FULL.latency.count})`],
+    ['BENCH_LATENCY_PACED_COUNT', `latency: messages per mode, default pacing (${FULL.latency.pacedCount})`],
+    ['BENCH_POOL_SIZES', `pool-memory: sessions N in one worker, comma-separated; the largest also with the consolidated launch (${FULL.pool.sizes.join(',')})`],
+    ['BENCH_POOL_MEMORY_RUNS', `pool-memory: PSS measurements per variant and N (${FULL.pool.memoryRuns})`],
+    ['BENCH_POOL_SESSIONS', `pool-start, pool-send: sessions in the worker (${FULL.pool.sessions})`],
+    ['BENCH_POOL_START_LIMIT', `pool-start: WORKER_START_CONCURRENCY of the limited start (${FULL.pool.startLimit})`],
+    ['BENCH_POOL_SENDS', `pool-send: sends per session per run (${FULL.pool.sends})`],
+  ];
+  const width = Math.max(...variables.map(([name]) => name.length));
+  return [
+    'npm run bench [-- options]',
+    '',
+    '  --only=<ids>   comma-separated cases (report to stdout unless --out): ' + CASE_IDS.join(', '),
+    '  --smoke        every size tiny (what the smoke tests run), report to stdout',
+    '  --out=<file>   write the report there (a full run writes docs/benchmarks.md)',
+    '  --no-out       print the report instead of writing it',
+    '  --help         this text',
+    '',
+    'Sizes (environment; full-run default in parentheses):',
+    ...variables.map(([name, text]) => `  ${name.padEnd(width)}  ${text}`),
+    '',
+  ].join('\n');
+}
+
+/** Reads `--smoke`, `--only=a,b`, `--out=path` (or `--no-out`) and the BENCH_* variables; `help` for `--help`. */
 export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BenchOptions {
   let smoke = false;
   let only: CaseId[] = [...CASE_IDS];
   let out: string | null | undefined;
+  let help = false;
   for (const arg of argv) {
     if (arg === '--smoke') smoke = true;
+    else if (arg === '--help' || arg === '-h') help = true;
     else if (arg === '--no-out') out = null;
     else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
     else if (arg.startsWith('--only=')) {
@@ -104,11 +163,19 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
       const unknown = wanted.filter((id) => !(CASE_IDS as readonly string[]).includes(id));
       if (unknown.length > 0) throw new Error(`--only: unknown case ${unknown.join(', ')} (cases: ${CASE_IDS.join(', ')})`);
       only = wanted as CaseId[];
-    } else throw new Error(`unknown argument ${arg} (use --smoke, --only=${CASE_IDS.join(',')}, --out=<file>, --no-out)`);
+    } else throw new Error(`unknown argument ${arg} (use --smoke, --only=${CASE_IDS.join(',')}, --out=<file>, --no-out, --help)`);
   }
   const base = smoke ? SMOKE : FULL;
   const full = !smoke && only.length === CASE_IDS.length;
+  const pool = {
+    sizes: ints(env, 'BENCH_POOL_SIZES', base.pool.sizes),
+    memoryRuns: int(env, 'BENCH_POOL_MEMORY_RUNS', base.pool.memoryRuns),
+    sessions: int(env, 'BENCH_POOL_SESSIONS', base.pool.sessions),
+    startLimit: int(env, 'BENCH_POOL_START_LIMIT', base.pool.startLimit),
+    sends: int(env, 'BENCH_POOL_SENDS', base.pool.sends),
+  };
   return {
+    help,
     redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     out: out === undefined ? (full ? 'docs/benchmarks.md' : undefined) : (out ?? undefined),
     only: new Set(only),
@@ -121,6 +188,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     restoreRuns: int(env, 'BENCH_RESTORE_RUNS', base.restoreRuns),
     memoryRuns: int(env, 'BENCH_MEMORY_RUNS', base.memoryRuns),
     latency: { count: int(env, 'BENCH_LATENCY_COUNT', base.latency.count), pacedCount: int(env, 'BENCH_LATENCY_PACED_COUNT', base.latency.pacedCount) },
+    pool,
   };
 }
 
@@ -134,5 +202,6 @@ export function describeOptions(o: BenchOptions): string {
     `- cost: \`BENCH_COST_SIZES=${o.cost.sizes.join(',')}\`, \`BENCH_FILL_CONCURRENCY=${o.cost.fillConcurrency}\``,
     `- restore / memory: \`BENCH_RESTORE_RUNS=${o.restoreRuns}\`, \`BENCH_MEMORY_RUNS=${o.memoryRuns}\``,
     `- latency: \`BENCH_LATENCY_COUNT=${o.latency.count}\`, \`BENCH_LATENCY_PACED_COUNT=${o.latency.pacedCount}\``,
+    `- many sessions: \`BENCH_POOL_SIZES=${o.pool.sizes.join(',')}\`, \`BENCH_POOL_MEMORY_RUNS=${o.pool.memoryRuns}\`, \`BENCH_POOL_SESSIONS=${o.pool.sessions}\`, \`BENCH_POOL_START_LIMIT=${o.pool.startLimit}\`, \`BENCH_POOL_SENDS=${o.pool.sends}\``,
   ].join('\n');
 }
