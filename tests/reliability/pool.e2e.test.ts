@@ -15,7 +15,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readRecentEvents, SessionRegistry, sessionKeys } from '@waq/shared';
+import { QUEUE_NAMES, readRecentEvents, registryKeys, SessionRegistry, sessionKeys } from '@waq/shared';
 import { browserProcesses, type SpawnedProcess } from '@waq/test-utils';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -155,9 +155,10 @@ describe('the worker pool on the real stack', () => {
     await first.exited;
 
     // Redis as waq 0.1 left it: no registry, no marker; a send queued by a 0.1 producer (plain BullMQ).
-    await stack.redis.del(`${stack.prefix}:sessions`, `${stack.prefix}:sessions:seeded`, stack.keys.registered);
+    const registryKeysOf = registryKeys(stack.prefix);
+    await stack.redis.del(registryKeysOf.sessions, registryKeysOf.seeded, stack.keys.registered);
     const queued = texts('s11a', 1).join('');
-    const outbox = new Queue('outbox', { connection: stack.redis, prefix: stack.keys.bullPrefix });
+    const outbox = new Queue(QUEUE_NAMES.outbox, { connection: stack.redis, prefix: stack.keys.bullPrefix });
     await outbox.add('send', { to: TO, text: queued }, { jobId: 'upgrade-1', attempts: 5 });
     await outbox.close();
 

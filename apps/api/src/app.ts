@@ -255,7 +255,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
         if (!query.success) return invalidQuery(query.error);
         const client = new AbortController();
         req.once('close', () => client.abort());
-        return connect({ producer: session, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait, signal: client.signal });
+        return connect({ producer: session, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait ?? false, signal: client.signal });
       },
     },
     { method: 'post', path: '/logout', alias: '/v1/session/logout', handle: ({ producer: session }) => logout(session) },

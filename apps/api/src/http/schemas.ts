@@ -78,11 +78,16 @@ export const qrQuerySchema = z.object({
   format: z.enum(QR_FORMATS, { error: `must be one of ${QR_FORMATS.join(', ')}` }).default('png'),
 });
 
-export const connectQuerySchema = z.object({
-  wait: z
+/** Booleans in a query string. */
+const queryFlag = (description: string) =>
+  z
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .optional()
-    .transform((value) => value === 'true' || value === '1'),
+    .transform((value) => value === undefined ? undefined : value === 'true' || value === '1')
+    .meta({ description });
+
+export const connectQuerySchema = z.object({
+  wait: queryFlag('Wait up to QR_WAIT_MS for a QR code or READY (default false).'),
 });
 
 export const eventsQuerySchema = z.object({
@@ -96,14 +101,6 @@ export const eventsQuerySchema = z.object({
     .default(0)
     .meta({ description: 'Replay this many of the most recent events first, 0 to 100 (ignored when resuming with Last-Event-ID).' }),
 });
-
-/** Booleans in a query string. */
-const queryFlag = (description: string) =>
-  z
-    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-    .optional()
-    .transform((value) => value === undefined ? undefined : value === 'true' || value === '1')
-    .meta({ description });
 
 export const messagesQuerySchema = z.object({
   status: z
