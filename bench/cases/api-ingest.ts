@@ -165,7 +165,8 @@ async function commandsPerSend(requests: number, log: (line: string) => void): P
     server = await spawnTsx(SERVER, ['waq', redis.url, prefix]);
     await registerSessions(control, prefix);
     const url = String(server.hello['url']);
-    monitor = await control.duplicate().monitor();
+    // ioredis opens a new connection for MONITOR (a duplicate of `control` in monitor mode).
+    monitor = await control.monitor();
     const seen: { args: string[]; source: string }[] = [];
     const markers = new Map<string, () => void>();
     monitor.on('monitor', (_time: string, args: string[], source: string) => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { sandboxAccountUrl, type Config, type Logger } from '@waq/shared';
 
 import type { DriverFactory } from './driver/driver.js';
-import { whatsappClientOptions } from './driver/whatsapp-client-options.js';
+import { CONSOLIDATED_CHROMIUM_ARGS, whatsappClientOptions } from './driver/whatsapp-client-options.js';
 import { createWwebjsDriverFactory } from './driver/wwebjs-driver.js';
 
 export interface DriverChoice {
@@ -20,6 +20,7 @@ export interface DriverChoice {
 }
 
 export async function chooseDriver(config: Config, logger: Logger): Promise<DriverChoice> {
+  const extraArgs = config.CHROMIUM_CONSOLIDATED ? CONSOLIDATED_CHROMIUM_ARGS : [];
   if (!config.WAQ_SANDBOX) {
     return {
       sessionDir: config.SESSION_DIR,
@@ -30,6 +31,7 @@ export async function chooseDriver(config: Config, logger: Logger): Promise<Driv
             sessionId,
             sessionDir: config.SESSION_DIR,
             cacheDir: config.WWEBJS_CACHE_DIR,
+            extraArgs,
             ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
           }),
       }),
@@ -55,6 +57,7 @@ export async function chooseDriver(config: Config, logger: Logger): Promise<Driv
           cacheDir: path.join(cacheDir, sessionId),
           dataPath: sessionDir,
           clientId: sessionId,
+          extraArgs,
           ...(config.CHROMIUM_PATH === undefined ? {} : { chromiumPath: config.CHROMIUM_PATH }),
         }),
     }),

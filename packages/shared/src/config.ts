@@ -54,6 +54,10 @@ export const configSchema = z.object({
   CHROMIUM_PATH: optionalString().meta({
     description: 'Chromium executable. Default: `/usr/bin/chromium-headless-shell`, else `/usr/bin/chromium`.',
   }),
+  CHROMIUM_CONSOLIDATED: bool(false).meta({
+    description:
+      "Fewer Chromium processes per session: the GPU and network services inside the browser process, no zygote (`--in-process-gpu`, `NetworkServiceInProcess2`, `--no-zygote`). About a fifth less memory per session (docs/benchmarks.md), but a crash of either service ends that session's browser instead of being restarted by Chromium: the worker then restarts it (READY again without a QR, nothing lost).",
+  }),
   API_HOST: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface the API listens on.' }),
   API_PORT: port(3000).meta({ description: 'TCP port of the API, status page and Bull Board.' }),
   API_KEY: optionalString()

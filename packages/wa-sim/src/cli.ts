@@ -28,6 +28,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       'ack-delay-ms': { type: 'string' },
+      'server-ack-delay-ms': { type: 'string' },
       'qr-refresh-ms': { type: 'string' },
       me: { type: 'string' },
       pushname: { type: 'string' },
@@ -40,10 +41,12 @@ async function main(): Promise<void> {
   const port = intOption('port', values.port);
   const ackDelayMs = intOption('ack-delay-ms', values['ack-delay-ms']);
   const qrRefreshMs = intOption('qr-refresh-ms', values['qr-refresh-ms']);
+  const serverAckDelayMs = intOption('server-ack-delay-ms', values['server-ack-delay-ms']);
   const server = await startPhoneServer({
     ...(port !== undefined ? { port } : {}),
     ...(values.host ? { host: values.host } : {}),
     ...(ackDelayMs !== undefined ? { ackDelayMs } : {}),
+    ...(serverAckDelayMs !== undefined ? { serverAckDelayMs } : {}),
     ...(qrRefreshMs !== undefined ? { qrRefreshMs } : {}),
     ...(values.me ? { me: normalizeNumber(values.me) ?? values.me } : {}),
     ...(values.pushname ? { pushname: values.pushname } : {}),

@@ -41,7 +41,7 @@ export interface SimClientConfig {
   /** Chromium binary; default: chromium-headless-shell, then chromium (see resolveChromium). */
   chromiumPath?: string;
   /** Extra Chromium flags appended to the offline set. */
-  extraArgs?: string[];
+  extraArgs?: readonly string[];
 }
 
 /**

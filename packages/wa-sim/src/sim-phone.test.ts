@@ -91,6 +91,21 @@ describe('SimPhone', () => {
     expect(phone.messages()[0]).toMatchObject({ serialized: `true_${PEER}@c.us_A`, to: PEER, body: 'body A' });
   });
 
+  it('answers a send after serverAckDelayMs (the round trip to the server), then delivered → read', () => {
+    vi.useFakeTimers();
+    phone = new SimPhone({ ackDelayMs: 100, serverAckDelayMs: 150 });
+    const { link } = pairedPage(phone);
+    const acks = (): number[] => link.sent.filter((m) => m.type === 'ack' && m.id === 'A').map((m) => (m as { ack: number }).ack);
+    send(phone, link, 'A');
+    expect(phone.messages().map((m) => m.id)).toEqual(['A']); // on the server at once
+    vi.advanceTimersByTime(149);
+    expect(acks()).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(acks()).toEqual([1]);
+    vi.advanceTimersByTime(200);
+    expect(acks()).toEqual([1, 2, 3]);
+  });
+
   it('ignores sends from a page that is not (yet) welcomed as a linked device', () => {
     phone = new SimPhone();
     const { deviceId } = pairedPage(phone);

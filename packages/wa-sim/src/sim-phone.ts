@@ -29,6 +29,12 @@ export interface SimPhoneOptions {
   pushname?: string;
   /** Delay between the acks sent → delivered → read, in ms. @defaultValue 300 */
   ackDelayMs?: number;
+  /**
+   * How long the server's receipt of a sent message (ack 1, what `sendMessage(…, { waitUntilMsgSent })`
+   * waits for) takes: the network round trip to WhatsApp's servers, which loopback does not have, in ms.
+   * @defaultValue 0
+   */
+  serverAckDelayMs?: number;
   /** How often an unscanned QR ref rotates, in ms (WhatsApp: about 20 s). @defaultValue 20_000 */
   qrRefreshMs?: number;
   /** Whether a number is on WhatsApp. @defaultValue every number not starting with `999` */
@@ -104,6 +110,8 @@ export class SimPhone {
   readonly me: string;
   readonly pushname: string;
   readonly ackDelayMs: number;
+  /** {@link SimPhoneOptions.serverAckDelayMs}; may be changed while running (applies to the next send). */
+  serverAckDelayMs: number;
   private readonly lid: string;
   private readonly qrRefreshMs: number;
   private readonly isRegistered: (number: string) => boolean;
@@ -122,6 +130,7 @@ export class SimPhone {
     this.me = account?.me ?? options.me ?? DEFAULT_ME;
     this.pushname = account?.pushname ?? options.pushname ?? DEFAULT_PUSHNAME;
     this.ackDelayMs = options.ackDelayMs ?? 300;
+    this.serverAckDelayMs = options.serverAckDelayMs ?? 0;
     this.qrRefreshMs = options.qrRefreshMs ?? 20_000;
     this.isRegistered = options.isRegistered ?? defaultIsRegistered;
     this.historyLimit = options.historyLimit ?? 200;
@@ -276,9 +285,11 @@ export class SimPhone {
     };
     this.sent.push(record);
     this.onChange();
-    this.broadcast({ type: 'ack', id: record.id, ack: 1 });
-    this.later(this.ackDelayMs, () => this.setAck(record, 2));
-    this.later(this.ackDelayMs * 2, () => this.setAck(record, 3));
+    const receipt = this.serverAckDelayMs;
+    if (receipt > 0) this.later(receipt, () => this.broadcast({ type: 'ack', id: record.id, ack: record.ack }));
+    else this.broadcast({ type: 'ack', id: record.id, ack: 1 });
+    this.later(receipt + this.ackDelayMs, () => this.setAck(record, 2));
+    this.later(receipt + this.ackDelayMs * 2, () => this.setAck(record, 3));
   }
 
   private setAck(record: SentRecord, ack: number): void {
