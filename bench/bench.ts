@@ -66,7 +66,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       ],
       reproduce: [
         '```sh',
-        'npm run bench                                  # every case, writes docs/benchmarks.md (about 30 min on 2 cores)',
+        'npm run bench                                  # every case, writes docs/benchmarks.md (about 17 min on 2 cores)',
         `npm run bench -- --only=api,dispatch           # some cases (${CASE_IDS.join(', ')}), report to stdout`,
         'npm run bench -- --help                        # cases, flags and the BENCH_* sizes',
         'npm run bench -- --smoke                       # every case at tiny size, report to stdout (what the tests run)',
