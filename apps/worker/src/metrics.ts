@@ -11,6 +11,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import { SESSION_STATUSES, type SessionStatus } from '@waq/shared';
 
+import type { BackupMetrics } from './profile-backup.js';
+
 /**
  * prom-client 15.1.3's default metrics include three gauges named like counters (`*_total`, which
  * Prometheus reserves for counters: promtool warns). Their siblings by `type` stay, so the totals are
@@ -22,7 +24,7 @@ const SEND_OUTCOMES = ['sent', 'recovered', 'failed', 'held', 'retried'] as cons
 export type SendOutcome = (typeof SEND_OUTCOMES)[number];
 
 /** What one session's owner reports (its `session` label is bound). */
-export interface SessionMetrics {
+export interface SessionMetrics extends BackupMetrics {
   setStatus(current: SessionStatus): void;
   setLeaseHeld(held: boolean): void;
   reconnect(): void;
@@ -54,6 +56,23 @@ export class WorkerMetrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  private readonly backupBytes = new Gauge({ name: 'waq_session_backup_bytes', help: 'Size of the last good backup of the session in the session store (compressed), by session', labelNames: ['session'], registers: [this.registry] });
+  private readonly backupSeconds = new Histogram({
+    name: 'waq_session_backup_duration_seconds',
+    help: 'Time to back a session profile up into the session store (copy, compress, write), by session',
+    labelNames: ['session'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private readonly restoreSeconds = new Histogram({
+    name: 'waq_session_restore_duration_seconds',
+    help: 'Time to restore a session profile from the session store, by session',
+    labelNames: ['session'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private readonly backupFailures = new Counter({ name: 'waq_session_backup_failures_total', help: 'Backups of the session that were not stored (refused or failed), by session', labelNames: ['session'], registers: [this.registry] });
+  private readonly lastBackup = new Map<string, number>();
   private readonly queues = new Map<string, { control: Queue; outbox: Queue }>();
   private pool: () => PoolFigures | undefined = () => undefined;
 
@@ -77,6 +96,17 @@ export class WorkerMetrics {
             }
           }),
         );
+      },
+    });
+    const lastBackup = this.lastBackup;
+    new Gauge({
+      name: 'waq_session_backup_age_seconds',
+      help: 'Seconds since the last good backup of the session this worker stored or restored, by session',
+      labelNames: ['session'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [session, at] of lastBackup) this.set({ session }, (Date.now() - at) / 1_000);
       },
     });
     const pool = (): PoolFigures | undefined => this.pool();
@@ -111,6 +141,17 @@ export class WorkerMetrics {
       reconnect: () => this.reconnects.inc({ session }),
       recordSend: (outcome) => this.sends.inc({ session, outcome }),
       observeSend: (seconds) => this.sendSeconds.observe({ session }, seconds),
+      observeBackup: (manifest, seconds) => {
+        this.backupBytes.set({ session }, manifest.bytes);
+        this.backupSeconds.observe({ session }, seconds);
+        this.lastBackup.set(session, manifest.completedAt.getTime());
+      },
+      observeRestore: (manifest, seconds) => {
+        this.restoreSeconds.observe({ session }, seconds);
+        this.backupBytes.set({ session }, manifest.bytes);
+        this.lastBackup.set(session, manifest.completedAt.getTime());
+      },
+      backupFailed: () => this.backupFailures.inc({ session }),
     };
   }
 
@@ -118,7 +159,8 @@ export class WorkerMetrics {
   forget(session: string): void {
     this.queues.delete(session);
     // prom-client removes a series by its whole label set.
-    for (const metric of [this.leaseHeld, this.reconnects, this.sendSeconds]) metric.remove({ session });
+    for (const metric of [this.leaseHeld, this.reconnects, this.sendSeconds, this.backupBytes, this.backupSeconds, this.restoreSeconds, this.backupFailures]) metric.remove({ session });
+    this.lastBackup.delete(session);
     for (const status of SESSION_STATUSES) this.status.remove({ session, status });
     for (const outcome of SEND_OUTCOMES) this.sends.remove({ session, outcome });
   }

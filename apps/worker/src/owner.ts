@@ -18,6 +18,7 @@ import {
   messageRecordTtlSeconds,
   retryClassOf,
   type SessionQueues,
+  SessionStore,
 } from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
@@ -27,6 +28,7 @@ import { abortableDelay, SessionLease } from './lease.js';
 import { AckRecorder } from './ack-recorder.js';
 import type { SessionMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
+import { ProfileBackup } from './profile-backup.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
 import { createSendHandler } from './send-handler.js';
 import { SessionController } from './session.js';
@@ -46,6 +48,10 @@ export type OwnerConfig = Pick<
   | 'MESSAGE_RETENTION_S'
   | 'EVENTS_MAX_LEN'
   | 'JOB_LOCK_MS'
+  | 'SESSION_STORE'
+  | 'SESSION_BACKUP_DELAY_MS'
+  | 'SESSION_BACKUP_INTERVAL_MS'
+  | 'SESSION_BACKUP_WARN_BYTES'
 >;
 
 export interface OwnerOptions {
@@ -134,6 +140,19 @@ export class SessionOwner {
     const lost = new AbortController();
     lease.onLost(() => lost.abort());
     const profile = new SessionProfile(config.SESSION_DIR, config.SESSION_ID, logger, this.options.profileFs);
+    const backup =
+      config.SESSION_STORE === 'redis'
+        ? new ProfileBackup({
+            store: new SessionStore(redis, keys, config.SESSION_ID),
+            profile,
+            workerId,
+            logger,
+            intervalMs: config.SESSION_BACKUP_INTERVAL_MS,
+            firstDelayMs: config.SESSION_BACKUP_DELAY_MS,
+            warnBytes: config.SESSION_BACKUP_WARN_BYTES,
+            ...(metrics === undefined ? {} : { metrics }),
+          })
+        : undefined;
     const session = new SessionController({
       createDriver,
       publisher,
@@ -165,6 +184,19 @@ export class SessionOwner {
       ...(this.options.onQrCode === undefined ? {} : { onQrCode: this.options.onQrCode }),
     });
     session.on('status', (state) => metrics?.setStatus(state.status));
+    if (backup !== undefined) {
+      session.on('status', (state) => {
+        if (state.status === 'READY') backup.onReady();
+        else backup.onNotReady();
+        // Logged out (by the API, the phone, or WhatsApp rejecting the profile): its backups go with it.
+        if (state.status === 'LOGGED_OUT') {
+          void lease
+            .assertHeld()
+            .then(() => backup.clear())
+            .catch((error: unknown) => logger.warn({ err: error }, 'could not delete the backups of the logged-out session'));
+        }
+      });
+    }
 
     const send = createSendHandler({
       redis,
@@ -224,6 +256,10 @@ export class SessionOwner {
     this.current = { session, lease };
     for (const listener of this.ownedListeners) listener(this.current);
     try {
+      if (backup !== undefined) {
+        await lease.assertHeld();
+        await backup.restore();
+      }
       await session.start();
       consumers.start();
       const outcome = await new Promise<'lost' | 'stopped'>((resolve) => {
@@ -233,12 +269,16 @@ export class SessionOwner {
         signal.addEventListener('abort', () => resolve('stopped'), { once: true });
       });
       if (outcome === 'lost') {
-        // Another worker may own the session already: stop at once, publish nothing.
-        await Promise.all([consumers.close(true), session.abandon()]);
+        // Another worker may own the session already: stop at once, publish nothing, write nothing.
+        await Promise.all([consumers.close(true), session.abandon(), backup?.stop()]);
       } else {
         logger.info('stopping: finishing the active job, then closing WhatsApp');
         await consumers.close(false);
+        const wasReady = session.status === 'READY';
         await session.stop('the worker is shutting down');
+        // Chromium has closed and flushed the profile: the most complete backup there is, before another worker may take over.
+        if (backup !== undefined && wasReady) await backup.backup('shutdown');
+        await backup?.stop();
         await lease.release();
       }
       return outcome;

@@ -41,6 +41,14 @@ export const configSchema = z.object({
     .min(1)
     .default('./.wwebjs_auth')
     .meta({ description: 'Directory of the saved WhatsApp sessions (Chromium profiles). Back it up; losing it means pairing again.' }),
+  SESSION_STORE: z
+    .enum(['local', 'redis'], { error: 'must be local (profiles on this machine only) or redis (profiles backed up to Redis, for workers on several hosts)' })
+    .default('local')
+    .meta({ description: 'Where session profiles live: `local` (SESSION_DIR only: one machine) or `redis` (also backed up to Redis, so a worker on another host takes a session over without a QR). See docs/operations.md.' }),
+  SESSION_BACKUP_DELAY_MS: nonNegativeInt(5_000).meta({ description: 'With SESSION_STORE=redis: from READY to the first backup of a session, in ms.' }),
+  SESSION_BACKUP_INTERVAL_MS: positiveInt(300_000).meta({ description: 'With SESSION_STORE=redis: how often a READY session is backed up, in ms (also on a graceful shutdown).' }),
+  SESSION_BACKUP_WARN_BYTES: positiveInt(100 * 1024 * 1024).meta({ description: 'With SESSION_STORE=redis: a backup larger than this many bytes (compressed) is logged as a warning.' }),
+  SESSION_BACKUP_MAX_AGE_MS: positiveInt(1_800_000).meta({ description: 'With SESSION_STORE=redis: a READY session whose last good backup is older than this (ms) is flagged on the status page and in the API.' }),
   WWEBJS_CACHE_DIR: z
     .string()
     .min(1)

@@ -15,6 +15,7 @@ export * from './redis.js';
 export * from './sandbox.js';
 export * from './session-queues.js';
 export * from './session-registry.js';
+export * from './session-store.js';
 export * from './shutdown.js';
 export * from './state.js';
 export * from './version.js';

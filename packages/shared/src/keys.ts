@@ -12,6 +12,10 @@
  *   <p>:{<s>}:wamsg:<waId>       string  message id of a WhatsApp message id (acks, crash-dedupe)
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
+ *   <p>:{<s>}:store              hash    the session store: current and previous backup generations (session-store.ts)
+ *   <p>:{<s>}:store:gens         set     the generations that have keys
+ *   <p>:{<s>}:store:<g>          hash    manifest of backup generation g (state, size, checksum, writer)
+ *   <p>:{<s>}:store:<g>:<i>      string  chunk i of backup generation g
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
  *   <p>:sessions:seeded          string  set once the configured SESSION_ID was registered (a deleted one stays deleted)
@@ -41,6 +45,11 @@ export interface SessionKeys {
   readonly events: string;
   message(id: string): string;
   waMessage(waMessageId: string): string;
+  /** The session store's index (current, previous, next generation). */
+  readonly store: string;
+  readonly storeGenerations: string;
+  storeGeneration(generation: number): string;
+  storeChunk(generation: number, index: number): string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -54,6 +63,10 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     events: `${base}:events`,
     message: (id) => `${base}:msg:${id}`,
     waMessage: (waMessageId) => `${base}:wamsg:${waMessageId}`,
+    store: `${base}:store`,
+    storeGenerations: `${base}:store:gens`,
+    storeGeneration: (generation) => `${base}:store:${generation}`,
+    storeChunk: (generation, index) => `${base}:store:${generation}:${index}`,
   };
 }
 
