@@ -1,0 +1,86 @@
+/**
+ * Reliability scenario 14 (issue 16): the session store. Two workers with separate SESSION_DIRs ("two
+ * machines": nothing shared but Redis), SESSION_STORE=redis. The session is paired on worker A and
+ * backed up; kill -9 of A mid-stream (its Chromium left running on A's disk, as on a machine that is
+ * gone) → worker B, whose disk never held the session, restores it from Redis and is READY without a
+ * QR; every accepted message arrives exactly once and in order.
+ */
+import path from 'node:path';
+
+import { decodeEvent, SessionStore } from '@waq/shared';
+import { freePort, killBrowsers, type SpawnedProcess } from '@waq/test-utils';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { report, scale, seconds } from './scale.js';
+import { LEASE_TTL_MS, Stack, texts } from './stack.js';
+
+const TO = '+49 151 30000014';
+const SESSION = 'moving-14';
+let stack: Stack;
+let store: SessionStore;
+
+/** A worker on a "machine" of its own: its own session directory and cache. */
+async function startOn(host: string): Promise<SpawnedProcess> {
+  return stack.startWorker(`worker-${host}`, {
+    WORKER_PORT: String(await freePort()),
+    SESSION_DIR: path.join(stack.root, host, 'auth'),
+    WWEBJS_CACHE_DIR: path.join(stack.root, host, 'cache'),
+  });
+}
+
+const profileOn = (host: string): string => path.join(stack.root, host, 'auth', 'sandbox', `session-${SESSION}`);
+
+async function qrEvents(): Promise<number> {
+  const entries = await stack.redis.xrange(stack.keys.events, '-', '+');
+  return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
+}
+
+beforeAll(async () => {
+  stack = await Stack.create({
+    sessionId: SESSION,
+    workerEnv: { SESSION_STORE: 'redis', SESSION_BACKUP_DELAY_MS: '200', SESSION_BACKUP_INTERVAL_MS: '2000' },
+  });
+  store = new SessionStore(stack.redis, stack.keys, SESSION);
+});
+
+afterAll(async () => {
+  for (const host of ['host-a', 'host-b']) await killBrowsers(profileOn(host)).catch(() => undefined);
+  await stack?.close();
+});
+
+describe('the session store on the real stack', () => {
+  it('14. two machines: kill -9 of the owner → the other restores the session from Redis, READY without a QR, nothing lost or doubled', async () => {
+    const a = await startOn('host-a');
+    await a.waitForLine(/this worker now owns the session/);
+    await stack.pair();
+    await a.waitForLine(/session backup stored/, 30_000);
+    const b = await startOn('host-b');
+    await b.waitForLine(/joined the worker pool/);
+    const qrBefore = await qrEvents();
+
+    const count = scale(60, 300);
+    const bodies = texts('s14', count);
+    const ids = await stack.sendAll(TO, bodies);
+    await vi.waitFor(() => expect(stack.tally(TO, bodies).delivered).toBeGreaterThanOrEqual(Math.floor(count / 2)), { timeout: 120_000, interval: 5 });
+    const generation = (await store.state()).current?.generation;
+    const killedAt = Date.now();
+    a.child.kill('SIGKILL');
+    await b.waitForLine(/restored the session profile from the store/, LEASE_TTL_MS * 3);
+    const readyMs = await stack.waitForReadyAfter(killedAt, LEASE_TTL_MS * 3);
+    await stack.waitAllCompleted(ids, 180_000);
+    const tally = stack.tally(TO, bodies);
+    if (tally.duplicated > 0) console.error(stack.explainDuplicates(TO, bodies, ids));
+    report({
+      scenario: '14. session store: two machines, kill -9 owner',
+      load: `${count} sends, 2 workers with separate SESSION_DIRs`,
+      faults: `kill -9 owner mid-stream, its Chromium left running (backup generation ${generation} current)`,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      recovery: `kill → READY on the other machine ${seconds(readyMs)} (lease TTL ${seconds(LEASE_TTL_MS)}), QR codes shown: ${(await qrEvents()) - qrBefore}`,
+      notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}`,
+    });
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
+    expect(await qrEvents()).toBe(qrBefore);
+    expect(readyMs).toBeLessThan(LEASE_TTL_MS * 3);
+  }, 900_000);
+});
