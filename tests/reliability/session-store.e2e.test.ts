@@ -3,8 +3,12 @@
  * machines": nothing shared but Redis), SESSION_STORE=redis. The session is paired on worker A and
  * backed up; kill -9 of A mid-stream (its Chromium left running on A's disk, as on a machine that is
  * gone) → worker B, whose disk never held the session, restores it from Redis and is READY without a
- * QR; every accepted message arrives exactly once and in order.
+ * QR; every accepted message arrives exactly once and in order. 14b: then B is killed in the middle of
+ * writing a backup (its profile padded so a write takes a while) → a third machine restores the last
+ * good generation, not the cut-off one, READY without a QR.
  */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { decodeEvent, SessionStore } from '@waq/shared';
@@ -44,7 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const host of ['host-a', 'host-b']) await killBrowsers(profileOn(host)).catch(() => undefined);
+  for (const host of ['host-a', 'host-b', 'host-c']) await killBrowsers(profileOn(host)).catch(() => undefined);
   await stack?.close();
 });
 
@@ -82,5 +86,50 @@ describe('the session store on the real stack', () => {
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
     expect(await qrEvents()).toBe(qrBefore);
     expect(readyMs).toBeLessThan(LEASE_TTL_MS * 3);
+  }, 900_000);
+
+  it('14b. kill -9 of the owner in the middle of a backup write → the next machine restores the last good generation, READY without a QR', async () => {
+    const b = stack.processes.find((p) => p.name === 'worker-host-b');
+    expect(b).toBeDefined();
+    const c = await startOn('host-c');
+    await c.waitForLine(/joined the worker pool/);
+    const qrBefore = await qrEvents();
+    // 32 MB that does not compress: the next periodic backup takes long enough to be caught half-way.
+    await writeFile(path.join(profileOn('host-b'), 'Default', 'IndexedDB', 'waq-test-padding.bin'), randomBytes(32 * 1024 * 1024));
+    let cut = 0;
+    await vi.waitFor(
+      async () => {
+        const next = Number(await stack.redis.hget(stack.keys.store, 'next'));
+        const manifest = await stack.redis.hmget(stack.keys.storeGeneration(next), 'state', 'written');
+        expect(manifest[0] === 'writing' && Number(manifest[1]) >= 2).toBe(true);
+        cut = next;
+      },
+      { timeout: 30_000, interval: 5 },
+    );
+    const killedAt = Date.now();
+    b!.child.kill('SIGKILL');
+    await b!.exited;
+    // What was committed when B died (nothing commits until C has restored and is READY).
+    const good = (await store.state()).current;
+    expect(good).not.toBeNull();
+    const restored = await c.waitForLine(/restored the session profile from the store/, LEASE_TTL_MS * 3);
+    const readyMs = await stack.waitForReadyAfter(killedAt, LEASE_TTL_MS * 3);
+    const generation = Number(/"generation":(\d+)/.exec(restored)?.[1]);
+    const bodies = texts('s14b', scale(10, 50));
+    const ids = await stack.sendAll(TO, bodies);
+    await stack.waitAllCompleted(ids, 120_000);
+    const tally = stack.tally(TO, bodies);
+    report({
+      scenario: '14b. session store: kill -9 during a backup write',
+      load: `a 32 MB backup being written (generation ${cut}, cut after 2+ chunks); ${bodies.length} sends after`,
+      faults: 'kill -9 owner mid-write',
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      recovery: `restored generation ${generation} (the last good one: ${good!.generation}); kill → READY ${seconds(readyMs)}, QR codes shown: ${(await qrEvents()) - qrBefore}`,
+    });
+    expect(generation).toBe(good!.generation);
+    expect(generation).toBeLessThan(cut);
+    expect(await qrEvents()).toBe(qrBefore);
+    expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
   }, 900_000);
 });
