@@ -5,7 +5,9 @@
  * gone) → worker B, whose disk never held the session, restores it from Redis and is READY without a
  * QR; every accepted message arrives exactly once and in order. 14b: then B is killed in the middle of
  * writing a backup (its profile padded so a write takes a while) → a third machine restores the last
- * good generation, not the cut-off one, READY without a QR.
+ * good generation, not the cut-off one, READY without a QR. 14c: the owner is paused (SIGSTOP) in the
+ * middle of a backup write past its lease TTL, a fourth machine takes over and backs up, and the paused
+ * one resumes: its write is refused, the new owner's backup stays current.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -39,6 +41,24 @@ async function qrEvents(): Promise<number> {
   return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
 }
 
+/** Waits until a backup is being written and has 2 chunks or more; returns its generation. */
+async function backupHalfWritten(): Promise<number> {
+  let generation = 0;
+  await vi.waitFor(
+    async () => {
+      const next = Number(await stack.redis.hget(stack.keys.store, 'next'));
+      const [state, written] = await stack.redis.hmget(stack.keys.storeGeneration(next), 'state', 'written');
+      expect(state === 'writing' && Number(written) >= 2).toBe(true);
+      generation = next;
+    },
+    { timeout: 30_000, interval: 5 },
+  );
+  return generation;
+}
+
+/** 32 MB that does not compress in the owner's profile: its next periodic backup takes long enough to be caught half-way. */
+const padProfile = (host: string): Promise<void> => writeFile(path.join(profileOn(host), 'Default', 'IndexedDB', 'waq-test-padding.bin'), randomBytes(32 * 1024 * 1024));
+
 beforeAll(async () => {
   stack = await Stack.create({
     sessionId: SESSION,
@@ -48,7 +68,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const host of ['host-a', 'host-b', 'host-c']) await killBrowsers(profileOn(host)).catch(() => undefined);
+  for (const host of ['host-a', 'host-b', 'host-c', 'host-d']) await killBrowsers(profileOn(host)).catch(() => undefined);
   await stack?.close();
 });
 
@@ -94,18 +114,8 @@ describe('the session store on the real stack', () => {
     const c = await startOn('host-c');
     await c.waitForLine(/joined the worker pool/);
     const qrBefore = await qrEvents();
-    // 32 MB that does not compress: the next periodic backup takes long enough to be caught half-way.
-    await writeFile(path.join(profileOn('host-b'), 'Default', 'IndexedDB', 'waq-test-padding.bin'), randomBytes(32 * 1024 * 1024));
-    let cut = 0;
-    await vi.waitFor(
-      async () => {
-        const next = Number(await stack.redis.hget(stack.keys.store, 'next'));
-        const manifest = await stack.redis.hmget(stack.keys.storeGeneration(next), 'state', 'written');
-        expect(manifest[0] === 'writing' && Number(manifest[1]) >= 2).toBe(true);
-        cut = next;
-      },
-      { timeout: 30_000, interval: 5 },
-    );
+    await padProfile('host-b');
+    const cut = await backupHalfWritten();
     const killedAt = Date.now();
     b!.child.kill('SIGKILL');
     await b!.exited;
@@ -131,5 +141,44 @@ describe('the session store on the real stack', () => {
     expect(generation).toBeLessThan(cut);
     expect(await qrEvents()).toBe(qrBefore);
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
+  }, 900_000);
+
+  it('14c. an owner paused past its lease in the middle of a backup write cannot overwrite the new owner\'s backup when it resumes', async () => {
+    const c = stack.processes.find((p) => p.name === 'worker-host-c');
+    expect(c).toBeDefined();
+    const d = await startOn('host-d');
+    await d.waitForLine(/joined the worker pool/);
+    await padProfile('host-c');
+    const paused = await backupHalfWritten();
+    const pausedAt = Date.now();
+    c!.child.kill('SIGSTOP');
+    try {
+      await d.waitForLine(/restored the session profile from the store/, LEASE_TTL_MS * 4);
+      const readyMs = await stack.waitForReadyAfter(pausedAt, LEASE_TTL_MS * 4);
+      await d.waitForLine(/session backup stored/, 30_000);
+      const fromD = (await store.state()).current;
+      expect(fromD?.worker).toContain(`:${d.child.pid}:`);
+      c!.child.kill('SIGCONT');
+      await c!.waitForLine(/session backup refused: this worker no longer owns the session|session backup failed/, 30_000);
+      const bodies = texts('s14c', scale(10, 50));
+      const ids = await stack.sendAll(TO, bodies);
+      await stack.waitAllCompleted(ids, 120_000);
+      const tally = stack.tally(TO, bodies);
+      const after = (await store.state()).current;
+      report({
+        scenario: '14c. session store: stale owner resumes mid-write',
+        load: `a 32 MB backup being written (generation ${paused}); ${bodies.length} sends after`,
+        faults: `SIGSTOP of the owner mid-write, past the lease TTL, then SIGCONT`,
+        lost: tally.lost,
+        duplicated: tally.duplicated,
+        recovery: `pause → READY on the next machine ${seconds(readyMs)}; the resumed worker's write refused; current backup written by the new owner (generation ${after?.generation})`,
+      });
+      expect(c!.lines.some((line) => /session backup refused: this worker no longer owns the session/.test(line))).toBe(true);
+      expect(after?.worker).toContain(`:${d.child.pid}:`);
+      expect(after!.generation).toBeGreaterThan(paused);
+      expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
+    } finally {
+      c!.child.kill('SIGCONT');
+    }
   }, 900_000);
 });
