@@ -7,7 +7,8 @@
  * writing a backup (its profile padded so a write takes a while) → a third machine restores the last
  * good generation, not the cut-off one, READY without a QR. 14c: the owner is paused (SIGSTOP) in the
  * middle of a backup write past its lease TTL, a fourth machine takes over and backs up, and the paused
- * one resumes: its write is refused, the new owner's backup stays current.
+ * one resumes: its write is refused, the new owner's backup stays current. 14d: a logout deletes the
+ * session's backups.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -181,4 +182,12 @@ describe('the session store on the real stack', () => {
       c!.child.kill('SIGCONT');
     }
   }, 900_000);
+
+  it('14d. logging the session out deletes its backups', async () => {
+    expect((await store.state()).current).not.toBeNull();
+    await stack.producer.logout('reliability');
+    await stack.waitForStatus('LOGGED_OUT');
+    await vi.waitFor(async () => expect(await stack.redis.keys(`${stack.keys.store}*`)).toEqual([]), { timeout: 30_000, interval: 50 });
+    expect(await store.state()).toEqual({ current: null, previous: null });
+  }, 120_000);
 });
