@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { createRedisFixture, startThrowawayRedis, type RedisFixture } from '@waq/test-utils';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { sessionKeys, type SessionKeys } from './keys.js';
@@ -150,5 +151,29 @@ describe('SessionStore', () => {
     await store.clear(A);
     expect(await storeKeys()).toEqual([]);
     expect(await store.state()).toEqual({ current: null, previous: null });
+  });
+
+  it('survives a Redis restart with AOF: the backup reads back whole, and the next one commits after it', async () => {
+    const server = await startThrowawayRedis({ appendfsync: 'always' });
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    try {
+      const aofKeys = sessionKeys({ prefix: 'waq', sessionId: 'sales' });
+      const aofStore = new SessionStore(redis, aofKeys, 'sales', { chunkBytes: CHUNK });
+      await redis.set(aofKeys.lease, A);
+      const data = randomBytes(3_500);
+      const written = await aofStore.write(A, pieces(data), () => summary);
+      await server.stop('SIGKILL');
+      await server.start();
+      const after = await aofStore.state();
+      expect(after.current).toEqual(written);
+      const parts: Buffer[] = [];
+      for await (const chunk of aofStore.read(after.current!)) parts.push(chunk);
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      expect((await aofStore.write(A, pieces(randomBytes(500)), () => summary)).generation).toBe(2);
+    } finally {
+      redis.disconnect();
+      await server.close();
+    }
   });
 });

@@ -39,6 +39,7 @@ async function waitForPing(url: string, child: ChildProcess, timeoutMs = 10_000)
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} before answering PING`);
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    probe.on('error', () => undefined); // a refused connection is what this loop waits out; connect() rejects with it
     try {
       await probe.connect();
       // While it loads the AOF, Redis answers LOADING: wait for a real PONG.
