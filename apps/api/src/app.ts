@@ -35,7 +35,7 @@ import { loginPage } from './pages/login-page.js';
 import { missingSessionPage, sessionsPage } from './pages/sessions-page.js';
 import { statusPage } from './pages/status-page.js';
 
-export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL'>;
+export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL' | 'SESSION_STORE' | 'SESSION_BACKUP_MAX_AGE_MS'>;
 
 export interface ApiLimits {
   /** Most open event streams and connect waits at once (each holds a Redis connection). @defaultValue 50 */
@@ -157,7 +157,14 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
   const board = createQueueBoard({ producer, registry });
 
-  const sessionsDeps = { registry, producer, redis, deleteWaitMs: limits.deleteWaitMs ?? 30_000, onDeleted: (id: string) => known.forget(id) };
+  const sessionsDeps = {
+    registry,
+    producer,
+    redis,
+    deleteWaitMs: limits.deleteWaitMs ?? 30_000,
+    backups: { store: config.SESSION_STORE, maxAgeMs: config.SESSION_BACKUP_MAX_AGE_MS },
+    onDeleted: (id: string) => known.forget(id),
+  };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };

@@ -160,6 +160,16 @@ export const sessionViewSchema = z.object({
   state: reportedStateSchema.meta({ description: 'What its owner reports (WORKER_OFFLINE when no live worker holds it).' }),
   owner: z.string().nullable().meta({ description: 'The worker holding its lease, or null.' }),
   waitingSends: z.number().int().meta({ description: 'Sends accepted and not sent yet: held while the session is not READY, queued while it is.' }),
+  backup: z
+    .object({
+      generation: z.number().int(),
+      bytes: z.number().int().meta({ description: 'Compressed size as stored.' }),
+      completedAt: z.iso.datetime(),
+      ageSeconds: z.number().int(),
+      stale: z.boolean().meta({ description: 'READY and older than SESSION_BACKUP_MAX_AGE_MS: a takeover now would restore an old profile (check the owner\'s log for failed backups).' }),
+    })
+    .nullable()
+    .meta({ description: 'The newest good backup in the session store (SESSION_STORE=redis); null when there is none or the store is local.' }),
 });
 
 export const sessionListSchema = z.object({

@@ -2,10 +2,10 @@
  * The session registry and the per-session routes over HTTP, on real Redis. No worker runs: what a
  * worker does (publishing a state, finishing a deletion) is done by the test where it matters.
  */
-import { registryKeys, SESSION_DELETED, SessionRegistry, sessionKeys, WorkerRegistry, type DeletionReport } from '@waq/shared';
+import { registryKeys, SESSION_DELETED, SessionRegistry, sessionKeys, SessionStore, WorkerRegistry, type DeletionReport } from '@waq/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { startTestApi, TEST_WORKER_ID, type TestApi } from '../testing/test-api.js';
+import { startTestApi, startTestApiForTest, TEST_WORKER_ID, type TestApi } from '../testing/test-api.js';
 
 let t: TestApi;
 beforeEach(async () => {
@@ -34,6 +34,31 @@ interface SessionBody {
   state: { status: string };
   owner: string | null;
 }
+
+describe('session backups in the session view', () => {
+  async function* bytes(n: number): AsyncGenerator<Buffer> {
+    yield Buffer.alloc(n, 1);
+  }
+
+  it('shows the newest good backup with its age, flags it stale past SESSION_BACKUP_MAX_AGE_MS while READY, and null with a local store', async () => {
+    const api = await startTestApiForTest({ env: { SESSION_STORE: 'redis', SESSION_BACKUP_MAX_AGE_MS: '60000' } });
+    const view = async (): Promise<{ backup: unknown }> => (await (await api.fetch('/v1/sessions/default')).json()) as { backup: unknown };
+    expect((await view()).backup).toBeNull();
+    await api.publishState('READY');
+    const store = new SessionStore(api.fixture.redis, api.keys, 'default');
+    const written = await store.write(TEST_WORKER_ID, bytes(2_000), () => ({ rawBytes: 5_000, files: 3 }));
+    expect((await view()).backup).toEqual({ generation: 1, bytes: 2_000, completedAt: written.completedAt.toISOString(), ageSeconds: 0, stale: false });
+    // Ten minutes later, as far as the manifest knows.
+    await api.fixture.redis.hset(api.keys.storeGeneration(1), 'completedAt', String(Date.now() - 600_000));
+    expect((await view()).backup).toMatchObject({ generation: 1, ageSeconds: 600, stale: true });
+    await api.publishState('STOPPED');
+    expect((await view()).backup).toMatchObject({ stale: false });
+    // SESSION_STORE=local (the default): the view does not read the store, even when it holds a backup.
+    await t.publishState('READY');
+    await new SessionStore(t.fixture.redis, t.keys, 'default').write(TEST_WORKER_ID, bytes(100), () => ({ rawBytes: 100, files: 1 }));
+    expect(((await (await t.fetch('/v1/sessions/default')).json()) as { backup: unknown }).backup).toBeNull();
+  });
+});
 
 describe('the session registry', () => {
   it('lists the configured SESSION_ID session without anyone creating it (the API seeds it)', async () => {

@@ -15,6 +15,7 @@ import {
   type SessionRecord,
   type SessionRegistry,
   type SessionSettings,
+  SessionStore,
 } from '@waq/shared';
 import type { Redis } from 'ioredis';
 
@@ -27,6 +28,17 @@ export interface SessionView extends SessionRecord {
   readonly owner: string | null;
   /** Sends accepted and not sent yet: held while the session is not READY, else queued. */
   readonly waitingSends: number;
+  /** Its newest good backup in the session store (SESSION_STORE=redis), or null. */
+  readonly backup: BackupView | null;
+}
+
+export interface BackupView {
+  readonly generation: number;
+  readonly bytes: number;
+  readonly completedAt: string;
+  readonly ageSeconds: number;
+  /** READY, and the backup is older than SESSION_BACKUP_MAX_AGE_MS: a takeover now would lose what changed since. */
+  readonly stale: boolean;
 }
 
 /** Outbox job states of a send that is accepted and not yet sent (or failed). */
@@ -39,6 +51,8 @@ export interface SessionsDependencies {
   readonly redis: Redis;
   /** How long a `DELETE` waits for a worker to finish the deletion. */
   readonly deleteWaitMs: number;
+  /** SESSION_STORE and SESSION_BACKUP_MAX_AGE_MS: whether sessions have backups to show, and when one is stale. */
+  readonly backups: { readonly store: 'local' | 'redis'; readonly maxAgeMs: number };
   /** Called when a session stops existing for the API (deleted), so caches let go of it. */
   readonly onDeleted?: (id: string) => void;
 }
@@ -58,11 +72,23 @@ export function sessionIdParam(raw: unknown): string | null {
   return result.success ? result.data : null;
 }
 
-export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 'redis'>, record: SessionRecord): Promise<SessionView> {
+export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 'redis' | 'backups'>, record: SessionRecord): Promise<SessionView> {
   const session = deps.producer.session(record.id);
-  const [state, holder, counts] = await Promise.all([session.getState(), deps.redis.get(session.queues.keys.lease), session.queues.outbox.getJobCounts(...WAITING_STATES)]);
+  const store = deps.backups.store === 'redis' ? new SessionStore(deps.redis, session.queues.keys, record.id) : undefined;
+  const [state, holder, counts, stored] = await Promise.all([
+    session.getState(),
+    deps.redis.get(session.queues.keys.lease),
+    session.queues.outbox.getJobCounts(...WAITING_STATES),
+    store?.state(),
+  ]);
   const waitingSends = Object.values(counts).reduce((sum, n) => sum + n, 0);
-  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder, waitingSends };
+  const current = stored?.current ?? null;
+  const ageMs = current === null ? 0 : Math.max(0, Date.now() - current.completedAt.getTime());
+  const backup =
+    current === null
+      ? null
+      : { generation: current.generation, bytes: current.bytes, completedAt: current.completedAt.toISOString(), ageSeconds: Math.round(ageMs / 1_000), stale: state.status === 'READY' && ageMs > deps.backups.maxAgeMs };
+  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder, waitingSends, backup };
 }
 
 function invalidBody(details: Parameters<typeof errorResponse>[3]): HttpResult {

@@ -17,7 +17,7 @@ export function sessionsPage({ sandbox }: SessionsPageOptions): string {
 <section class="card" aria-labelledby="sessions-title">
   <div class="card-title"><h2 id="sessions-title">Sessions</h2><span class="live" id="refreshed" data-on="false">loading…</span></div>
   <table class="list" id="sessions">
-    <thead><tr><th scope="col">Session</th><th scope="col">Status</th><th scope="col">Linked as</th><th scope="col">Waiting sends</th><th scope="col">Worker</th><th scope="col">Wanted</th></tr></thead>
+    <thead><tr><th scope="col">Session</th><th scope="col">Status</th><th scope="col">Linked as</th><th scope="col">Waiting sends</th><th scope="col">Worker</th><th scope="col">Backup</th><th scope="col">Wanted</th></tr></thead>
     <tbody><tr class="empty"><td colspan="6">Loading…</td></tr></tbody>
   </table>
   <form class="inline-form" id="create" autocomplete="off">
@@ -80,8 +80,24 @@ export const SESSIONS_SCRIPT = String.raw`'use strict';
     cell(tr, s.state.me ? (s.state.me.pushname ? s.state.me.pushname + ' · ' : '') + phone(s.state.me.wid) : '—');
     cell(tr, s.waitingSends === 0 ? '—' : s.waitingSends + (s.state.status === 'READY' ? ' queued' : ' held')).className = 'count';
     cell(tr, s.owner || '—').className = 'mono';
+    cell(tr, backupCell(s.backup));
     cell(tr, s.desired);
     return tr;
+  }
+  function ago(seconds) {
+    if (seconds < 90) return seconds + ' s ago';
+    if (seconds < 5400) return Math.round(seconds / 60) + ' min ago';
+    return Math.round(seconds / 3600) + ' h ago';
+  }
+  function backupCell(b) {
+    if (!b) return '—';
+    const badge = document.createElement('span');
+    badge.className = 'badge backup';
+    badge.style.whiteSpace = 'nowrap';
+    badge.dataset.tone = b.stale ? 'warn' : 'idle';
+    badge.textContent = (b.stale ? 'Stale · ' : '') + ago(b.ageSeconds);
+    badge.title = 'generation ' + b.generation + ', ' + Math.round(b.bytes / 1024) + ' KiB, ' + b.completedAt;
+    return badge;
   }
   function workerRow(w) {
     const tr = document.createElement('tr');
@@ -104,7 +120,7 @@ export const SESSIONS_SCRIPT = String.raw`'use strict';
         const [sessions, workers] = await Promise.all([api('GET', '/v1/sessions'), api('GET', '/v1/workers')]);
         if (!sessions.ok || !workers.ok) throw new Error('status ' + sessions.status + '/' + workers.status);
         const list = await sessions.json();
-        fill('sessions', list.sessions.map(sessionRow), 'No sessions yet: create one below.', 6);
+        fill('sessions', list.sessions.map(sessionRow), 'No sessions yet: create one below.', 7);
         fill('workers', (await workers.json()).workers.map(workerRow), 'No worker has joined the pool: start one (npm start, or the worker container).', 4);
         const live = $('refreshed');
         live.dataset.on = 'true';

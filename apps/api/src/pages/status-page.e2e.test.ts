@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { WorkerRegistry } from '@waq/shared';
+import { SessionStore, WorkerRegistry } from '@waq/shared';
 import { listen } from '@waq/test-utils';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -128,7 +128,7 @@ describe('status page', () => {
   });
 
   it('lists every session and the workers on the overview, and opens a session from it', async () => {
-    const t = await start();
+    const t = await start({ SESSION_STORE: 'redis', SESSION_BACKUP_MAX_AGE_MS: '1800000' });
     await t.publishState('READY', { me: { wid: '4915123456789@c.us', pushname: 'Shop front desk' } });
     for (const id of ['sales', 'support']) expect((await t.fetch('/v1/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) })).status).toBe(201);
     await t.publishState('QR', qrState(QR_VALUE), { sessionId: 'sales' });
@@ -136,15 +136,24 @@ describe('status page', () => {
     await t.fetch('/v1/sessions/support/stop', { method: 'POST' });
     const at = now();
     await new WorkerRegistry(t.fixture.redis, t.prefix).heartbeat({ id: TEST_WORKER_ID, host: 'gateway-1', pid: 4242, capacity: 10, sessions: ['default', 'sales'], startedAt: at, heartbeatAt: at, heartbeatEveryMs: 5_000 });
+    // The READY session was last backed up 40 minutes ago (past SESSION_BACKUP_MAX_AGE_MS), the one waiting for a scan never.
+    const backup = async function* (): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(48 * 1024, 1);
+    };
+    await new SessionStore(t.fixture.redis, t.keys, 'default').write(TEST_WORKER_ID, backup(), () => ({ rawBytes: 200_000, files: 12 }));
+    await t.fixture.redis.hset(t.keys.storeGeneration(1), 'completedAt', String(Date.now() - 40 * 60_000));
     const { page, cspViolations } = await signedIn(t, {}, '/');
     await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(3);
-    const status = (id: string) => page.locator(`#sessions tr[data-session="${id}"] .badge`);
+    const status = (id: string) => page.locator(`#sessions tr[data-session="${id}"] .badge[data-status]`);
     await expect.poll(() => status('default').getAttribute('data-status')).toBe('READY');
     expect(await status('sales').textContent()).toBe('Waiting for scan');
     expect(await status('support').textContent()).toBe('Stopped');
     expect(await page.locator('#sessions tr[data-session="default"]').textContent()).toContain('Shop front desk · +4915123456789');
     expect(await page.locator('#workers tbody').textContent()).toContain('2 / 10 (default, sales)');
     expect(await page.locator('#sessions tr[data-session="sales"] .count').textContent()).toBe('3 held');
+    expect(await page.locator('#sessions tr[data-session="default"] .badge.backup').textContent()).toBe('Stale · 40 min ago');
+    expect(await page.locator('#sessions tr[data-session="default"] .badge.backup').getAttribute('data-tone')).toBe('warn');
+    expect(await page.locator('#sessions tr[data-session="sales"] .badge.backup').count()).toBe(0);
 
     // Creating one from the form; a bad id is refused with the rule.
     await page.fill('#new-id', 'billing');
