@@ -7,8 +7,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 
-import { decodeEvent } from '@waq/shared';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { report, scale, seconds } from './scale.js';
 import { Stack, texts } from './stack.js';
@@ -47,11 +46,6 @@ async function processTree(root: number): Promise<{ pid: number; args: string[] 
   return Promise.all(pids.map(async (pid) => ({ pid, args: await commandLine(pid) })));
 }
 
-async function qrEvents(): Promise<number> {
-  const entries = await stack.redis.xrange(stack.keys.events, '-', '+');
-  return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
-}
-
 describe('the consolidated Chromium launch on the real stack', () => {
   it('13. CHROMIUM_CONSOLIDATED: no GPU or network-service process; kill -9 of the browser mid-stream loses and doubles nothing', async () => {
     const [browser] = await stack.browsers();
@@ -64,21 +58,11 @@ describe('the consolidated Chromium launch on the real stack', () => {
     expect(tree.filter(({ args }) => args.some((arg) => arg.includes('network.mojom.NetworkService')))).toEqual([]);
     expect(types).not.toContain('zygote');
 
-    const qrBefore = await qrEvents();
+    const qrBefore = await stack.qrEvents();
     const count = scale(60, 200);
     const kills = scale(1, 3);
     const bodies = texts('s13', count);
-    const ids = await stack.sendAll(TO, bodies);
-    const recoveries: number[] = [];
-    for (let k = 1; k <= kills; k += 1) {
-      const threshold = Math.floor((count * k) / (kills + 1));
-      await vi.waitFor(() => expect(stack.tally(TO, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
-      const [current] = await stack.browsers();
-      expect(current).toBeDefined();
-      const killedAt = Date.now();
-      process.kill(current as number, 'SIGKILL');
-      recoveries.push(await stack.waitForReadyAfter(killedAt));
-    }
+    const { ids, recoveries } = await stack.killBrowserMidStream(TO, bodies, kills);
     await stack.waitAllCompleted(ids, 180_000);
     const tally = stack.tally(TO, bodies);
     if (tally.duplicated > 0) console.error(stack.explainDuplicates(TO, bodies, ids));
@@ -92,7 +76,7 @@ describe('the consolidated Chromium launch on the real stack', () => {
       notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
-    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.qrEvents()).toBe(qrBefore);
     expect(await stack.browsers()).toHaveLength(1);
   }, 900_000);
 });

@@ -7,7 +7,7 @@ import { lstat, readlink, symlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
-import { decodeEvent, decodeState } from '@waq/shared';
+import { decodeState } from '@waq/shared';
 import type { SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -31,11 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
-
-async function qrEvents(): Promise<number> {
-  const entries = await stack.redis.xrange(stack.keys.events, '-', '+');
-  return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
-}
 
 /** kill -9 of the worker process only: its Chromium is left running on the profile, as in production. */
 async function killWorker(): Promise<void> {
@@ -81,7 +76,7 @@ describe('crash recovery on the real stack', () => {
     const count = scale(200, 1_000);
     const kills = scale(1, 3);
     const bodies = texts('s1', count);
-    const qrBefore = await qrEvents();
+    const qrBefore = await stack.qrEvents();
     const ids = await stack.sendAll(NUMBERS.s1, bodies);
     const recoveries: number[] = [];
     let activeAtKill = 0;
@@ -105,10 +100,10 @@ describe('crash recovery on the real stack', () => {
       lost: tally.lost,
       duplicated: tally.duplicated,
       recovery: `kill → READY ${recoveries.map(seconds).join(', ')}`,
-      notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}; QR shown: ${(await qrEvents()) - qrBefore}`,
+      notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}; QR shown: ${(await stack.qrEvents()) - qrBefore}`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
-    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.qrEvents()).toBe(qrBefore);
     expect(await stack.browsers()).toHaveLength(1);
   }, 900_000);
 
@@ -116,17 +111,7 @@ describe('crash recovery on the real stack', () => {
     const count = scale(100, 300);
     const kills = scale(1, 3);
     const bodies = texts('s2', count);
-    const ids = await stack.sendAll(NUMBERS.s2, bodies);
-    const recoveries: number[] = [];
-    for (let k = 1; k <= kills; k += 1) {
-      const threshold = Math.floor((count * k) / (kills + 1));
-      await vi.waitFor(() => expect(stack.tally(NUMBERS.s2, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
-      const [browser] = await stack.browsers();
-      expect(browser).toBeDefined();
-      const killedAt = Date.now();
-      process.kill(browser as number, 'SIGKILL');
-      recoveries.push(await stack.waitForReadyAfter(killedAt));
-    }
+    const { ids, recoveries } = await stack.killBrowserMidStream(NUMBERS.s2, bodies, kills);
     await stack.waitAllCompleted(ids, 180_000);
     const tally = stack.tally(NUMBERS.s2, bodies);
     if (tally.duplicated > 0) console.error(stack.explainDuplicates(NUMBERS.s2, bodies, ids));
@@ -145,7 +130,7 @@ describe('crash recovery on the real stack', () => {
 
   it('7. a stale profile lock and an orphan Chromium left by a crash: the next start is clean', async () => {
     const cycles = scale(1, 3);
-    const qrBefore = await qrEvents();
+    const qrBefore = await stack.qrEvents();
     const recoveries: number[] = [];
     const bodies = texts('s7', cycles);
     for (let c = 0; c < cycles; c += 1) {
@@ -181,10 +166,10 @@ describe('crash recovery on the real stack', () => {
       lost: tally.lost,
       duplicated: tally.duplicated,
       recovery: `kill → READY ${recoveries.map(seconds).join(', ')} (the restarted worker takes the dead one's lease at once: same host, process gone)`,
-      notes: `QR shown: ${(await qrEvents()) - qrBefore}; Chromium after: 1`,
+      notes: `QR shown: ${(await stack.qrEvents()) - qrBefore}; Chromium after: 1`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
-    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.qrEvents()).toBe(qrBefore);
   }, 900_000);
 
   it('11. kill -9 of the owner: the API, its metrics and the SDK say WORKER_OFFLINE within 2 s, sends are held; the restart publishes no state the session was not in', async () => {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { decodeEvent, SessionStore } from '@waq/shared';
+import { SessionStore } from '@waq/shared';
 import { freePort, killBrowsers, type SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -36,11 +36,6 @@ async function startOn(host: string): Promise<SpawnedProcess> {
 }
 
 const profileOn = (host: string): string => path.join(stack.root, host, 'auth', 'sandbox', `session-${SESSION}`);
-
-async function qrEvents(): Promise<number> {
-  const entries = await stack.redis.xrange(stack.keys.events, '-', '+');
-  return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
-}
 
 /** Waits until a backup is being written and has 2 chunks or more; returns its generation. */
 async function backupHalfWritten(): Promise<number> {
@@ -81,7 +76,7 @@ describe('the session store on the real stack', () => {
     await a.waitForLine(/session backup stored/, 30_000);
     const b = await startOn('host-b');
     await b.waitForLine(/joined the worker pool/);
-    const qrBefore = await qrEvents();
+    const qrBefore = await stack.qrEvents();
 
     const count = scale(60, 300);
     const bodies = texts('s14', count);
@@ -101,11 +96,11 @@ describe('the session store on the real stack', () => {
       faults: `kill -9 owner mid-stream, its Chromium left running (backup generation ${generation} current)`,
       lost: tally.lost,
       duplicated: tally.duplicated,
-      recovery: `kill → READY on the other machine ${seconds(readyMs)} (lease TTL ${seconds(LEASE_TTL_MS)}), QR codes shown: ${(await qrEvents()) - qrBefore}`,
+      recovery: `kill → READY on the other machine ${seconds(readyMs)} (lease TTL ${seconds(LEASE_TTL_MS)}), QR codes shown: ${(await stack.qrEvents()) - qrBefore}`,
       notes: `order kept: ${tally.inOrder}${tally.firstOutOfOrder ? ` (${tally.firstOutOfOrder})` : ''}`,
     });
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
-    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.qrEvents()).toBe(qrBefore);
     expect(readyMs).toBeLessThan(LEASE_TTL_MS * 3);
   }, 900_000);
 
@@ -114,7 +109,7 @@ describe('the session store on the real stack', () => {
     expect(b).toBeDefined();
     const c = await startOn('host-c');
     await c.waitForLine(/joined the worker pool/);
-    const qrBefore = await qrEvents();
+    const qrBefore = await stack.qrEvents();
     await padProfile('host-b');
     const cut = await backupHalfWritten();
     const killedAt = Date.now();
@@ -136,11 +131,11 @@ describe('the session store on the real stack', () => {
       faults: 'kill -9 owner mid-write',
       lost: tally.lost,
       duplicated: tally.duplicated,
-      recovery: `restored generation ${generation} (the last good one: ${good!.generation}); kill → READY ${seconds(readyMs)}, QR codes shown: ${(await qrEvents()) - qrBefore}`,
+      recovery: `restored generation ${generation} (the last good one: ${good!.generation}); kill → READY ${seconds(readyMs)}, QR codes shown: ${(await stack.qrEvents()) - qrBefore}`,
     });
     expect(generation).toBe(good!.generation);
     expect(generation).toBeLessThan(cut);
-    expect(await qrEvents()).toBe(qrBefore);
+    expect(await stack.qrEvents()).toBe(qrBefore);
     expect(tally).toMatchObject({ lost: 0, duplicated: 0, inOrder: true });
   }, 900_000);
 

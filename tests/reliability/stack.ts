@@ -10,7 +10,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, sessionKeys, SessionRegistry, type Producer, type SessionKeys } from '@waq/shared';
+import { createProducer, decodeEvent, sessionKeys, SessionRegistry, type Producer, type SessionKeys } from '@waq/shared';
 import {
   browserProcesses,
   deleteByPrefix,
@@ -199,6 +199,32 @@ export class Stack {
 
   browsers(): Promise<number[]> {
     return browserProcesses(this.profileDir);
+  }
+
+  /** QR codes the session's event stream has shown so far (a restore without re-pairing adds none). */
+  async qrEvents(): Promise<number> {
+    const entries = await this.redis.xrange(this.keys.events, '-', '+');
+    return entries.map(([id, fields]) => decodeEvent(id, fields)?.event).filter((e) => e?.type === 'qr').length;
+  }
+
+  /**
+   * Sends `bodies` to `to` and kill -9s the session's browser `kills` times, spread over the stream (the
+   * k-th once about k/(kills+1) of them arrived), waiting for READY after each. Returns the message
+   * ids and each kill's time to READY.
+   */
+  async killBrowserMidStream(to: string, bodies: readonly string[], kills: number): Promise<{ ids: string[]; recoveries: number[] }> {
+    const ids = await this.sendAll(to, bodies);
+    const recoveries: number[] = [];
+    for (let k = 1; k <= kills; k += 1) {
+      const threshold = Math.floor((bodies.length * k) / (kills + 1));
+      await vi.waitFor(() => expect(this.tally(to, bodies).delivered).toBeGreaterThanOrEqual(threshold), { timeout: 120_000, interval: 5 });
+      const [browser] = await this.browsers();
+      expect(browser).toBeDefined();
+      const killedAt = Date.now();
+      process.kill(browser as number, 'SIGKILL');
+      recoveries.push(await this.waitForReadyAfter(killedAt));
+    }
+    return { ids, recoveries };
   }
 
   /** Bodies the phone received for `number` (any spelling), in arrival order. */

@@ -15,7 +15,6 @@
  * names compared before and after, and the copy repeated while they changed; the archive is made from
  * the staging copy, which nothing writes to.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,8 +23,10 @@ import { pipeline } from 'node:stream/promises';
 import type { ArchiveSummary } from '@waq/shared';
 import * as tar from 'tar';
 
+import { SAVED_SESSION_MARKER } from './profile.js';
+
 /** What a backup holds, relative to the profile directory (the ones that exist). */
-export const BACKED_UP = ['Default/IndexedDB', 'Default/Local Storage', '.waq-session'] as const;
+export const BACKED_UP = ['Default/IndexedDB', 'Default/Local Storage', SAVED_SESSION_MARKER] as const;
 
 /** How often a copy is repeated while Chromium keeps changing the files under it. */
 const STAGE_ATTEMPTS = 5;
@@ -106,12 +107,4 @@ export async function* packStaged(stagingDir: string): AsyncGenerator<Buffer> {
 export async function unpackArchive(chunks: AsyncIterable<Buffer>, targetDir: string): Promise<void> {
   await fs.mkdir(targetDir, { recursive: true });
   await pipeline(Readable.from(chunks), tar.x({ cwd: targetDir, strict: true }));
-}
-
-/** SHA-256 of every file under `dir` by relative path: what a test compares between a profile and its restore. */
-export async function fingerprint(dir: string, roots: readonly string[] = BACKED_UP): Promise<Map<string, string>> {
-  const { names } = await list(dir, roots);
-  const out = new Map<string, string>();
-  for (const name of names.split('\n').filter(Boolean)) out.set(name, createHash('sha256').update(await fs.readFile(path.join(dir, name))).digest('hex'));
-  return out;
 }

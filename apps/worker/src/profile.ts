@@ -29,7 +29,9 @@ export interface ProfileFs {
 }
 
 const RETRYABLE = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY', 'EACCES']);
-const MARKER = '.waq-session';
+/** The file that says a profile holds a paired session (written at the first READY). */
+export const SAVED_SESSION_MARKER = '.waq-session';
+const MARKER = SAVED_SESSION_MARKER;
 const TRASH = '.trash-';
 
 export interface RemoveOptions {
