@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 
-import { createRedis, loadConfig, SessionRegistry } from '@waq/shared';
+import { createRedis, loadConfig, type RedisClient, SessionRegistry } from '@waq/shared';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 
@@ -47,7 +47,7 @@ async function load(url: string, connections: number, durationS: number, serverP
 }
 
 /** Registers what the waq side's API serves: the configured session (seeded, as the API does at start) and the named one. */
-async function registerSessions(redis: Redis, prefix: string): Promise<void> {
+async function registerSessions(redis: RedisClient, prefix: string): Promise<void> {
   const registry = new SessionRegistry(redis, prefix);
   await registry.seed(loadConfig({}).SESSION_ID);
   await registry.create(NAMED);

@@ -15,9 +15,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, createRedis, decodeState, type Producer, sessionKeys, SessionRegistry, type SessionState } from '@waq/shared';
+import { createProducer, createRedis, decodeState, type Producer, type RedisClient, sessionKeys, SessionRegistry, type SessionState } from '@waq/shared';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
-import type { Redis } from 'ioredis';
 
 import { spawnCompiled, type NodeChild } from '../lib/child.js';
 import type { BenchOptions } from '../lib/options.js';
@@ -45,7 +44,7 @@ interface PoolLab {
   readonly phone: PhoneServer;
   readonly redisUrl: string;
   readonly prefix: string;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly registry: SessionRegistry;
   readonly producer: Producer;
   /** waq's SESSION_DIR and WWEBJS_CACHE_DIR (sandbox profiles live under `<dir>/sandbox`). */

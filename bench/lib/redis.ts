@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { scanKeys, type RedisClient } from '@waq/shared';
 import { Redis } from 'ioredis';
 
 import { pollUntil } from './stats.js';
@@ -19,23 +20,18 @@ export function benchPrefix(kind: string): string {
 }
 
 /** Deletes every key under `prefix` (UNLINK: a 1M-job prefix must not block Redis for seconds). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5_000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+export async function deletePrefix(redis: RedisClient, prefix: string): Promise<void> {
+  for await (const keys of scanKeys(redis, `${prefix}*`, 5_000)) await redis.unlink(...keys);
 }
 
-export async function usedMemory(redis: Redis): Promise<number> {
+export async function usedMemory(redis: RedisClient): Promise<number> {
   const info = await redis.info('memory');
   const match = /^used_memory:(\d+)/m.exec(info);
   if (match === null) throw new Error('INFO memory has no used_memory');
   return Number(match[1]);
 }
 
-export async function redisVersion(redis: Redis): Promise<string> {
+export async function redisVersion(redis: RedisClient): Promise<string> {
   return /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? 'unknown';
 }
 

@@ -16,10 +16,10 @@ import {
   type Config,
   type Logger,
   type Producer,
+  type RedisClient,
   type SessionKeys,
   type SessionStatus,
 } from '@waq/shared';
-import type { Redis } from 'ioredis';
 
 import type { DriverFactory } from '../../apps/worker/src/driver/driver.js';
 import { startSessionOwner, type RunningOwner } from '../../apps/worker/src/worker.js';
@@ -60,7 +60,7 @@ export function startOwner(scope: SessionScope, createDriver: DriverFactory, log
 export interface SessionClient {
   readonly producer: Producer;
   readonly keys: SessionKeys;
-  readonly observer: Redis;
+  readonly observer: RedisClient;
   status(): Promise<SessionStatus | undefined>;
   waitForStatus(status: SessionStatus, timeoutMs: number): Promise<void>;
   close(): Promise<void>;

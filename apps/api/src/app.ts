@@ -3,9 +3,8 @@
  * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
 
-import { createProducer, SessionRegistry, toFieldProblems, WorkerRegistry, type Config, type Logger, type Producer } from '@waq/shared';
+import { type Config, createProducer, type Logger, type Producer, type RedisClient, SessionRegistry, toFieldProblems, WorkerRegistry } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { Redis } from 'ioredis';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottlePolicy } from './auth/login-throttle.js';
@@ -53,7 +52,7 @@ export interface ApiLimits {
 export interface ApiDependencies {
   readonly config: ApiConfig;
   /** The fail-fast producer connection (`createRedis({ role: 'producer' })`). */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly logger: Logger;
   readonly version: string;
   readonly apiKey: string;
@@ -155,7 +154,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     return (await registry.list()).sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
   };
   const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
-  const board = createQueueBoard({ producer, registry });
+  const board = createQueueBoard({ producer, registry, seeded: () => known.seeded() });
 
   const sessionsDeps = {
     registry,

@@ -15,6 +15,8 @@ export const BULL_BOARD_PATH = '/admin/queues';
 export interface QueueBoardDependencies {
   readonly producer: Producer;
   readonly registry: SessionRegistry;
+  /** Resolves once the configured session is in the registry (its first read must not miss it). */
+  readonly seeded?: () => Promise<void>;
   /** @defaultValue 2000 */
   readonly refreshMs?: number;
 }
@@ -34,7 +36,7 @@ function adapters(producer: Producer, sessionId: string): BullMQAdapter[] {
   ];
 }
 
-export function createQueueBoard({ producer, registry, refreshMs = 2_000 }: QueueBoardDependencies): QueueBoard {
+export function createQueueBoard({ producer, registry, seeded, refreshMs = 2_000 }: QueueBoardDependencies): QueueBoard {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   const board = createBullBoard({
@@ -55,6 +57,7 @@ export function createQueueBoard({ producer, registry, refreshMs = 2_000 }: Queu
   let readAt = 0;
   let reading: Promise<void> | undefined;
   const refresh = async (): Promise<void> => {
+    await seeded?.();
     const { sessions } = await registry.list();
     const ids = sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
     readAt = Date.now();

@@ -15,8 +15,7 @@
  * same name for what they both report (`waq_queue_jobs`, `waq_session_status`) rather than an app
  * prefix. `promtool check metrics` must stay clean on both endpoints (metrics.redis.test.ts).
  */
-import { SESSION_STATUSES, type Producer } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { type Producer, type RedisClient, SESSION_STATUSES } from '@waq/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -29,7 +28,7 @@ export interface MetricsDependencies {
   /** The sessions to report (the registry's, deleted ones left out). */
   readonly sessions: () => Promise<readonly string[]>;
   /** The producer's connection: its status tells whether reading is worth trying. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Open event streams and waits. */
   readonly activeStreams: () => number;
 }
@@ -139,7 +138,7 @@ interface SessionSnapshot {
 
 type Snapshot = readonly SessionSnapshot[];
 
-async function readSnapshot(producer: Producer, sessions: () => Promise<readonly string[]>, redis: Redis): Promise<Snapshot | undefined> {
+async function readSnapshot(producer: Producer, sessions: () => Promise<readonly string[]>, redis: RedisClient): Promise<Snapshot | undefined> {
   // BullMQ waits (rather than fails) for a connection that has never been ready: do not ask it.
   if (redis.status !== 'ready') return undefined;
   try {

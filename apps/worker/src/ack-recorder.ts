@@ -5,8 +5,7 @@
  * together, as one lookup of the message ids and one MULTI, two round trips per batch instead of two
  * per ack. No timer: a lone ack is written at once.
  */
-import { ACK_LEVELS, type AckName, type Logger, type SessionKeys } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { ACK_LEVELS, type AckName, type Logger, type RedisClient, type SessionKeys } from '@waq/shared';
 
 import type { StatePublisher } from './state-publisher.js';
 
@@ -21,7 +20,7 @@ export class AckRecorder {
   private writing: Promise<void> | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: SessionKeys,
     private readonly publisher: StatePublisher,
     private readonly logger: Logger,

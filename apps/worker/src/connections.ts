@@ -3,12 +3,11 @@
  * events and state. BullMQ defines its ~50 Lua scripts on the connection it is given, and ioredis copies
  * them into every `multi()` built on that connection (about 50 µs each, on every send and ack batch).
  */
-import { createRedis, createSessionQueues, type KeyScope, type Logger, type SessionQueues } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { createRedis, createSessionQueues, type KeyScope, type Logger, type RedisClient, type SessionQueues } from '@waq/shared';
 
 export interface OwnerConnections {
   /** waq's own reads and writes. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: SessionQueues;
   /** Closes the queues, then both connections (QUIT, else disconnect). Safe to call twice. */
   close(): Promise<void>;

@@ -12,13 +12,12 @@
  * never sees a failed job without its reason; `failedReason` holds the message.
  */
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 import {
-  QUEUE_NAMES,
   backoffDelay,
   failureOf,
   parseQueuedJob,
+  QUEUE_NAMES,
   retryClassOf,
   type Failure,
   type JobHandlers,
@@ -27,6 +26,7 @@ import {
   type Logger,
   type ParsedJob,
   type QueueKind,
+  type RedisClient,
   type SessionKeys,
 } from '@waq/shared';
 
@@ -47,7 +47,7 @@ export interface JobContext {
 }
 
 export interface ConsumerOptions {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly keys: SessionKeys;
   readonly handlers: JobHandlers<JobContext>;
   readonly logger: Logger;

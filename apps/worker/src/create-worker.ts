@@ -3,8 +3,7 @@
  * it): the pool's Redis connection, the session registry (the configured SESSION_ID registered on the
  * installation's first start), the metrics, and a `WorkerPool` of WORKER_MAX_SESSIONS sessions.
  */
-import { createRedis, type Config, type Logger, SessionRegistry } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { type Config, createRedis, type Logger, type RedisClient, SessionRegistry } from '@waq/shared';
 
 import type { DriverFactory } from './driver/driver.js';
 import type { WorkerHealth } from './health-server.js';
@@ -28,7 +27,7 @@ export interface RunningWorker {
   readonly workerId: string;
   readonly pool: WorkerPool;
   /** The pool's own connection (registry, liveness, heartbeat). */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly metrics: WorkerMetrics;
   /** What `/healthz` reports. */
   health(): WorkerHealth;

@@ -1,12 +1,11 @@
-import { createRedis, createSessionQueues } from '@waq/shared';
+import { createRedis, createSessionQueues, type RedisClient } from '@waq/shared';
 import { listen, promtoolCheckMetrics, testRedisUrl, uniquePrefix, type ListeningServer } from '@waq/test-utils';
-import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createHealthServer } from './health-server.js';
 import { WorkerMetrics } from './metrics.js';
 
-const opened: { server: ListeningServer; redis: Redis }[] = [];
+const opened: { server: ListeningServer; redis: RedisClient }[] = [];
 
 async function start(url: string): Promise<string> {
   const redis = createRedis({ url, role: 'producer', name: 'worker-health-test' });

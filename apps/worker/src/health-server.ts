@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@waq/shared';
 import type { Registry } from 'prom-client';
 
 export interface WorkerHealth {
@@ -19,7 +19,7 @@ export interface WorkerHealth {
 }
 
 export interface HealthServerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly version: string;
   readonly health?: () => WorkerHealth;
   readonly registry?: Registry;

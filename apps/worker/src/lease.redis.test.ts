@@ -1,10 +1,9 @@
-import { createRedis, holderConnectionName } from '@waq/shared';
-import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { createRedis, holderConnectionName, type RedisClient } from '@waq/shared';
+import { clientNames, createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 
 import { SessionLease } from './lease.js';
@@ -22,7 +21,7 @@ afterEach(async () => {
   await fx.cleanup();
 });
 
-function connection(name: string): Redis {
+function connection(name: string): RedisClient {
   const redis = createRedis({ url: fx.url, role: 'consumer', name });
   onTestFinished(() => redis.disconnect());
   return redis;
@@ -46,7 +45,7 @@ describe('session lease', () => {
   it('renews through a connection named after the holder, and closes it on release', async () => {
     const lease = new SessionLease({ redis: connection('holder-main'), key, workerId: 'host:1:abc', sessionId: 'default', ttlMs: TTL_MS, logger: silentLogger });
     expect(await lease.tryAcquire()).toBe(true);
-    const named = async () => String(await fx.redis.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes(` name=${holderConnectionName('host:1:abc')} `);
+    const named = async () => (await clientNames(fx.redis)).includes(holderConnectionName('host:1:abc'));
     // At once, not eventually: a reader must never see a fresh holder without its connection.
     expect(await named()).toBe(true);
     await lease.release();

@@ -28,9 +28,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import type { Redis } from 'ioredis';
 
-import { connectedClientNames, holderConnectionName, LeaseLostError, type Logger, RedisScript } from '@waq/shared';
+import { connectedClientNames, duplicateConnection, holderConnectionName, LeaseLostError, type Logger, type RedisClient, RedisScript } from '@waq/shared';
 
 import { isAlive } from './chromium-hygiene.js';
 
@@ -58,7 +57,7 @@ end
 return 0`);
 
 export interface LeaseOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly key: string;
   readonly workerId: string;
   readonly sessionId: string;
@@ -94,7 +93,7 @@ export class SessionLease {
   private held = false;
   private lostHandlers: ((reason: string) => void)[] = [];
   /** The holder's own connection: renewals go through it, and its presence in Redis says we live. */
-  private presence: Redis | undefined;
+  private presence: RedisClient | undefined;
   private clientListRefused = false;
 
   constructor(private readonly options: LeaseOptions) {}
@@ -121,7 +120,7 @@ export class SessionLease {
   }
 
   /** Takes the lease from a holder that is dead: see the header for the two cases. */
-  private async takeOverFromDeadHolder(presence: Redis): Promise<boolean> {
+  private async takeOverFromDeadHolder(presence: RedisClient): Promise<boolean> {
     const { key, workerId, ttlMs, logger } = this.options;
     const [[, holder], [, pttl]] = ((await presence.multi().get(key).pttl(key).exec()) ?? []) as [[unknown, string | null], [unknown, number]];
     if (holder === null || holder === workerId || pttl < 0 || this.clientListRefused) return false;
@@ -208,11 +207,11 @@ export class SessionLease {
   }
 
   /** The connection named after this worker (see the header); opened once, kept while standing by and holding. */
-  private openPresence(): Redis {
+  private openPresence(): RedisClient {
     if (this.presence !== undefined) return this.presence;
     // Reconnects every 200 ms (not with the usual backoff up to 3 s): after a Redis restart a live
     // holder must be back well within a standby's two polls, or it would look dead.
-    const presence = this.options.redis.duplicate({ connectionName: holderConnectionName(this.options.workerId), retryStrategy: () => PRESENCE_RETRY_MS });
+    const presence = duplicateConnection(this.options.redis, { connectionName: holderConnectionName(this.options.workerId), retryStrategy: () => PRESENCE_RETRY_MS });
     // Its errors surface as failed acquisitions and renewals (logged there); ioredis reconnects it by itself.
     presence.on('error', () => undefined);
     this.presence = presence;

@@ -1,4 +1,4 @@
-import { createProducer, decodeMessageFailure } from '@waq/shared';
+import { createProducer, decodeMessageFailure, duplicateConnection } from '@waq/shared';
 import { Queue, Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
@@ -363,7 +363,7 @@ describe('outbox', () => {
         taken();
         return new Promise<unknown>(() => undefined);
       },
-      { connection: h.fixture.redis.duplicate({ maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
+      { connection: duplicateConnection(h.fixture.redis, { maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
     );
     await tookOne;
     await dead.close(true);

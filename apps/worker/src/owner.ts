@@ -5,20 +5,20 @@
  * finished, client destroyed so the profile is flushed, lease released so a standby takes over now).
  */
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 import {
-  type Config,
   decodeMessageRetries,
-  type Failure,
-  type JobHandlers,
-  type Logger,
   MESSAGE_RETRIES_FIELD,
   messageFailureFields,
   messageRecordTtlSeconds,
   retryClassOf,
-  type SessionQueues,
   SessionStore,
+  type Config,
+  type Failure,
+  type JobHandlers,
+  type Logger,
+  type RedisClient,
+  type SessionQueues,
 } from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
@@ -58,7 +58,7 @@ export interface OwnerOptions {
   readonly config: OwnerConfig;
   readonly workerId: string;
   /** waq's own reads and writes (records, events, state). Not the queues' connection: see `SessionQueues.connection`. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: SessionQueues;
   readonly createDriver: DriverFactory;
   readonly logger: Logger;

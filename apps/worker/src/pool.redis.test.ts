@@ -75,7 +75,8 @@ function startMember(workerId: string, capacity: number, extra: Partial<PoolOpti
 }
 
 async function holders(ids: readonly string[]): Promise<(string | null)[]> {
-  return fixture.redis.mget(...ids.map((sessionId) => sessionKeys({ prefix: fixture.prefix, sessionId }).lease));
+  // One GET per session, not an MGET: on Redis Cluster the sessions' keys are in different slots.
+  return Promise.all(ids.map((sessionId) => fixture.redis.get(sessionKeys({ prefix: fixture.prefix, sessionId }).lease)));
 }
 
 /** Waits until every session's lease holder is what `expected` says (null: nobody). */

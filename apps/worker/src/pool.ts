@@ -27,17 +27,17 @@ import { hostname } from 'node:os';
 
 import {
   decodeState,
+  OwnerLiveness,
+  sessionKeys,
   type DeletionReport,
   type Logger,
-  OwnerLiveness,
+  type RedisClient,
   type SessionRecord,
   type SessionRegistry,
-  sessionKeys,
   type SessionSettings,
   type SessionStatus,
   WorkerRegistry,
 } from '@waq/shared';
-import type { Redis } from 'ioredis';
 
 import type { DriverFactory } from './driver/driver.js';
 import { abortableDelay, isDeadLocalWorker } from './lease.js';
@@ -51,7 +51,7 @@ export interface PoolOptions {
   /** WAQ_PREFIX */
   readonly prefix: string;
   /** For the registry and the liveness looks (the pool's own reads). */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly registry: SessionRegistry;
   readonly workerId: string;
   /** Most sessions owned at once (WORKER_MAX_SESSIONS). */
@@ -230,15 +230,14 @@ export class WorkerPool {
     const { redis, prefix, config } = this.options;
     if (candidates.length === 0) return [];
     const leases = candidates.map((s) => sessionKeys({ prefix, sessionId: s.id }).lease);
-    const pipeline = redis.pipeline();
-    for (const key of leases) pipeline.get(key).pttl(key);
-    const replies = (await pipeline.exec()) ?? [];
+    // Commands, not a pipeline: on Redis Cluster the leases live on different nodes, and ioredis sends
+    // commands issued together in one write per node anyway.
+    const replies = await Promise.all(leases.map((key) => Promise.all([redis.get(key), redis.pttl(key)])));
     const now = Date.now();
     const free: SessionRecord[] = [];
     for (const [index, session] of candidates.entries()) {
-      const holder = replies[index * 2]?.[1] as string | null | undefined;
-      const pttl = Number(replies[index * 2 + 1]?.[1] ?? -2);
-      if (holder !== null && holder !== undefined) {
+      const [holder, pttl] = replies[index] ?? [null, -2];
+      if (holder !== null) {
         if (await this.liveness.check(holder)) {
           this.waitingSince.delete(session.id);
           continue;

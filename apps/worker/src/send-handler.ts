@@ -20,16 +20,16 @@
  */
 import {
   AccountChangedError,
-  type JobPayload,
-  type Logger,
-  RedisScript,
-  type SessionKeys,
-  SessionNotReadyError,
-  UnregisteredRecipientError,
   decodeMessageRecord,
   messageRecordTtlSeconds,
+  RedisScript,
+  SessionNotReadyError,
+  type JobPayload,
+  type Logger,
+  type RedisClient,
+  type SessionKeys,
+  UnregisteredRecipientError,
 } from '@waq/shared';
-import type { Redis } from 'ioredis';
 
 import type { WhatsAppDriver } from './driver/driver.js';
 import { abortableDelay, type SessionLease } from './lease.js';
@@ -85,7 +85,7 @@ export interface SendResult {
 }
 
 export interface SendHandlerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: SessionKeys;
   readonly lease: Pick<SessionLease, 'assertHeld'>;
   readonly publisher: StatePublisher;

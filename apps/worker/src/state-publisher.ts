@@ -2,9 +2,9 @@
  * Publishes the session state. Every transition writes the state and its event in one MULTI, so a
  * reader never sees a state without its event or the other way round. Only the lease owner publishes.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 
-import { encodeEvent, type Logger, type SessionEvent, type SessionKeys, type SessionState, type SessionStatus } from '@waq/shared';
+import { encodeEvent, type Logger, type RedisClient, type SessionEvent, type SessionKeys, type SessionState, type SessionStatus } from '@waq/shared';
 
 const CARRY_ERROR: ReadonlySet<SessionStatus> = new Set(['STARTING', 'QR', 'AUTHENTICATED', 'DISCONNECTED']);
 
@@ -22,7 +22,7 @@ export class StatePublisher {
   private published = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: SessionKeys,
     private readonly workerId: string,
     private readonly eventsMaxLen: number,

@@ -3,9 +3,7 @@
  * `SessionOwner`, and the run/stop lifecycle. `main.ts`, the owner test harness and `bench/` all start
  * their owners through `startSessionOwner`, so what is measured and tested is what runs.
  */
-import type { Redis } from 'ioredis';
-
-import type { SessionQueues } from '@waq/shared';
+import type { RedisClient, SessionQueues } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
 import type { SessionMetrics } from './metrics.js';
@@ -25,7 +23,7 @@ export interface RunningOwner {
   readonly owner: SessionOwner;
   readonly workerId: string;
   /** waq's own connection (records, events, state). */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: SessionQueues;
   readonly metrics: SessionMetrics | undefined;
   /** Resolves with how the owner's run ended (after `stop()`; with `claim: 'once'` also by itself). */

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
+import { parseClusterUrl } from './redis-url.js';
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -23,9 +24,19 @@ export const API_KEY_MIN_LENGTH = 32;
 export const configSchema = z.object({
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\/.+/, { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
+    .regex(/^rediss?(\+cluster)?:\/\/.+/, { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379 (redis+cluster://host:port,host:port for a Redis Cluster)' })
+    .superRefine((url, context) => {
+      try {
+        parseClusterUrl(url);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      }
+    })
     .default('redis://127.0.0.1:6379')
-    .meta({ description: 'Redis connection URL (`rediss://` for TLS). `npm start` starts an embedded Redis when unset.' }),
+    .meta({
+      description:
+        'Redis connection URL (`rediss://` for TLS). A Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port…]` (`rediss+cluster://` for TLS), one or more seed nodes. `npm start` starts an embedded Redis when unset.',
+    }),
   WAQ_PREFIX: z
     .string()
     .regex(ID, { error: 'may only contain letters, digits, "_" and "-" (1-64 characters)' })

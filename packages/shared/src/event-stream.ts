@@ -8,9 +8,8 @@
  * than waits (no offline queue, no reconnect): when Redis goes away the tail ends with an error and the
  * caller decides (an SSE client simply reconnects with `Last-Event-ID`).
  */
-import { Redis } from 'ioredis';
-
 import { decodeEvent, type StoredEvent } from './events.js';
+import { duplicateConnection, type RedisClient } from './redis.js';
 
 /** Stream ids are `<ms>-<seq>`; anything else from a client is refused rather than passed to Redis. */
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
@@ -20,7 +19,7 @@ export function isStreamId(value: string): boolean {
 }
 
 /** The newest `count` events, oldest first, and the id to tail from (`0-0` on an empty stream). */
-export async function readRecentEvents(redis: Redis, key: string, count: number): Promise<{ events: StoredEvent[]; lastId: string }> {
+export async function readRecentEvents(redis: RedisClient, key: string, count: number): Promise<{ events: StoredEvent[]; lastId: string }> {
   const newest = await redis.xrevrange(key, '+', '-', 'COUNT', Math.max(count, 1));
   const lastId = newest[0]?.[0] ?? '0-0';
   const events = count <= 0 ? [] : decodeEntries(newest.reverse());
@@ -28,7 +27,7 @@ export async function readRecentEvents(redis: Redis, key: string, count: number)
 }
 
 /** The id of the newest event (`0-0` on an empty stream): tail from here to see only what comes next. */
-export async function latestEventId(redis: Redis, key: string): Promise<string> {
+export async function latestEventId(redis: RedisClient, key: string): Promise<string> {
   return (await readRecentEvents(redis, key, 0)).lastId;
 }
 
@@ -48,7 +47,7 @@ export interface TailOptions {
  * block passed with nothing new (a good moment for a heartbeat or a deadline check). Entries that do
  * not decode are skipped but still advance the cursor.
  */
-export async function* tailEvents(blocking: Redis, key: string, { after, blockMs, count = 100, signal }: TailOptions): AsyncGenerator<StoredEvent[]> {
+export async function* tailEvents(blocking: RedisClient, key: string, { after, blockMs, count = 100, signal }: TailOptions): AsyncGenerator<StoredEvent[]> {
   let cursor = after;
   while (signal?.aborted !== true) {
     const reply = await blocking.xread('COUNT', count, 'BLOCK', Math.max(1, Math.round(blockMs)), 'STREAMS', key, cursor);
@@ -72,8 +71,8 @@ export interface BlockingConnectionOptions {
  * A dedicated connection for `XREAD BLOCK`, connected before it is returned (rejects when Redis is
  * unreachable). It does not reconnect: on a dropped connection the pending read rejects at once.
  */
-export async function openBlockingConnection(like: Redis, { name, connectTimeoutMs = 5_000 }: BlockingConnectionOptions): Promise<Redis> {
-  const connection = like.duplicate({
+export async function openBlockingConnection(like: RedisClient, { name, connectTimeoutMs = 5_000 }: BlockingConnectionOptions): Promise<RedisClient> {
+  const connection = duplicateConnection(like, {
     connectionName: name,
     lazyConnect: true,
     enableOfflineQueue: false,

@@ -12,6 +12,7 @@ export * from './queues.js';
 export * from './recipient.js';
 export * from './redis-script.js';
 export * from './redis.js';
+export * from './redis-url.js';
 export * from './sandbox.js';
 export * from './session-queues.js';
 export * from './session-registry.js';

@@ -15,7 +15,7 @@
  * - A host that dies without closing its sockets keeps its connection listed until Redis's TCP
  *   keepalive gives up; the lease's expiry covers that case.
  */
-import type { Redis } from 'ioredis';
+import { masterNodes, type RedisClient } from './redis.js';
 
 import type { Logger } from './logger.js';
 
@@ -26,18 +26,19 @@ export function holderConnectionName(workerId: string): string {
 
 /**
  * The names of the clients connected to Redis, or undefined when `CLIENT LIST` is refused.
- * Other errors (Redis unreachable) are thrown.
+ * Other errors (Redis unreachable) are thrown. On Redis Cluster, the names connected to any master: a
+ * holder's connection reaches the node of each lease it renews, not necessarily the others.
  */
-export async function connectedClientNames(redis: Redis): Promise<ReadonlySet<string> | undefined> {
-  let list: string;
+export async function connectedClientNames(redis: RedisClient): Promise<ReadonlySet<string> | undefined> {
+  let lists: string[];
   try {
-    list = String(await redis.call('CLIENT', 'LIST', 'TYPE', 'normal'));
+    lists = await Promise.all(masterNodes(redis).map(async (node) => String(await node.call('CLIENT', 'LIST', 'TYPE', 'normal'))));
   } catch (error) {
     if (isRefusal(error)) return undefined;
     throw error;
   }
   const names = new Set<string>();
-  for (const line of list.split('\n')) {
+  for (const line of lists.join('\n').split('\n')) {
     const name = / name=(\S*) /.exec(` ${line} `)?.[1];
     if (name) names.add(name);
   }
@@ -77,7 +78,7 @@ export class OwnerLiveness {
   private readonly confirmMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: LivenessOptions = {},
   ) {
     this.maxAgeMs = options.maxAgeMs ?? 500;

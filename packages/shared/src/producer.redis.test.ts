@@ -1,8 +1,7 @@
 import type { Writable } from 'node:stream';
 
-import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { createRedisFixture, keysUnder, type RedisFixture } from '@waq/test-utils';
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from './errors.js';
@@ -11,7 +10,7 @@ import { sessionKeys } from './keys.js';
 import { createProducer, type Producer } from './producer.js';
 import { messageFailureFields } from './messages.js';
 import { holderConnectionName } from './owner-liveness.js';
-import { createRedis } from './redis.js';
+import { createRedis, masterNodes, type RedisClient } from './redis.js';
 import { SessionRegistry } from './session-registry.js';
 import type { SessionState } from './state.js';
 
@@ -47,9 +46,9 @@ async function publishState(status: SessionState['status'], workerId: string | n
   else await ownerConnection(workerId).set(keys().lease, workerId, 'PX', 10_000);
 }
 
-const owners = new Map<string, Redis>();
+const owners = new Map<string, RedisClient>();
 /** A connection named like a lease holder's: the owner's sign of life (owner-liveness.ts). */
-function ownerConnection(workerId: string): Redis {
+function ownerConnection(workerId: string): RedisClient {
   let connection = owners.get(workerId);
   if (connection === undefined) {
     connection = createRedis({ url: fixture.url, role: 'consumer', name: holderConnectionName(workerId) });
@@ -123,15 +122,18 @@ describe('producer.send', () => {
 
   it('writes a burst of sends to Redis in a few socket writes, not two per send', async () => {
     await producer.send({ to: '+4915123456789', text: 'warm-up' }); // Redis learns the scripts
-    const socket = (producer.queues.connection as unknown as { stream: Writable }).stream;
+    // The sockets of the connection (on Redis Cluster, of each node it is connected to: one holds the session's slot).
+    const sockets = masterNodes(producer.queues.connection).flatMap((node) => (node as unknown as { stream?: Writable }).stream ?? []);
     let writes = 0;
-    for (const method of ['_write', '_writev'] as const) {
-      const original = socket[method];
-      if (typeof original !== 'function') continue;
-      socket[method] = function (this: Writable, ...args: unknown[]) {
-        writes += 1;
-        return (original as (...a: unknown[]) => void).apply(this, args);
-      } as never;
+    for (const socket of sockets) {
+      for (const method of ['_write', '_writev'] as const) {
+        const original = socket[method];
+        if (typeof original !== 'function') continue;
+        socket[method] = function (this: Writable, ...args: unknown[]) {
+          writes += 1;
+          return (original as (...a: unknown[]) => void).apply(this, args);
+        } as never;
+      }
     }
     const accepted = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send({ to: '+4915123456789', text: `burst ${i}` })));
     expect(new Set(accepted.map((a) => a.id)).size).toBe(50);
@@ -147,7 +149,7 @@ describe('producer.send', () => {
     await expect(producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'a:b' })).rejects.toThrow(/idempotencyKey/);
     await expect(producer.send(null as never)).rejects.toBeInstanceOf(InvalidPayloadError);
     // Only the registration and the queues' own metadata (written when a Queue is created) may exist.
-    expect((await fixture.redis.keys(`${fixture.prefix}:*`)).filter((key) => !key.endsWith(':meta')).sort()).toEqual([registry.key, keys().registered]);
+    expect((await keysUnder(fixture.redis, fixture.prefix)).filter((key) => !key.endsWith(':meta')).sort()).toEqual([registry.key, keys().registered]);
   });
 
   it('refuses a send to a session that is not registered, with or without a key, and keeps no job or record of it', async () => {

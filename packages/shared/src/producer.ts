@@ -21,7 +21,6 @@
 import type { Writable } from 'node:stream';
 
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 import { IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from './errors.js';
 import { latestEventId, openBlockingConnection, tailEvents } from './event-stream.js';
@@ -30,14 +29,14 @@ import type { Logger } from './logger.js';
 import { decodeMessageFailure, decodeMessageRecord, messageAttempts, messageRecordTtlSeconds, type MessageStatus, type MessageView } from './messages.js';
 import { registeredSessionIdSchema } from './session-registry.js';
 import { OwnerLiveness } from './owner-liveness.js';
-import { createRedis } from './redis.js';
+import { createRedis, isCluster, type RedisClient } from './redis.js';
 import { RedisScript } from './redis-script.js';
 import { createSessionQueues, enqueue, newMessageId, parseJobId, sendFingerprint, type SessionQueues } from './session-queues.js';
 import { decodeState, reportState, type ReportedSessionState, type SessionState } from './state.js';
 
 export interface ProducerOptions {
   /** A connection to share (not closed by `close()`), or a URL to connect to (closed by `close()`). */
-  readonly redis: Redis | string;
+  readonly redis: RedisClient | string;
   /** WAQ_PREFIX of the gateway. @defaultValue 'waq' */
   readonly prefix?: string;
   /** The session to address (`producer.session(id)` addresses others). @defaultValue 'default' */
@@ -147,27 +146,32 @@ return { claimed, stored, state, redis.call('GET', KEYS[3]) }`);
  * load many sends start in the same turn: one write per command cost the API more CPU than everything
  * else the producer does (docs/benchmarks.md, case 1). Unlike ioredis's auto-pipelining (which BullMQ
  * users report trouble with) the commands, their order and their replies are untouched; only the
- * socket is corked. Uses ioredis's socket (`redis.stream`, not in its typings): when it is not there,
- * or the connection is not ready (commands wait in ioredis's offline queue), this does nothing.
+ * socket is corked. Uses ioredis's socket (`redis.stream`, not in its typings; on Redis Cluster, the
+ * socket of each connected master): when it is not there, or the connection is not ready (commands
+ * wait in ioredis's offline queue), this does nothing.
  */
-function writeCoalescer(redis: Redis): () => void {
+function writeCoalescer(redis: RedisClient): () => void {
   let corked = false;
   return () => {
     if (corked || redis.status !== 'ready') return;
-    const stream = (redis as unknown as { stream?: Partial<Pick<Writable, 'cork' | 'uncork'>> }).stream;
-    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
-    stream.cork();
+    const connections = isCluster(redis) ? redis.nodes('master').filter((node) => node.status === 'ready') : [redis];
+    const streams = connections.flatMap((connection) => {
+      const stream = (connection as unknown as { stream?: Partial<Pick<Writable, 'cork' | 'uncork'>> }).stream;
+      return typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? [stream as Pick<Writable, 'cork' | 'uncork'>] : [];
+    });
+    if (streams.length === 0) return;
+    for (const stream of streams) stream.cork();
     corked = true;
     setImmediate(() => {
       corked = false;
-      stream.uncork?.();
+      for (const stream of streams) stream.uncork();
     });
   };
 }
 
 /** What every session's producer of one `createProducer()` shares. */
 interface ProducerContext {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly jobConfig: JobOptionsConfig;
   readonly liveness: OwnerLiveness;

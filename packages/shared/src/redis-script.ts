@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 
 export class RedisScript {
   readonly sha: string;
@@ -18,7 +18,7 @@ export class RedisScript {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {

@@ -4,13 +4,13 @@
 import { hash, randomUUID } from 'node:crypto';
 
 import { Queue, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 import { idempotencyKeySchema, jobCatalog, parseJobPayload, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig, type JobPayload } from './jobs.js';
 import { InvalidPayloadError } from './errors.js';
 import { sessionKeys, type KeyScope, type SessionKeys } from './keys.js';
 import type { Logger } from './logger.js';
 import { QUEUE_NAMES, type QueueKind } from './queues.js';
+import type { RedisClient } from './redis.js';
 
 export interface SessionQueues {
   readonly keys: SessionKeys;
@@ -19,14 +19,14 @@ export interface SessionQueues {
    * into every `multi()`/`pipeline()` built on that connection (about 50 µs each): waq's own
    * transactions go through a connection of their own.
    */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly control: Queue;
   readonly outbox: Queue;
   /** Closes both queues; safe to call twice. Does not close the shared Redis connection. */
   close(): Promise<void>;
 }
 
-export function createSessionQueues(connection: Redis, scope: KeyScope, logger?: Logger): SessionQueues {
+export function createSessionQueues(connection: RedisClient, scope: KeyScope, logger?: Logger): SessionQueues {
   const keys = sessionKeys(scope);
   const make = (kind: QueueKind): Queue => {
     const queue = new Queue(QUEUE_NAMES[kind], { connection, prefix: keys.bullPrefix });

@@ -8,11 +8,11 @@
  * change is one atomic command or script: two API processes creating the same id get one winner.
  * A record that does not parse (hand-edited, written by a newer waq) is reported, never thrown at a reader.
  */
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
 import { registryKeys, sessionKeys, type RegistryKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
+import type { RedisClient } from './redis.js';
 
 /** Ids of new sessions: safe in Redis keys, file names (the profile) and URL paths, with no case ambiguity. */
 export const SESSION_ID_PATTERN = /^[a-z0-9_-]{1,64}$/;
@@ -134,7 +134,7 @@ export class SessionRegistry {
   private readonly keys: RegistryKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly now: () => Date = () => new Date(),
   ) {

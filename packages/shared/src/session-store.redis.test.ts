@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { createRedisFixture, startThrowawayRedis, type RedisFixture } from '@waq/test-utils';
+import { createRedisFixture, keysUnder, startThrowawayRedis, type RedisFixture } from '@waq/test-utils';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -37,7 +37,7 @@ async function readAll(manifest: BackupManifest): Promise<Buffer> {
 }
 
 async function storeKeys(): Promise<string[]> {
-  return (await fixture.redis.keys(`${keys.store}*`)).sort();
+  return (await keysUnder(fixture.redis, keys.store)).concat((await fixture.redis.exists(keys.store)) === 1 ? [keys.store] : []).sort();
 }
 
 describe('rechunk', () => {

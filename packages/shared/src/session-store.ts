@@ -21,11 +21,10 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { Redis } from 'ioredis';
-
 import { WaqError } from './errors.js';
 import type { SessionKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
+import type { RedisClient } from './redis.js';
 
 /** The default chunk size: small enough to never block Redis on one value, large enough to need few round trips. */
 export const STORE_CHUNK_BYTES = 1024 * 1024;
@@ -163,7 +162,7 @@ export class SessionStore {
   private readonly chunkBytes: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: SessionKeys,
     readonly sessionId: string,
     options: SessionStoreOptions = {},

@@ -8,10 +8,10 @@
  * A member that died leaves its record behind: a reader judges it by the heartbeat's age (older than
  * three of its own intervals: not alive), and `list()` drops records older than `FORGET_AFTER_MS`.
  */
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
 import { registryKeys } from './keys.js';
+import type { RedisClient } from './redis.js';
 
 export const workerRecordSchema = z.object({
   id: z.string().min(1),
@@ -41,7 +41,7 @@ export class WorkerRegistry {
   private readonly drainKey: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.key = registryKeys(prefix).workers;

@@ -12,8 +12,7 @@
  * way on. The count is forgotten `idleResetMs` after the last attempt. Time is Redis's own (`TIME`), so
  * API processes on hosts with skewed clocks agree.
  */
-import { loginThrottleKey, RedisScript } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { loginThrottleKey, type RedisClient, RedisScript } from '@waq/shared';
 
 export interface LoginThrottlePolicy {
   /** Wrong keys before the first lockout. @defaultValue 5 */
@@ -58,7 +57,7 @@ export type LoginAttempt = { readonly allowed: true; readonly failures: number }
 
 export class LoginThrottle {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly policy: LoginThrottlePolicy = DEFAULT_LOGIN_THROTTLE,
   ) {}

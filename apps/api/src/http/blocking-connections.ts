@@ -2,24 +2,23 @@
  * The API's dedicated Redis connections for blocking reads (SSE streams, `connect?wait=true`): one per
  * request, closed when it ends, capped so a crowd of browsers cannot exhaust Redis's client limit.
  */
-import { openBlockingConnection } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { openBlockingConnection, type RedisClient } from '@waq/shared';
 
 import { errorResponse, type HttpResult } from './error-response.js';
 
 export interface BlockingLease {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   /** Disconnects and frees the slot; safe to call twice. */
   release(): void;
 }
 
 export class BlockingConnections {
-  private readonly open = new Set<Redis>();
+  private readonly open = new Set<RedisClient>();
   private reserved = 0;
   private closed = false;
 
   constructor(
-    private readonly like: Redis,
+    private readonly like: RedisClient,
     /** Most connections at once. */
     readonly max: number,
   ) {}
@@ -32,7 +31,7 @@ export class BlockingConnections {
   async acquire(name: string): Promise<BlockingLease | undefined> {
     if (this.closed || this.reserved >= this.max) return undefined;
     this.reserved += 1;
-    let connection: Redis;
+    let connection: RedisClient;
     try {
       connection = await openBlockingConnection(this.like, { name, connectTimeoutMs: 3_000 });
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@waq/shared';
 
 import { redisUnavailable, type HttpResult } from './error-response.js';
 
@@ -8,7 +8,7 @@ export function healthz(version: string): HttpResult {
 }
 
 /** Readiness: Redis answers within `timeoutMs`. */
-export async function readyz(redis: Redis, timeoutMs = 1_000): Promise<HttpResult> {
+export async function readyz(redis: RedisClient, timeoutMs = 1_000): Promise<HttpResult> {
   try {
     await Promise.race([
       redis.ping(),

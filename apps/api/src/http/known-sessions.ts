@@ -9,13 +9,12 @@
  * deployment of waq 0.1 keeps its session and its routes after the upgrade: on the first `ready` of the
  * connection, and again on the next request that needs it if Redis was not there.
  */
-import type { SessionRegistry } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import type { RedisClient, SessionRegistry } from '@waq/shared';
 
 export interface KnownSessionsOptions {
   readonly registry: SessionRegistry;
   /** The API's connection: seeding starts when it is ready. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** SESSION_ID */
   readonly defaultSessionId: string;
   /** @defaultValue 2000 */

@@ -12,16 +12,15 @@
  */
 import { once } from 'node:events';
 
-import { isStreamId, readRecentEvents, tailEvents, toFieldProblems, type StoredEvent } from '@waq/shared';
+import { isStreamId, readRecentEvents, type RedisClient, type StoredEvent, tailEvents, toFieldProblems } from '@waq/shared';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
 
 import { tooManyStreams, type BlockingConnections } from './blocking-connections.js';
 import { errorResponse, type HttpResult } from './error-response.js';
 import { eventsQuerySchema } from './schemas.js';
 
 export interface SessionEventsDependencies {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly blocking: BlockingConnections;
   /** Longest silence before a heartbeat, in ms. */
   readonly heartbeatMs: number;

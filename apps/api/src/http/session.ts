@@ -1,6 +1,5 @@
 /** A session's state, `connect` (optionally waiting), `logout` and `restart` (`…/connect`, `…/logout`, `…/restart`). */
-import { latestEventId, tailEvents, type Producer, type ReportedSessionState } from '@waq/shared';
-import type { Redis } from 'ioredis';
+import { latestEventId, type Producer, type RedisClient, type ReportedSessionState, tailEvents } from '@waq/shared';
 
 import { tooManyStreams, type BlockingConnections } from './blocking-connections.js';
 import type { HttpResult } from './error-response.js';
@@ -11,7 +10,7 @@ export async function getSession(producer: Producer): Promise<HttpResult> {
 
 export interface ConnectDependencies {
   readonly producer: Producer;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly blocking: BlockingConnections;
   /** QR_WAIT_MS */
   readonly waitMs: number;

@@ -8,16 +8,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import {
   registeredSessionIdSchema,
+  SessionStore,
   toFieldProblems,
   type DesiredState,
   type Producer,
+  type RedisClient,
   type ReportedSessionState,
   type SessionRecord,
   type SessionRegistry,
   type SessionSettings,
-  SessionStore,
 } from '@waq/shared';
-import type { Redis } from 'ioredis';
 
 import { errorResponse, type HttpResult } from './error-response.js';
 import { createSessionBodySchema, patchSessionBodySchema } from './schemas.js';
@@ -48,7 +48,7 @@ export interface SessionsDependencies {
   readonly registry: SessionRegistry;
   /** The API's producer: `producer.session(id)` for each session. */
   readonly producer: Producer;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** How long a `DELETE` waits for a worker to finish the deletion. */
   readonly deleteWaitMs: number;
   /** SESSION_STORE and SESSION_BACKUP_MAX_AGE_MS: whether sessions have backups to show, and when one is stale. */

@@ -4,9 +4,8 @@
  */
 import { Writable } from 'node:stream';
 
-import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, sessionKeys, type SessionEvent, type SessionKeys, type SessionState } from '@waq/shared';
+import { createLogger, createRedis, encodeEvent, holderConnectionName, loadConfig, type Logger, type RedisClient, type SessionEvent, sessionKeys, type SessionKeys, type SessionState } from '@waq/shared';
 import { createRedisFixture, listen, type RedisFixture } from '@waq/test-utils';
-import type { Redis } from 'ioredis';
 
 import { createApi, type Api, type ApiLimits } from '../app.js';
 import { onTestFinished } from 'vitest';
@@ -32,7 +31,7 @@ export interface TestApi {
   readonly fixture: RedisFixture;
   readonly keys: SessionKeys;
   /** The API's own (fail-fast) connection. */
-  readonly apiRedis: Redis;
+  readonly apiRedis: RedisClient;
   /** fetch with the API key. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Publishes a state of the SESSION_ID session, or of `options.sessionId`, as its owner would. */
@@ -51,7 +50,7 @@ export async function startTestApi({ env = {}, limits, apiRedisUrl }: TestApiOpt
   const server = await listen(api.app);
   const keys = sessionKeys({ prefix: fixture.prefix, sessionId: config.SESSION_ID });
   // The stand-in owner's sign of life (owner-liveness.ts): without it the API reports WORKER_OFFLINE.
-  let ownerPresence: Redis | undefined;
+  let ownerPresence: RedisClient | undefined;
   if (apiRedisUrl === undefined) await new Promise<void>((resolve) => (apiRedis.status === 'ready' ? resolve() : apiRedis.once('ready', () => resolve())));
   return {
     url: server.url,
