@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
  * - unit   `*.test.ts`        pure logic, no Redis, no processes;
  * - redis  `*.redis.test.ts`  real Redis (REDIS_URL), a unique prefix per test, cleaned up after;
  * - e2e    `*.e2e.test.ts`    real processes, Chromium and the WhatsApp Web simulator.
+ * - cluster  the Redis tests and the session-store takeover (reliability scenario 14) again, on a
+ *            throwaway 3-master Redis Cluster (tests/setup/cluster-global-setup.ts).
  * `npm test` runs them in that order; `pnpm vitest --project unit` runs one.
  */
 /**
@@ -15,6 +17,11 @@ const patience = { expect: { poll: { timeout: 15_000, interval: 50 } } };
 const sourceCondition = { resolve: { conditions: ['waq-source'] }, ssr: { resolve: { conditions: ['waq-source'] } } };
 const include = ['apps/*/src/**/*', 'packages/*/src/**/*', 'scripts/**/*', 'bench/**/*', 'tests/**/*'];
 const glob = (suffix: string): string[] => include.map((dir) => `${dir}${suffix}`);
+/**
+ * Not on the cluster: the benchmarks' smoke runs (one Redis by design) and the Redis-outage test (it
+ * stops a Redis of its own).
+ */
+const notOnCluster = ['bench/**', 'apps/api/src/http/redis-down.redis.test.ts'];
 
 export default defineConfig({
   test: {
@@ -53,6 +60,18 @@ export default defineConfig({
           globalSetup: ['tests/setup/e2e-global-setup.ts'],
           // Each E2E file drives real Chromium processes: two at once already fill this 2-core machine.
           fileParallelism: false,
+        },
+      },
+      {
+        ...sourceCondition,
+        test: {
+          name: 'cluster',
+          ...patience,
+          include: [...glob('.redis.test.ts'), 'tests/reliability/session-store.e2e.test.ts'],
+          exclude: [...notOnCluster, '**/node_modules/**'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          globalSetup: ['tests/setup/e2e-global-setup.ts', 'tests/setup/cluster-global-setup.ts'],
         },
       },
     ],

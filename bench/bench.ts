@@ -8,6 +8,7 @@ import { dispatchCase } from './cases/dispatch.js';
 import { latencyCase } from './cases/latency.js';
 import { poolCases } from './cases/pool.js';
 import { referenceCase } from './cases/reference.js';
+import { storeCase } from './cases/store.js';
 import { binaryVersion, load1, machine, packageVersion } from './lib/machine.js';
 import { describeOptions, type BenchOptions } from './lib/options.js';
 import { CASE_IDS, renderReport, type CaseId, type CaseReport } from './lib/report.js';
@@ -46,6 +47,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (want('pool-memory') || want('pool-start') || want('pool-send')) {
     for (const report of await poolCases(options, log, timed)) reports.push(report);
   }
+  if (want('store')) reports.push(await timed('store', log, () => storeCase(options, log)));
 
   const m = machine();
   return renderReport(
@@ -66,7 +68,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       ],
       reproduce: [
         '```sh',
-        'npm run bench                                  # every case, writes docs/benchmarks.md (about 17 min on 2 cores)',
+        'npm run bench                                  # every case, writes docs/benchmarks.md (about 20 min on 2 cores)',
         `npm run bench -- --only=api,dispatch           # some cases (${CASE_IDS.join(', ')}), report to stdout`,
         'npm run bench -- --help                        # cases, flags and the BENCH_* sizes',
         'npm run bench -- --smoke                       # every case at tiny size, report to stdout (what the tests run)',

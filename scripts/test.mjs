@@ -3,7 +3,9 @@
 /**
  * `npm test [-- <vitest args>]`: the same bootstrap as `npm start`, then, in order:
  *   type-check (`tsc -b`, tests included) → import cycles (`pnpm run check:cycles`) →
- *   vitest `--project unit` → `--project redis` → `--project e2e`.
+ *   vitest `--project unit` → `--project redis` → `--project e2e` → `--project cluster` (the Redis tests
+ *   and the session-store takeover again, on a throwaway 3-master Redis Cluster the layer starts itself:
+ *   it needs `redis-server` and `redis-cli` whatever Redis the other layers use).
  * Extra arguments go to each vitest run (e.g. `npm test -- packages/shared`); a layer without matching
  * test files passes.
  *
@@ -122,7 +124,14 @@ async function bootstrap() {
   const found = await ensureSystemPackages(
     [
       chromiumRequirement(env),
-      ...(redisUrl ? [] : [redisServerRequirement()]),
+      // Always: the cluster layer starts its own Redis Cluster, and some Redis tests restart a Redis of their own.
+      redisServerRequirement(),
+      {
+        name: 'redis-cli',
+        packages: ['redis-tools'],
+        find: () => which('redis-cli'),
+        help: 'Install it: sudo apt-get install redis-tools (the cluster test layer creates its cluster with redis-cli --cluster create).',
+      },
       {
         name: 'docker-compose',
         packages: ['docker-compose'],
@@ -160,6 +169,7 @@ async function runSteps(pnpm, redisUrl) {
     { label: 'vitest unit', args: vitest('unit') },
     { label: 'vitest redis', args: vitest('redis') },
     { label: 'vitest e2e', args: vitest('e2e') },
+    { label: 'vitest cluster', args: vitest('cluster') },
   ];
   for (const step of steps) {
     if (interruptedBy) {

@@ -1,5 +1,5 @@
 /**
- * Benchmark sizes. Defaults are the full run (`npm run bench`, under 15 minutes on 2 cores); every size
+ * Benchmark sizes. Defaults are the full run (`npm run bench`, about 20 minutes on 2 cores); every size
  * can be changed by environment variable, and `--smoke` shrinks everything to seconds (the tests use it).
  *
  *   npm run bench [-- --only=api,dispatch] [-- --smoke] [-- --out=<file> | --no-out] [-- --help]
@@ -67,6 +67,13 @@ export interface BenchOptions {
     /** BENCH_POOL_SENDS: sends per session per send-rate run */
     readonly sends: number;
   };
+  /** The session-store case: backup and restore through Redis of the simulator's profile and padded copies. */
+  readonly store: {
+    /** BENCH_STORE_SIZES_MB: comma-separated IndexedDB sizes the padded profiles are filled to; the restore target is judged at the first */
+    readonly sizesMB: readonly number[];
+    /** BENCH_STORE_RUNS: backups and restores per side and profile */
+    readonly runs: number;
+  };
 }
 
 const FULL = {
@@ -79,6 +86,7 @@ const FULL = {
   memoryRuns: 3,
   latency: { count: 50, pacedCount: 8 },
   pool: { sizes: [1, 5, 10], memoryRuns: 2, sessions: 10, startLimit: 2, sends: 200 },
+  store: { sizesMB: [50, 200], runs: 5 },
 };
 
 const SMOKE: typeof FULL = {
@@ -92,6 +100,7 @@ const SMOKE: typeof FULL = {
   latency: { count: 2, pacedCount: 1 },
   // startLimit 1 of 2 sessions: the limited start still differs from the unlimited one.
   pool: { sizes: [2], memoryRuns: 1, sessions: 2, startLimit: 1, sends: 5 },
+  store: { sizesMB: [4, 8], runs: 1 },
 };
 
 function int(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -130,6 +139,8 @@ export function usage(): string {
     ['BENCH_POOL_SESSIONS', `pool-start, pool-send: sessions in the worker (${FULL.pool.sessions})`],
     ['BENCH_POOL_START_LIMIT', `pool-start: WORKER_START_CONCURRENCY of the limited start (${FULL.pool.startLimit})`],
     ['BENCH_POOL_SENDS', `pool-send: sends per session per run (${FULL.pool.sends})`],
+    ['BENCH_STORE_SIZES_MB', `store: IndexedDB sizes of the padded profiles, comma-separated; the restore target is judged at the first (${FULL.store.sizesMB.join(',')})`],
+    ['BENCH_STORE_RUNS', `store: backups and restores per side and profile (${FULL.store.runs})`],
   ];
   const width = Math.max(...variables.map(([name]) => name.length));
   return [
@@ -189,6 +200,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     memoryRuns: int(env, 'BENCH_MEMORY_RUNS', base.memoryRuns),
     latency: { count: int(env, 'BENCH_LATENCY_COUNT', base.latency.count), pacedCount: int(env, 'BENCH_LATENCY_PACED_COUNT', base.latency.pacedCount) },
     pool,
+    store: { sizesMB: ints(env, 'BENCH_STORE_SIZES_MB', base.store.sizesMB), runs: int(env, 'BENCH_STORE_RUNS', base.store.runs) },
   };
 }
 
@@ -203,5 +215,6 @@ export function describeOptions(o: BenchOptions): string {
     `- restore / memory: \`BENCH_RESTORE_RUNS=${o.restoreRuns}\`, \`BENCH_MEMORY_RUNS=${o.memoryRuns}\``,
     `- latency: \`BENCH_LATENCY_COUNT=${o.latency.count}\`, \`BENCH_LATENCY_PACED_COUNT=${o.latency.pacedCount}\``,
     `- many sessions: \`BENCH_POOL_SIZES=${o.pool.sizes.join(',')}\`, \`BENCH_POOL_MEMORY_RUNS=${o.pool.memoryRuns}\`, \`BENCH_POOL_SESSIONS=${o.pool.sessions}\`, \`BENCH_POOL_START_LIMIT=${o.pool.startLimit}\`, \`BENCH_POOL_SENDS=${o.pool.sends}\``,
+    `- session store: \`BENCH_STORE_SIZES_MB=${o.store.sizesMB.join(',')}\`, \`BENCH_STORE_RUNS=${o.store.runs}\``,
   ].join('\n');
 }

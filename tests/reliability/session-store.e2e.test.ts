@@ -8,20 +8,22 @@
  * good generation, not the cut-off one, READY without a QR. 14c: the owner is paused (SIGSTOP) in the
  * middle of a backup write past its lease TTL, a fourth machine takes over and backs up, and the paused
  * one resumes: its write is refused, the new owner's backup stays current. 14d: a logout deletes the
- * session's backups.
+ * session's backups. The cluster test layer runs this file again on a 3-master Redis Cluster.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SessionStore } from '@waq/shared';
-import { freePort, killBrowsers, type SpawnedProcess } from '@waq/test-utils';
+import { freePort, isClusterUrl, killBrowsers, testRedisUrl, type SpawnedProcess } from '@waq/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { report, scale, seconds } from './scale.js';
 import { LEASE_TTL_MS, Stack, texts } from './stack.js';
 
 const TO = '+49 151 30000014';
+/** The cluster test layer runs this file again on a Redis Cluster: the report says which run it was. */
+const ON = isClusterUrl(testRedisUrl()) ? ' (Redis Cluster, 3 masters)' : '';
 const SESSION = 'moving-14';
 let stack: Stack;
 let store: SessionStore;
@@ -91,7 +93,7 @@ describe('the session store on the real stack', () => {
     const tally = stack.tally(TO, bodies);
     if (tally.duplicated > 0) console.error(stack.explainDuplicates(TO, bodies, ids));
     report({
-      scenario: '14. session store: two machines, kill -9 owner',
+      scenario: `14. session store: two machines, kill -9 owner${ON}`,
       load: `${count} sends, 2 workers with separate SESSION_DIRs`,
       faults: `kill -9 owner mid-stream, its Chromium left running (backup generation ${generation} current)`,
       lost: tally.lost,
@@ -126,7 +128,7 @@ describe('the session store on the real stack', () => {
     await stack.waitAllCompleted(ids, 120_000);
     const tally = stack.tally(TO, bodies);
     report({
-      scenario: '14b. session store: kill -9 during a backup write',
+      scenario: `14b. session store: kill -9 during a backup write${ON}`,
       load: `a 32 MB backup being written (generation ${cut}, cut after 2+ chunks); ${bodies.length} sends after`,
       faults: 'kill -9 owner mid-write',
       lost: tally.lost,
@@ -162,7 +164,7 @@ describe('the session store on the real stack', () => {
       const tally = stack.tally(TO, bodies);
       const after = (await store.state()).current;
       report({
-        scenario: '14c. session store: stale owner resumes mid-write',
+        scenario: `14c. session store: stale owner resumes mid-write${ON}`,
         load: `a 32 MB backup being written (generation ${paused}); ${bodies.length} sends after`,
         faults: `SIGSTOP of the owner mid-write, past the lease TTL, then SIGCONT`,
         lost: tally.lost,

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createProducer, decodeEvent, sessionKeys, SessionRegistry, type Producer, type SessionKeys } from '@waq/shared';
 import {
   browserProcesses,
+  connectTestRedis,
   deleteByPrefix,
   findSecrets,
   freePort,
@@ -24,9 +25,9 @@ import {
   uniquePrefix,
   type SecretLeak,
   type SpawnedProcess,
+  type TestRedis,
 } from '@waq/test-utils';
 import { startPhoneServer, type PhoneServer, type SimPhone } from '@waq/wa-sim';
-import { Redis } from 'ioredis';
 import { expect, vi } from 'vitest';
 
 export const LEASE_TTL_MS = 4_000;
@@ -80,7 +81,7 @@ export class Stack {
   private constructor(
     readonly redisUrl: string,
     readonly prefix: string,
-    readonly redis: Redis,
+    readonly redis: TestRedis,
     readonly phone: PhoneServer,
     readonly producer: Producer,
     readonly root: string,
@@ -95,7 +96,7 @@ export class Stack {
   static async create(options: StackOptions = {}): Promise<Stack> {
     const redisUrl = options.redisUrl ?? testRedisUrl();
     const prefix = uniquePrefix();
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const redis = connectTestRedis(redisUrl);
     redis.on('error', () => undefined);
     await redis.ping();
     const phone = await startPhoneServer({ ackDelayMs: options.ackDelayMs ?? 50 });

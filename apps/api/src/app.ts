@@ -227,7 +227,11 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     await known.seeded();
     return listSessions(sessionsDeps);
   }));
-  app.get('/v1/sessions/:session', apiAuth, redisReady, route((req) => describeSession(sessionsDeps, req.params['session'])));
+  app.get('/v1/sessions/:session', apiAuth, redisReady, route(async (req) => {
+    // Right after start, the configured session may not be registered yet: it is, once this resolves.
+    await known.seeded();
+    return describeSession(sessionsDeps, req.params['session']);
+  }));
   app.patch('/v1/sessions/:session', apiAuth, redisReady, requireJson, json, route((req) => updateSession(sessionsDeps, req.params['session'], req.body as unknown)));
   app.delete('/v1/sessions/:session', apiAuth, redisReady, route((req) => {
     const query = deleteSessionQuerySchema.safeParse(req.query);

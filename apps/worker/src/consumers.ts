@@ -19,6 +19,7 @@ import {
   parseQueuedJob,
   QUEUE_NAMES,
   retryClassOf,
+  settleInitialisation,
   type Failure,
   type JobHandlers,
   type JobName,
@@ -189,7 +190,10 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
     close(force = false) {
       // Handlers stop waiting (pacing, QR) at once; a side effect already under way completes.
       abort.abort();
-      closing ??= Promise.allSettled([control.close(force), outbox.close(force)]).then(() => undefined);
+      closing ??= (async () => {
+        await settleInitialisation([control, outbox]);
+        await Promise.allSettled([control.close(force), outbox.close(force)]);
+      })();
       return closing;
     },
   };

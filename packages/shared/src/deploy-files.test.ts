@@ -261,6 +261,7 @@ describe('Dockerfile', () => {
 // docker-compose.yml
 
 const serviceSchema = z.looseObject({
+  profiles: z.array(z.string()).optional(),
   build: z.looseObject({ target: z.string().optional() }).optional(),
   command: z.array(z.string()).optional(),
   environment: z.record(z.string(), z.string().nullable()).optional(),
@@ -300,10 +301,15 @@ async function compose(args: readonly string[], envFile: string): Promise<Compos
   }
 }
 
+/** Variables docker-compose.yml gives a default of its own (`${VAR:-…}`): left out of the env file, so that default shows. */
+const COMPOSE_DEFAULTS = new Set<string>(['SESSION_STORE']);
+
 /** Every config variable set to a valid value: its default, or a stand-in (LOG_LEVEL: a non-default, to see it arrive). */
 function writeEnvFile(dir: string): string {
   const standIn: Partial<Record<ConfigVariable, string>> = { LOG_LEVEL: 'debug', API_KEY: 'k'.repeat(32), CHROMIUM_PATH: '/usr/bin/chromium', WAQ_SIM_URL: 'http://127.0.0.1:1' };
-  const lines = configReference().map((row) => `${row.name}=${standIn[row.name] ?? row.default ?? 'x'}`);
+  const lines = configReference()
+    .filter((row) => !COMPOSE_DEFAULTS.has(row.name))
+    .map((row) => `${row.name}=${standIn[row.name] ?? row.default ?? 'x'}`);
   const file = path.join(dir, '.env');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -377,6 +383,19 @@ describe('docker-compose.yml', () => {
     expect(seconds(worker.stop_grace_period), 'worker stop_grace_period: SHUTDOWN_TIMEOUT_MS plus 10 s at least').toBeGreaterThanOrEqual(shutdownMs / 1_000 + 10);
     // The API key goes to the API only.
     expect(Object.keys(worker.environment ?? {})).not.toContain('API_KEY');
+  });
+
+  it('gives the standby worker a volume of its own and keeps both workers\' profiles in Redis', () => {
+    const { worker, 'worker-standby': standby } = services;
+    expect(standby?.profiles).toEqual(['standby']);
+    const sources = (service: Service | undefined): string[] => (service?.volumes ?? []).map((v) => (typeof v === 'string' ? (v.split(':')[0] ?? '') : (v.source ?? '')));
+    expect(sources(standby)).toHaveLength(1);
+    expect(sources(worker)).not.toContain(sources(standby)[0]);
+    // Neither disk holds the other's profiles: the session store is how a session moves.
+    expect(worker?.environment?.['SESSION_STORE']).toBe('redis');
+    expect(standby?.environment?.['SESSION_STORE']).toBe('redis');
+    // The API reads the backups' age from the same store.
+    expect(services['api']?.environment?.['SESSION_STORE']).toBe('redis');
   });
 
   it('passes every config variable to the apps, except the few it deliberately does not', () => {

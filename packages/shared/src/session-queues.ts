@@ -26,6 +26,19 @@ export interface SessionQueues {
   close(): Promise<void>;
 }
 
+/**
+ * Waits (2 s at most) for BullMQ queues or workers to finish initialising, before they are closed. One on
+ * a shared connection that is closed while its initialisation (a Redis INFO) is still under way reports
+ * that INFO's failure as an 'error' event after close() removed every listener: an unhandled rejection
+ * (BullMQ 5). Seen when a Redis Cluster connection is closed right after use.
+ */
+export async function settleInitialisation(objects: readonly { waitUntilReady(): Promise<unknown> }[], maxMs = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)));
+  await Promise.race([Promise.allSettled(objects.map((object) => object.waitUntilReady())), timeout]);
+  clearTimeout(timer);
+}
+
 export function createSessionQueues(connection: RedisClient, scope: KeyScope, logger?: Logger): SessionQueues {
   const keys = sessionKeys(scope);
   const make = (kind: QueueKind): Queue => {
@@ -42,7 +55,10 @@ export function createSessionQueues(connection: RedisClient, scope: KeyScope, lo
     control,
     outbox,
     close() {
-      closing ??= Promise.allSettled([control.close(), outbox.close()]).then(() => undefined);
+      closing ??= (async () => {
+        await settleInitialisation([control, outbox]);
+        await Promise.allSettled([control.close(), outbox.close()]);
+      })();
       return closing;
     },
   };

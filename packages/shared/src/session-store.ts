@@ -26,8 +26,12 @@ import type { SessionKeys } from './keys.js';
 import { RedisScript } from './redis-script.js';
 import type { RedisClient } from './redis.js';
 
-/** The default chunk size: small enough to never block Redis on one value, large enough to need few round trips. */
-export const STORE_CHUNK_BYTES = 1024 * 1024;
+/**
+ * The default chunk size: small enough to never block Redis on one value, large enough to need few round
+ * trips. 1 MiB less 64 B: jemalloc (Redis's allocator) has size classes of 1 MiB and 1.25 MiB, and a
+ * string of exactly 1 MiB plus its header takes 1.25 MiB (docs/benchmarks.md, the store case, measures both).
+ */
+export const STORE_CHUNK_BYTES = 1024 * 1024 - 64;
 
 export interface BackupManifest {
   readonly generation: number;
