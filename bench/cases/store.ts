@@ -5,7 +5,7 @@
  * IndexedDB data to the sizes of BENCH_STORE_SIZES_MB.
  *
  * - waq: the worker's own `ProfileBackup` on a `SessionStore` (apps/worker/src/profile-backup.ts):
- *   backup = hot copy into a staging dir with its consistency check, gzip'd tar, 1 MiB chunks through
+ *   backup = hot copy into a staging dir with its consistency check, gzip'd tar, 1 MiB − 64 B chunks through
  *   the lease-fenced scripts, commit; restore on another host that took the lease = store state, read
  *   with SHA-256 check, unpack into a side dir, swap in.
  * - baseline: whatsapp-web.js's own RemoteAuth (same package, its optional `archiver` and `unzipper`)
@@ -519,7 +519,7 @@ export async function storeCase(options: BenchOptions, log: (line: string) => vo
     'Sides:',
     '',
     '- **waq**: `ProfileBackup.backup()` on host A (lease held by A): hot copy into a staging dir with its file-set check, gzip\'d tar',
-    `  (\`packStaged\`), ${fmt(STORE_CHUNK_BYTES / MB, 0)} MiB chunks written by the lease-fenced script, commit. Restore: the lease moves to B,`,
+    `  (\`packStaged\`), ${fmt(STORE_CHUNK_BYTES, 0)} B chunks (1 MiB − 64 B) written by the lease-fenced script, commit. Restore: the lease moves to B,`,
     '  `ProfileBackup.restore()` on B: store state, chunks read with the size and SHA-256 check, unpacked into a side dir, swapped in.',
     '- **RemoteAuth zip** (baseline): whatsapp-web.js\'s own `RemoteAuth` (`storeRemoteSession()`: copy of `Default/IndexedDB` and',
     '  `Default/Local Storage` to a temp dir, `archiver` zip to `<dataPath>/RemoteAuth-bench.zip`, `store.save`, temp and zip deleted;',
