@@ -21,3 +21,6 @@ export * from './shutdown.js';
 export * from './state.js';
 export * from './version.js';
 export * from './worker-registry.js';
+export * from './webhook-address.js';
+export * from './webhook-registry.js';
+export * from './webhook-signature.js';

@@ -16,6 +16,7 @@
  *   <p>:{<s>}:store:gens         set     the generations that have keys
  *   <p>:{<s>}:store:<g>          hash    manifest of backup generation g (state, size, checksum, writer)
  *   <p>:{<s>}:store:<g>:<i>      string  chunk i of backup generation g
+ *   <p>:{<s>}:webhooks           hash    the session's webhook subscriptions: id → JSON (webhook-registry.ts)
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
  *   <p>:sessions:seeded          string  set once the configured SESSION_ID was registered (a deleted one stays deleted)
@@ -50,6 +51,8 @@ export interface SessionKeys {
   readonly storeGenerations: string;
   storeGeneration(generation: number): string;
   storeChunk(generation: number, index: number): string;
+  /** The session's webhook subscriptions (webhook-registry.ts). */
+  readonly webhooks: string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -67,6 +70,7 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     storeGenerations: `${base}:store:gens`,
     storeGeneration: (generation) => `${base}:store:${generation}`,
     storeChunk: (generation, index) => `${base}:store:${generation}:${index}`,
+    webhooks: `${base}:webhooks`,
   };
 }
 
