@@ -3,7 +3,7 @@
  * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
 
-import { type Config, createProducer, type Logger, type Producer, type RedisClient, SessionRegistry, toFieldProblems, WorkerRegistry } from '@waq/shared';
+import { type Config, createProducer, type Logger, type Producer, type RedisClient, SessionRegistry, toFieldProblems, WebhookRegistry, WorkerRegistry } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
@@ -23,6 +23,7 @@ import { sessionEvents } from './http/session-events.js';
 import { connect, getSession, logout, restart } from './http/session.js';
 import { createSession, deleteSession, describeSession, listSessions, sessionIdParam, sessionNotFound, setDesired, updateSession } from './http/sessions.js';
 import { KnownSessions } from './http/known-sessions.js';
+import { createWebhook, deleteWebhook, describeWebhook, listWebhooks, updateWebhook } from './http/webhooks.js';
 import { drainWorker, listWorkers } from './http/workers.js';
 import { errorFromThrown, internalError } from './http/thrown-error.js';
 import { createMetrics } from './metrics.js';
@@ -34,7 +35,7 @@ import { loginPage } from './pages/login-page.js';
 import { missingSessionPage, sessionsPage } from './pages/sessions-page.js';
 import { statusPage } from './pages/status-page.js';
 
-export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL' | 'SESSION_STORE' | 'SESSION_BACKUP_MAX_AGE_MS'>;
+export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL' | 'SESSION_STORE' | 'SESSION_BACKUP_MAX_AGE_MS' | 'WEBHOOK_ALLOW_PRIVATE'>;
 
 export interface ApiLimits {
   /** Most open event streams and connect waits at once (each holds a Redis connection). @defaultValue 50 */
@@ -100,6 +101,10 @@ function send(res: Response, result: HttpResult): void {
   if (res.headersSent) return;
   if (result.headers) res.set(result.headers);
   res.status(result.status);
+  if (result.status === 204) {
+    res.end();
+    return;
+  }
   const raw = typeof result.body === 'string' || Buffer.isBuffer(result.body);
   if (raw && res.get('Content-Type') !== undefined) res.send(result.body);
   else if (res.req.method === 'GET' || res.req.method === 'HEAD') res.json(result.body);
@@ -164,6 +169,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     backups: { store: config.SESSION_STORE, maxAgeMs: config.SESSION_BACKUP_MAX_AGE_MS },
     onDeleted: (id: string) => known.forget(id),
   };
+  const webhooksDeps = { registry, webhooks: new WebhookRegistry(redis, config.WAQ_PREFIX), allowPrivate: config.WEBHOOK_ALLOW_PRIVATE };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
@@ -242,6 +248,18 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   }));
   app.post('/v1/sessions/:session/start', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'running')));
   app.post('/v1/sessions/:session/stop', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'stopped')));
+  // A session's webhook subscriptions.
+  app.post('/v1/sessions/:session/webhooks', apiAuth, redisReady, requireJson, json, route(async (req) => {
+    await known.seeded();
+    return createWebhook(webhooksDeps, req.params['session'], req.body as unknown);
+  }));
+  app.get('/v1/sessions/:session/webhooks', apiAuth, redisReady, route(async (req) => {
+    await known.seeded();
+    return listWebhooks(webhooksDeps, req.params['session']);
+  }));
+  app.get('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => describeWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.patch('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, requireJson, json, route((req) => updateWebhook(webhooksDeps, req.params['session'], req.params['webhook'], req.body as unknown)));
+  app.delete('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => deleteWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
   app.get('/v1/workers', apiAuth, redisReady, route(() => listWorkers(workers)));
   app.post('/v1/workers/:id/drain', apiAuth, redisReady, route((req) => drainWorker(workers, String(req.params['id']))));
 

@@ -60,6 +60,9 @@ export const configSchema = z.object({
   SESSION_BACKUP_INTERVAL_MS: positiveInt(300_000).meta({ description: 'With SESSION_STORE=redis: how often a READY session is backed up, in ms (also on a graceful shutdown).' }),
   SESSION_BACKUP_WARN_BYTES: positiveInt(100 * 1024 * 1024).meta({ description: 'With SESSION_STORE=redis: a backup larger than this many bytes (compressed) is logged as a warning.' }),
   SESSION_BACKUP_MAX_AGE_MS: positiveInt(1_800_000).meta({ description: 'With SESSION_STORE=redis: a READY session whose last good backup is older than this (ms) is flagged on the status page and in the API.' }),
+  WEBHOOK_ALLOW_PRIVATE: bool(false).meta({
+    description: 'Allow webhook URLs on loopback, private and link-local addresses (a receiver on the same host or network). Off, such addresses are refused, checked on the address each delivery connects to.',
+  }),
   WWEBJS_CACHE_DIR: z
     .string()
     .min(1)

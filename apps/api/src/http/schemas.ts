@@ -15,6 +15,9 @@ import {
   sessionSettingsSchema,
   sessionStateSchema,
   sessionStatusSchema,
+  createWebhookInputSchema,
+  updateWebhookInputSchema,
+  webhookSubscriptionSchema,
   type MessageView,
   type ReportedSessionState,
 } from '@waq/shared';
@@ -201,6 +204,11 @@ export const workerViewSchema = z.object({
 
 export const workerListSchema = z.object({ workers: z.array(workerViewSchema) });
 
+export const webhookCreatedSchema = webhookSubscriptionSchema.extend({
+  secret: z.string().meta({ description: 'The signing secret (`whsec_…`, Standard Webhooks): in this answer only. Keep it to verify the `webhook-signature` header.' }),
+});
+export const webhookListSchema = z.object({ webhooks: z.array(webhookSubscriptionSchema) });
+
 export const sandboxScanResponseSchema = z.object({ scanned: z.literal(true), simulator: z.unknown() });
 
 export const errorBodySchema = z
@@ -234,6 +242,11 @@ namedSchemas.add(sessionListSchema, { id: 'SessionList' });
 namedSchemas.add(deletionAnswerSchema, { id: 'SessionDeletion' });
 namedSchemas.add(workerViewSchema, { id: 'Worker' });
 namedSchemas.add(workerListSchema, { id: 'WorkerList' });
+namedSchemas.add(createWebhookInputSchema, { id: 'CreateWebhookRequest' });
+namedSchemas.add(updateWebhookInputSchema, { id: 'UpdateWebhookRequest' });
+namedSchemas.add(webhookSubscriptionSchema, { id: 'Webhook' });
+namedSchemas.add(webhookCreatedSchema, { id: 'WebhookCreated' });
+namedSchemas.add(webhookListSchema, { id: 'WebhookList' });
 
 // The documentation schemas must describe what the handlers really return.
 type Assert<T extends true> = T;

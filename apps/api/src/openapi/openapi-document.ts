@@ -26,6 +26,7 @@ const TAGS = {
   Messages: 'Sending text messages from a session and reading what became of them.',
   Session: 'One WhatsApp session: linking a phone (QR code), logging out, restarting, live events.',
   'Default session': 'The routes of waq 0.1, kept as aliases of the per-session routes for the `SESSION_ID` session (`default` unless configured).',
+  Webhooks: 'A session’s webhook subscriptions: where its events are posted, signed (Standard Webhooks).',
   Workers: 'The worker pool: which worker runs which sessions, and draining one.',
   Sandbox: 'Sandbox mode only (`WAQ_SANDBOX=1`): drives the offline WhatsApp Web simulator.',
   Operations: 'Liveness, readiness and Prometheus metrics, for orchestrators and monitoring.',
@@ -312,6 +313,71 @@ const REGISTRY_OPERATIONS: readonly Operation[] = [
   },
 ];
 
+const WEBHOOK_PARAMS = { session: 'The session id.', webhook: 'The webhook id (`wh_…`).' } as const;
+const NOT_FOUND_WEBHOOK = 'No such session (`session_not_found`) or webhook (`webhook_not_found`).';
+const JSON_BODY_ERRORS = {
+  '400': errorResponse('The body is not valid JSON.'),
+  '415': errorResponse('The body is not `application/json`.'),
+  '422': errorResponse('A field is invalid (`details` names it), or the URL is an address webhooks are not posted to (loopback, private, link-local) while WEBHOOK_ALLOW_PRIVATE is off.'),
+};
+
+const WEBHOOK_OPERATIONS: readonly Operation[] = [
+  {
+    method: 'post',
+    path: '/v1/sessions/{session}/webhooks',
+    operationId: 'createWebhook',
+    tag: 'Webhooks',
+    summary: 'Subscribe a URL to a session’s events',
+    description: 'Events: `message.incoming`, `message.sent`, `message.ack`, `message.failed`, `session.status` and, opt-in, `session.qr` (all but `session.qr` when `events` is left out). The answer carries the signing secret, generated unless given: it is never shown again.',
+    pathParams: SESSION_PARAM,
+    requestBody: 'CreateWebhookRequest',
+    responses: {
+      '201': { description: 'Created, with its secret.', content: json(ref('WebhookCreated')), headers: { Location: { description: 'The webhook URL.', schema: { type: 'string' } } } },
+      '404': errorResponse(NOT_FOUND_SESSION),
+      ...JSON_BODY_ERRORS,
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/sessions/{session}/webhooks',
+    operationId: 'listWebhooks',
+    tag: 'Webhooks',
+    summary: 'List a session’s webhooks',
+    pathParams: SESSION_PARAM,
+    responses: { '200': { description: 'The webhooks, oldest first (without their secrets).', content: json(ref('WebhookList')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/sessions/{session}/webhooks/{webhook}',
+    operationId: 'describeWebhook',
+    tag: 'Webhooks',
+    summary: 'Read a webhook',
+    pathParams: WEBHOOK_PARAMS,
+    responses: { '200': { description: 'The webhook (without its secret).', content: json(ref('Webhook')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
+  },
+  {
+    method: 'patch',
+    path: '/v1/sessions/{session}/webhooks/{webhook}',
+    operationId: 'updateWebhook',
+    tag: 'Webhooks',
+    summary: 'Change a webhook',
+    description: 'Changes its URL, events, or whether it is enabled; `enabled: true` also resumes a webhook paused after failing deliveries.',
+    pathParams: WEBHOOK_PARAMS,
+    requestBody: 'UpdateWebhookRequest',
+    responses: { '200': { description: 'The webhook, changed.', content: json(ref('Webhook')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...JSON_BODY_ERRORS, ...COMMON_ERRORS },
+  },
+  {
+    method: 'delete',
+    path: '/v1/sessions/{session}/webhooks/{webhook}',
+    operationId: 'deleteWebhook',
+    tag: 'Webhooks',
+    summary: 'Delete a webhook',
+    pathParams: WEBHOOK_PARAMS,
+    responses: { '204': { description: 'Deleted.' }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
+  },
+];
+
 const WORKER_OPERATIONS: readonly Operation[] = [
   {
     method: 'get',
@@ -359,6 +425,7 @@ function aliased(op: SessionOperation): Operation {
 export const OPERATIONS: readonly Operation[] = [
   ...REGISTRY_OPERATIONS,
   ...SESSION_OPERATIONS.map(named),
+  ...WEBHOOK_OPERATIONS,
   ...WORKER_OPERATIONS,
   ...SESSION_OPERATIONS.map(aliased),
   {

@@ -1,0 +1,106 @@
+/**
+ * A session's webhook subscriptions over HTTP: `POST|GET /v1/sessions/:session/webhooks`,
+ * `GET|PATCH|DELETE /v1/sessions/:session/webhooks/:webhook`. The API writes the subscriptions
+ * (shared/webhook-registry.ts); the secret is in the answer to the create only.
+ *
+ * A URL whose host is an IP literal the address policy refuses (loopback, private, link-local: see
+ * shared/webhook-address.ts) is refused here with the field named; a name is checked where it matters,
+ * on the address each delivery connects to.
+ */
+import {
+  AddressRefusedError,
+  assertAllowedHost,
+  createWebhookInputSchema,
+  toFieldProblems,
+  updateWebhookInputSchema,
+  webhookIdSchema,
+  type SessionRegistry,
+  type WebhookRegistry,
+} from '@waq/shared';
+
+import { errorResponse, type HttpResult } from './error-response.js';
+import { sessionIdParam, sessionNotFound } from './sessions.js';
+
+export interface WebhooksDependencies {
+  readonly registry: SessionRegistry;
+  readonly webhooks: WebhookRegistry;
+  /** WEBHOOK_ALLOW_PRIVATE */
+  readonly allowPrivate: boolean;
+}
+
+function invalidBody(details: Parameters<typeof errorResponse>[3]): HttpResult {
+  return errorResponse(422, 'invalid_payload', 'the request is invalid: see details for the fields at fault', details);
+}
+
+/** The session's id when it exists (and is not being deleted), else the 404 answer. */
+async function sessionOf(deps: WebhooksDependencies, raw: unknown): Promise<string | HttpResult> {
+  const id = sessionIdParam(raw);
+  const record = id === null ? null : await deps.registry.get(id);
+  return record === null || record.desired === 'deleted' ? sessionNotFound(String(raw)) : record.id;
+}
+
+function webhookNotFound(session: string, raw: unknown): HttpResult {
+  return errorResponse(404, 'webhook_not_found', `session ${JSON.stringify(session)} has no webhook ${JSON.stringify(String(raw).slice(0, 64))}: list them with GET /v1/sessions/${session}/webhooks`);
+}
+
+/** A URL the address policy refuses by its IP literal, as a field problem; undefined when it may be used. */
+function refusedUrl(deps: WebhooksDependencies, url: string | undefined): HttpResult | undefined {
+  if (url === undefined) return undefined;
+  try {
+    assertAllowedHost(new URL(url).hostname, { allowPrivate: deps.allowPrivate });
+    return undefined;
+  } catch (error) {
+    if (error instanceof AddressRefusedError) return invalidBody([{ path: 'url', message: error.message }]);
+    throw error;
+  }
+}
+
+const isAnswer = (value: string | HttpResult): value is HttpResult => typeof value !== 'string';
+const objectBody = (body: unknown): body is Record<string, unknown> => typeof body === 'object' && body !== null && !Array.isArray(body);
+
+export async function createWebhook(deps: WebhooksDependencies, rawSession: unknown, body: unknown): Promise<HttpResult> {
+  if (!objectBody(body)) return invalidBody([{ path: '', message: 'the body must be a JSON object such as {"url": "https://example.com/hooks/waq"}' }]);
+  const parsed = createWebhookInputSchema.safeParse(body);
+  if (!parsed.success) return invalidBody(toFieldProblems(parsed.error));
+  const refused = refusedUrl(deps, parsed.data.url);
+  if (refused !== undefined) return refused;
+  const session = await sessionOf(deps, rawSession);
+  if (isAnswer(session)) return session;
+  const { subscription, secret } = await deps.webhooks.create(session, parsed.data);
+  return { status: 201, body: { ...subscription, secret }, headers: { Location: `/v1/sessions/${session}/webhooks/${subscription.id}` } };
+}
+
+export async function listWebhooks(deps: WebhooksDependencies, rawSession: unknown): Promise<HttpResult> {
+  const session = await sessionOf(deps, rawSession);
+  if (isAnswer(session)) return session;
+  return { status: 200, body: { webhooks: await deps.webhooks.list(session) } };
+}
+
+export async function describeWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
+  const session = await sessionOf(deps, rawSession);
+  if (isAnswer(session)) return session;
+  const id = webhookIdSchema.safeParse(rawId);
+  const subscription = id.success ? await deps.webhooks.get(session, id.data) : null;
+  return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: subscription };
+}
+
+export async function updateWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown, body: unknown): Promise<HttpResult> {
+  if (!objectBody(body)) return invalidBody([{ path: '', message: 'the body must be a JSON object such as {"enabled": false}' }]);
+  const parsed = updateWebhookInputSchema.safeParse(body);
+  if (!parsed.success) return invalidBody(toFieldProblems(parsed.error));
+  const refused = refusedUrl(deps, parsed.data.url);
+  if (refused !== undefined) return refused;
+  const session = await sessionOf(deps, rawSession);
+  if (isAnswer(session)) return session;
+  const id = webhookIdSchema.safeParse(rawId);
+  const subscription = id.success ? await deps.webhooks.update(session, id.data, parsed.data) : null;
+  return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: subscription };
+}
+
+export async function deleteWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
+  const session = await sessionOf(deps, rawSession);
+  if (isAnswer(session)) return session;
+  const id = webhookIdSchema.safeParse(rawId);
+  const removed = id.success && (await deps.webhooks.remove(session, id.data));
+  return removed ? { status: 204, body: undefined } : webhookNotFound(session, rawId);
+}
