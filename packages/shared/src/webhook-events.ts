@@ -1,0 +1,40 @@
+/**
+ * What a webhook posts: one envelope per session event,
+ *
+ *   { "id": "<event id>", "type": "message.incoming", "session": "sales", "seq": 42, "timestamp": "…", "data": { … } }
+ *
+ * `id` is the event's id in the session's event stream (the SSE `id:` too); `seq` is the event's place
+ * among the events one subscription receives: it grows by one per event posted to that subscription,
+ * so a receiver tells a gap (a number skipped) from a redelivery (a number seen, with the same
+ * `webhook-id` header). The session's own event types map to the webhook's: `state` → `session.status`,
+ * `qr` → `session.qr` (that a new code is shown and until when; the code itself is read from the API).
+ */
+import type { SessionEvent } from './events.js';
+import type { WebhookEventType } from './webhook-registry.js';
+
+export interface WebhookEnvelope {
+  readonly id: string;
+  readonly type: WebhookEventType;
+  readonly session: string;
+  readonly seq: number;
+  readonly timestamp: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** The webhook type and data of a session event. */
+export function webhookEventOf(event: SessionEvent): { type: WebhookEventType; timestamp: string; data: Record<string, unknown> } {
+  const { type, at, ...data } = event;
+  switch (type) {
+    case 'state':
+      return { type: 'session.status', timestamp: at, data };
+    case 'qr':
+      return { type: 'session.qr', timestamp: at, data };
+    default:
+      return { type, timestamp: at, data };
+  }
+}
+
+export function webhookEnvelope(session: string, eventId: string, seq: number, event: SessionEvent): WebhookEnvelope {
+  const { type, timestamp, data } = webhookEventOf(event);
+  return { id: eventId, type, session, seq, timestamp, data };
+}
