@@ -16,6 +16,7 @@ import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from
 import {
   backoffDelay,
   failureOf,
+  LeaseLostError,
   parseQueuedJob,
   QUEUE_NAMES,
   retryClassOf,
@@ -96,6 +97,9 @@ function dispatch(handlers: JobHandlers<JobContext>, parsed: ParsedJob, context:
   return handler(parsed.payload, context);
 }
 
+/** How long the outbox waits before it looks again while another worker holds an earlier send. */
+const FOREIGN_SEND_RECHECK_MS = 250;
+
 export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted, retriesInPlace }: ConsumerOptions): Consumers {
   const abort = new AbortController();
 
@@ -106,8 +110,24 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
     throw new ReportedFailure(failure);
   };
 
+  /** Sends active in the outbox, this worker's included (BullMQ's active list, in the session's slot). */
+  const activeSends = (): Promise<number> => connection.llen(`${keys.bullPrefix}:${QUEUE_NAMES.outbox}:active`);
+  let outboxWorker: Worker | undefined;
+  let waitingBehindForeignSend = false;
+
   const processor = (queue: QueueKind) => async (job: Job, token?: string): Promise<unknown> => {
     let jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: job.attemptsMade + 1 });
+    // A send held by another worker is an earlier one: that worker lost the session in the middle of it
+    // (paused, cut off) and leaves it active until its lock expires, when BullMQ puts it back at the
+    // head. This one goes back to the head first (so the earlier one lands in front of it) and the
+    // outbox waits a moment before it looks again: the order of acceptance is kept.
+    if (queue === 'outbox' && outboxWorker !== undefined && (await activeSends()) > 1) {
+      if (!waitingBehindForeignSend) jobLogger.info('another worker still holds an earlier send (it lost the session in the middle of it): waiting behind it so order is kept');
+      waitingBehindForeignSend = true;
+      await outboxWorker.rateLimit(FOREIGN_SEND_RECHECK_MS);
+      throw Worker.RateLimitError();
+    }
+    if (queue === 'outbox') waitingBehindForeignSend = false;
     let parsed: ParsedJob;
     try {
       parsed = parseQueuedJob(queue, job.name, job.data);
@@ -123,6 +143,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
       } catch (error) {
         if (error instanceof DelayedError || error instanceof WaitingError) throw error;
         const retry = retryClassOf(error);
+        if (queue === 'outbox' && error instanceof LeaseLostError) return leave(job, token, error, jobLogger);
         if (retry === 'held') return hold(job, token, error, jobLogger);
         if (retry === 'unrecoverable') return failForGood(job, error, jobLogger);
         if (queue !== 'outbox' || retriesInPlace === undefined) {
@@ -144,6 +165,19 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
         jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: failed + 1 });
       }
     }
+  };
+
+  /**
+   * This worker lost the session while it held a send: it leaves the send active (no move back to the
+   * queue) until its consumers close and the lock expires, so the new owner, which may already hold a
+   * later send, puts that one back first and the earlier one then lands in front of it. Bounded: a
+   * lease loss that does not close the consumers holds it back the usual way after two lock periods.
+   */
+  const leave = async (job: Job, token: string | undefined, error: LeaseLostError, jobLogger: Logger): Promise<never> => {
+    jobLogger.info('this worker lost the session: leaving the send to its new owner (back at the head of the queue when its lock expires)');
+    await abortableDelay(2 * lockMs, abort.signal);
+    if (!abort.signal.aborted) return hold(job, token, error, jobLogger);
+    throw new WaitingError();
   };
 
   /** Back to the head of the queue, attempts untouched: it goes out once the session is READY. */
@@ -178,6 +212,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
 
   const control = make('control');
   const outbox = make('outbox');
+  outboxWorker = outbox;
   let closing: Promise<void> | undefined;
   return {
     control,

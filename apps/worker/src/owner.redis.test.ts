@@ -375,6 +375,37 @@ describe('outbox', () => {
     expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['ordered 0', 'ordered 1', 'ordered 2', 'ordered 3']);
   });
 
+  it('keeps the order when a worker that lost the session still takes a send: the later ones wait behind it', async () => {
+    h.startOwner({ JOB_LOCK_MS: 1_000 });
+    await pairFresh();
+    // A stale owner (paused past its lease, then resumed) whose consumer still takes the next send, and
+    // leaves it active until its lock expires.
+    let taken: () => void = () => undefined;
+    const tookOne = new Promise<void>((resolve) => (taken = resolve));
+    const stale = new Worker(
+      'outbox',
+      () => {
+        taken();
+        return new Promise<unknown>(() => undefined);
+      },
+      { connection: duplicateConnection(h.fixture.redis, { maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
+    );
+    // The owner's consumer is busy with a slow send while the stale one waits for work, so the next
+    // send goes to the stale one.
+    let release: () => void = () => undefined;
+    h.world.afterAccept = () => new Promise<void>((resolve) => (release = resolve));
+    const ids = [(await h.producer.send({ to: ALICE, text: 'stale 0' })).id];
+    await vi.waitFor(() => expect(h.world.sent.map((m) => m.body)).toContain('stale 0'), { timeout: 10_000, interval: 20 });
+    ids.push((await h.producer.send({ to: ALICE, text: 'stale 1' })).id);
+    await tookOne;
+    h.world.afterAccept = undefined;
+    release();
+    for (let i = 2; i < 5; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `stale ${i}` })).id);
+    await stale.close(true);
+    for (const id of ids) await h.producer.waitForMessage(id, { timeoutMs: 20_000 });
+    expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['stale 0', 'stale 1', 'stale 2', 'stale 3', 'stale 4']);
+  });
+
   it('does not mistake an earlier identical message of another job for its own', async () => {
     h.startOwner();
     await pairFresh();
