@@ -351,13 +351,11 @@ describe('outbox', () => {
     expect(h.world.messagesTo(ALICE_WID).map((m) => m.body)).toEqual(['queued while away']);
   });
 
-  it('keeps the order after a worker died mid-send: the orphaned job goes first once its lock expires', async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < 4; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `ordered ${i}` })).id);
-    // A worker that took the first send and died: its job stays active until the lock expires.
+  /** An outbox consumer that takes one send and never finishes it (its lock lasts 1 s once it is closed). */
+  function holdingConsumer(): { worker: Worker; tookOne: Promise<void> } {
     let taken: () => void = () => undefined;
     const tookOne = new Promise<void>((resolve) => (taken = resolve));
-    const dead = new Worker(
+    const worker = new Worker(
       'outbox',
       () => {
         taken();
@@ -365,6 +363,14 @@ describe('outbox', () => {
       },
       { connection: duplicateConnection(h.fixture.redis, { maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
     );
+    return { worker, tookOne };
+  }
+
+  it('keeps the order after a worker died mid-send: the orphaned job goes first once its lock expires', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i += 1) ids.push((await h.producer.send({ to: ALICE, text: `ordered ${i}` })).id);
+    // A worker that took the first send and died: its job stays active until the lock expires.
+    const { worker: dead, tookOne } = holdingConsumer();
     await tookOne;
     await dead.close(true);
     expect(await h.producer.queues.outbox.getActiveCount()).toBe(1);
@@ -380,16 +386,7 @@ describe('outbox', () => {
     await pairFresh();
     // A stale owner (paused past its lease, then resumed) whose consumer still takes the next send, and
     // leaves it active until its lock expires.
-    let taken: () => void = () => undefined;
-    const tookOne = new Promise<void>((resolve) => (taken = resolve));
-    const stale = new Worker(
-      'outbox',
-      () => {
-        taken();
-        return new Promise<unknown>(() => undefined);
-      },
-      { connection: duplicateConnection(h.fixture.redis, { maxRetriesPerRequest: null }), prefix: h.keys.bullPrefix, lockDuration: 1_000, stalledInterval: 1_000 },
-    );
+    const { worker: stale, tookOne } = holdingConsumer();
     // The owner's consumer is busy with a slow send while the stale one waits for work, so the next
     // send goes to the stale one.
     let release: () => void = () => undefined;

@@ -17,6 +17,7 @@ import {
   type SessionRegistry,
   type WebhookRegistry,
 } from '@waq/shared';
+import type { z } from 'zod';
 
 import { errorResponse, type HttpResult } from './error-response.js';
 import { sessionIdParam, sessionNotFound } from './sessions.js';
@@ -55,51 +56,52 @@ function refusedUrl(deps: WebhooksDependencies, url: string | undefined): HttpRe
   }
 }
 
-const isAnswer = (value: string | HttpResult): value is HttpResult => typeof value !== 'string';
-const objectBody = (body: unknown): body is Record<string, unknown> => typeof body === 'object' && body !== null && !Array.isArray(body);
+/** The body parsed by `schema` with its URL allowed, or the 422 answer. */
+function parseBody<T extends { url?: string | undefined }>(deps: WebhooksDependencies, schema: z.ZodType<T>, body: unknown, example: string): T | HttpResult {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalidBody([{ path: '', message: `the body must be a JSON object such as ${example}` }]);
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) return invalidBody(toFieldProblems(parsed.error));
+  return refusedUrl(deps, parsed.data.url) ?? parsed.data;
+}
+
+const isResult = (value: unknown): value is HttpResult => typeof value === 'object' && value !== null && 'status' in value && typeof (value as HttpResult).status === 'number' && 'body' in value;
 
 export async function createWebhook(deps: WebhooksDependencies, rawSession: unknown, body: unknown): Promise<HttpResult> {
-  if (!objectBody(body)) return invalidBody([{ path: '', message: 'the body must be a JSON object such as {"url": "https://example.com/hooks/waq"}' }]);
-  const parsed = createWebhookInputSchema.safeParse(body);
-  if (!parsed.success) return invalidBody(toFieldProblems(parsed.error));
-  const refused = refusedUrl(deps, parsed.data.url);
-  if (refused !== undefined) return refused;
+  const input = parseBody(deps, createWebhookInputSchema, body, '{"url": "https://example.com/hooks/waq"}');
+  if (isResult(input)) return input;
   const session = await sessionOf(deps, rawSession);
-  if (isAnswer(session)) return session;
-  const { subscription, secret } = await deps.webhooks.create(session, parsed.data);
+  if (isResult(session)) return session;
+  const { subscription, secret } = await deps.webhooks.create(session, input);
   return { status: 201, body: { ...subscription, secret }, headers: { Location: `/v1/sessions/${session}/webhooks/${subscription.id}` } };
 }
 
 export async function listWebhooks(deps: WebhooksDependencies, rawSession: unknown): Promise<HttpResult> {
   const session = await sessionOf(deps, rawSession);
-  if (isAnswer(session)) return session;
+  if (isResult(session)) return session;
   return { status: 200, body: { webhooks: await deps.webhooks.list(session) } };
 }
 
 export async function describeWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
   const session = await sessionOf(deps, rawSession);
-  if (isAnswer(session)) return session;
+  if (isResult(session)) return session;
   const id = webhookIdSchema.safeParse(rawId);
   const subscription = id.success ? await deps.webhooks.get(session, id.data) : null;
   return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: subscription };
 }
 
 export async function updateWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown, body: unknown): Promise<HttpResult> {
-  if (!objectBody(body)) return invalidBody([{ path: '', message: 'the body must be a JSON object such as {"enabled": false}' }]);
-  const parsed = updateWebhookInputSchema.safeParse(body);
-  if (!parsed.success) return invalidBody(toFieldProblems(parsed.error));
-  const refused = refusedUrl(deps, parsed.data.url);
-  if (refused !== undefined) return refused;
+  const patch = parseBody(deps, updateWebhookInputSchema, body, '{"enabled": false}');
+  if (isResult(patch)) return patch;
   const session = await sessionOf(deps, rawSession);
-  if (isAnswer(session)) return session;
+  if (isResult(session)) return session;
   const id = webhookIdSchema.safeParse(rawId);
-  const subscription = id.success ? await deps.webhooks.update(session, id.data, parsed.data) : null;
+  const subscription = id.success ? await deps.webhooks.update(session, id.data, patch) : null;
   return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: subscription };
 }
 
 export async function deleteWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
   const session = await sessionOf(deps, rawSession);
-  if (isAnswer(session)) return session;
+  if (isResult(session)) return session;
   const id = webhookIdSchema.safeParse(rawId);
   const removed = id.success && (await deps.webhooks.remove(session, id.data));
   return removed ? { status: 204, body: undefined } : webhookNotFound(session, rawId);
