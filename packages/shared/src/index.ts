@@ -21,6 +21,7 @@ export * from './shutdown.js';
 export * from './state.js';
 export * from './version.js';
 export * from './webhook-address.js';
+export * from './webhook-deliveries.js';
 export * from './webhook-events.js';
 export * from './webhook-registry.js';
 export * from './webhook-signature.js';

@@ -17,6 +17,10 @@
  *   <p>:{<s>}:store:<g>          hash    manifest of backup generation g (state, size, checksum, writer)
  *   <p>:{<s>}:store:<g>:<i>      string  chunk i of backup generation g
  *   <p>:{<s>}:webhooks           hash    the session's webhook subscriptions: id → JSON (webhook-registry.ts)
+ *   <p>:{<s>}:webhook:<w>:cursor string  id of the last event of the session's stream dispatched to subscription w
+ *   <p>:{<s>}:webhook:<w>:seq    hash    subscription w's next seq (`#next`) and the seq of each event being dispatched
+ *   <p>:{<s>}:webhook:<w>:dead   list    dead letters of subscription w, oldest first (JSON)
+ *   <p>:{<s>}:webhook-<w>:…      BullMQ  subscription w's delivery queue
  *   <p>:login:<address>          hash    wrong sign-ins from one client address (API login throttle)
  *   <p>:sessions                 hash    the session registry: id → JSON record (desired state, settings)
  *   <p>:sessions:seeded          string  set once the configured SESSION_ID was registered (a deleted one stays deleted)
@@ -53,6 +57,9 @@ export interface SessionKeys {
   storeChunk(generation: number, index: number): string;
   /** The session's webhook subscriptions (webhook-registry.ts). */
   readonly webhooks: string;
+  webhookCursor(webhookId: string): string;
+  webhookSeq(webhookId: string): string;
+  webhookDead(webhookId: string): string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -71,6 +78,9 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     storeGeneration: (generation) => `${base}:store:${generation}`,
     storeChunk: (generation, index) => `${base}:store:${generation}:${index}`,
     webhooks: `${base}:webhooks`,
+    webhookCursor: (webhookId) => `${base}:webhook:${webhookId}:cursor`,
+    webhookSeq: (webhookId) => `${base}:webhook:${webhookId}:seq`,
+    webhookDead: (webhookId) => `${base}:webhook:${webhookId}:dead`,
   };
 }
 

@@ -117,6 +117,10 @@ export class WebhookRegistry {
     const { url, events = DEFAULT_WEBHOOK_EVENTS, secret = generateWebhookSecret(), enabled = true } = createWebhookInputSchema.parse(input);
     const at = this.now().toISOString();
     const stored = storedSchema.parse({ id: newWebhookId(), session, url, events: [...new Set(events)], enabled, paused: null, secret, createdAt: at, updatedAt: at });
+    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
+    // Its deliveries start with the events after this one (none of the session's history).
+    const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+    await this.redis.set(keys.webhookCursor(stored.id), newest?.[0] ?? '0-0', 'NX');
     if ((await this.redis.hsetnx(this.key(session), stored.id, JSON.stringify(stored))) !== 1) throw new Error(`webhook id ${stored.id} already taken`);
     return { subscription: withoutSecret(stored), secret };
   }
@@ -159,9 +163,12 @@ export class WebhookRegistry {
     return this.change(session, id, (stored) => ({ ...stored, paused: { at: this.now().toISOString(), reason } }));
   }
 
-  /** Whether it existed. */
+  /** Whether it existed. Its cursor and seq go with it; its queue and dead letters stay until the session is deleted. */
   async remove(session: string, id: string): Promise<boolean> {
-    return (await this.redis.hdel(this.key(session), id)) === 1;
+    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
+    const removed = (await this.redis.hdel(this.key(session), id)) === 1;
+    await this.redis.del(keys.webhookCursor(id), keys.webhookSeq(id));
+    return removed;
   }
 
   private async change(session: string, id: string, apply: (stored: StoredWebhookSubscription) => StoredWebhookSubscription): Promise<WebhookSubscription | null> {

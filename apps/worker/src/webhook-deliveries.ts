@@ -1,0 +1,251 @@
+/**
+ * Webhook deliveries of one session, run by its owner (it holds the lease, so there is one of these per
+ * session): a dispatcher that turns the session's events into delivery jobs, and one consumer per
+ * subscription that posts them, in order.
+ *
+ * - Dispatch: for each enabled subscription, the events of the session's stream after the
+ *   subscription's cursor, of the types it asked for, each with the next `seq` of that subscription,
+ *   become jobs of its queue; then the cursor moves past them. The seq of an event is assigned once
+ *   (a script: the stored one when there is one), and the job id is the delivery id, so a dispatch
+ *   repeated after a crash gives the same seq and adds nothing twice.
+ * - Delivery: concurrency 1 per subscription, retries in place (the head delivery keeps its place
+ *   through its backoff, `Retry-After` honoured) until `retryPeriodMs` after its first attempt; then it
+ *   becomes a dead letter (kept with its last answer, redriven through the API) and the queue goes on.
+ * - Its own Redis connection and its own consumers: a slow receiver holds a webhook consumer, never the
+ *   session's outbox.
+ */
+import {
+  addDelivery,
+  backoffDelay,
+  decodeEvent,
+  deliveryJobSchema,
+  duplicateConnection,
+  recordDeadLetter,
+  RedisScript,
+  settleInitialisation,
+  signWebhook,
+  webhookDeliveryId,
+  webhookEnvelope,
+  webhookEventOf,
+  webhookQueue,
+  webhookQueueName,
+  type DeliveryJob,
+  type Logger,
+  type RedisClient,
+  type SessionKeys,
+  type StoredWebhookSubscription,
+  type WebhookRegistry,
+} from '@waq/shared';
+import { WaitingError, Worker, type Job, type Queue } from 'bullmq';
+
+import { abortableDelay } from './lease.js';
+import { postWebhook, type WebhookOutcome } from './webhook-post.js';
+
+/** KEYS[1] the subscription's seq hash; ARGV[1] event id. The event's seq: the one assigned before, or the next. */
+const ASSIGN_SEQ = new RedisScript(`
+local seq = redis.call('HGET', KEYS[1], ARGV[1])
+if seq then return tonumber(seq) end
+seq = redis.call('HINCRBY', KEYS[1], '#next', 1)
+redis.call('HSET', KEYS[1], ARGV[1], seq)
+return seq
+`);
+
+const DISPATCH_BATCH = 200;
+const RETRY_BASE_MS = 5_000;
+const RETRY_MAX_MS = 3_600_000;
+
+export interface WebhookMetrics {
+  observeDelivery(outcome: WebhookOutcome['kind'] | 'dead', seconds: number): void;
+}
+
+export interface WebhookDeliveriesOptions {
+  /** A connection of the session's owner; the deliveries open their own from it. */
+  readonly redis: RedisClient;
+  readonly prefix: string;
+  readonly sessionId: string;
+  readonly keys: SessionKeys;
+  readonly registry: WebhookRegistry;
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+  readonly retryPeriodMs: number;
+  readonly allowPrivate: boolean;
+  readonly userAgent: string;
+  /** How often subscriptions are re-read and the stream is looked at when nothing wakes the dispatcher. @defaultValue 1000 */
+  readonly pollMs?: number;
+  /** The delivery lock: a crashed owner's delivery is taken up again after it. @defaultValue 30000 */
+  readonly lockMs?: number;
+  /** Backoff of the retries (tests shorten it). */
+  readonly retry?: { readonly baseMs: number; readonly maxMs: number };
+  readonly metrics?: WebhookMetrics;
+}
+
+interface Subscriber {
+  readonly queue: Queue;
+  readonly worker: Worker;
+}
+
+export class WebhookDeliveries {
+  private readonly abort = new AbortController();
+  private readonly connection: RedisClient;
+  private readonly subscribers = new Map<string, Subscriber>();
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: WebhookDeliveriesOptions) {
+    this.connection = duplicateConnection(options.redis, { connectionName: `waq-webhooks:${options.sessionId}`, maxRetriesPerRequest: null });
+    this.connection.on('error', () => undefined);
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((error: unknown) => this.options.logger.error({ err: error }, 'webhook dispatcher stopped'));
+  }
+
+  /** Stops dispatching and delivering; a delivery under way goes back to the head of its queue. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+    await Promise.allSettled([...this.subscribers.keys()].map((id) => this.unsubscribe(id)));
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+
+  private async loop(): Promise<void> {
+    const { pollMs = 1_000, logger } = this.options;
+    while (!this.abort.signal.aborted) {
+      let dispatched = 0;
+      try {
+        dispatched = await this.dispatchOnce();
+      } catch (error) {
+        if (this.abort.signal.aborted) return;
+        logger.warn({ err: error }, 'webhook dispatch failed; trying again');
+      }
+      if (dispatched === 0) await abortableDelay(pollMs, this.abort.signal);
+    }
+  }
+
+  /** One pass over the subscriptions; returns how many deliveries it added. */
+  async dispatchOnce(): Promise<number> {
+    const { registry, sessionId } = this.options;
+    const subscriptions = (await registry.listStored(sessionId)).filter((s) => s.enabled && s.paused === null);
+    const active = new Set(subscriptions.map((s) => s.id));
+    for (const id of this.subscribers.keys()) if (!active.has(id)) await this.unsubscribe(id);
+    let added = 0;
+    for (const subscription of subscriptions) {
+      const subscriber = this.subscribe(subscription.id);
+      added += await this.dispatchTo(subscription, subscriber.queue);
+    }
+    return added;
+  }
+
+  private async dispatchTo(subscription: StoredWebhookSubscription, queue: Queue): Promise<number> {
+    const { keys, sessionId } = this.options;
+    const redis = this.connection;
+    const cursorKey = keys.webhookCursor(subscription.id);
+    let cursor = await redis.get(cursorKey);
+    if (cursor === null) {
+      // A subscription the registry did not start (one from config): from now on.
+      const [newest] = await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+      await redis.set(cursorKey, newest?.[0] ?? '0-0', 'NX');
+      cursor = (await redis.get(cursorKey)) ?? '0-0';
+    }
+    const entries = await redis.xrange(keys.events, `(${cursor}`, '+', 'COUNT', DISPATCH_BATCH);
+    if (entries.length === 0) return 0;
+    const wanted = new Set<string>(subscription.events);
+    const seqKey = keys.webhookSeq(subscription.id);
+    const assigned: string[] = [];
+    let added = 0;
+    for (const [id, fields] of entries) {
+      const stored = decodeEvent(id, fields);
+      if (stored === null || !wanted.has(webhookEventOf(stored.event).type)) continue;
+      const seq = Number(await ASSIGN_SEQ.run(redis, [seqKey], [id]));
+      assigned.push(id);
+      await addDelivery(queue, { deliveryId: webhookDeliveryId(subscription.id, sessionId, id), envelope: webhookEnvelope(sessionId, id, seq, stored.event) });
+      added += 1;
+    }
+    const last = entries[entries.length - 1]![0];
+    await redis.set(cursorKey, last);
+    if (assigned.length > 0) await redis.hdel(seqKey, ...assigned);
+    return added;
+  }
+
+  private subscribe(webhookId: string): Subscriber {
+    const existing = this.subscribers.get(webhookId);
+    if (existing !== undefined) return existing;
+    const { keys, lockMs = 30_000, logger } = this.options;
+    const scope = { redis: this.connection, prefix: this.options.prefix, sessionId: this.options.sessionId };
+    const queue = webhookQueue(scope, webhookId);
+    queue.on('error', (error: Error) => logger.warn({ err: error, webhookId }, 'webhook queue error'));
+    const worker = new Worker(webhookQueueName(webhookId), (job, token) => this.deliver(webhookId, job, token), {
+      connection: this.connection,
+      prefix: keys.bullPrefix,
+      concurrency: 1,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+      maxStalledCount: 1_000,
+    });
+    worker.on('error', (error: Error) => logger.warn({ err: error, webhookId }, 'webhook consumer error'));
+    const subscriber = { queue, worker };
+    this.subscribers.set(webhookId, subscriber);
+    return subscriber;
+  }
+
+  private async unsubscribe(webhookId: string): Promise<void> {
+    const subscriber = this.subscribers.get(webhookId);
+    if (subscriber === undefined) return;
+    this.subscribers.delete(webhookId);
+    await settleInitialisation([subscriber.worker, subscriber.queue]);
+    await subscriber.worker.close();
+    await subscriber.queue.close();
+  }
+
+  private async deliver(webhookId: string, job: Job, token: string | undefined): Promise<unknown> {
+    const { registry, sessionId, timeoutMs, retryPeriodMs, allowPrivate, userAgent, retry = { baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS }, metrics } = this.options;
+    const logger = this.options.logger.child({ webhookId, deliveryId: job.id });
+    const parsed = deliveryJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      logger.warn({ problems: parsed.error.issues.length }, 'dropping a webhook delivery that does not parse');
+      return { dropped: true };
+    }
+    let data: DeliveryJob = parsed.data;
+    const body = JSON.stringify(data.envelope);
+    const firstAttemptAt = data.firstAttemptAt ?? Date.now();
+    let attempts = data.attempts ?? 0;
+    for (;;) {
+      const subscription = await registry.getStored(sessionId, webhookId);
+      if (subscription === null) return { dropped: true, reason: 'the subscription was deleted' };
+      if (!subscription.enabled || subscription.paused !== null || this.abort.signal.aborted) return this.putBack(job, token);
+      attempts += 1;
+      const headers = signWebhook({ id: data.deliveryId, at: new Date(), body, secrets: [subscription.secret] });
+      const outcome = await postWebhook({ url: subscription.url, body, headers, timeoutMs, policy: { allowPrivate }, userAgent });
+      if (outcome.kind === 'delivered') {
+        metrics?.observeDelivery('delivered', outcome.ms / 1_000);
+        return { status: outcome.status, attempts };
+      }
+      const delayMs = outcome.retryAfterMs ?? backoffDelay(attempts, retry);
+      if (outcome.kind === 'failed' || Date.now() + delayMs - firstAttemptAt > retryPeriodMs) {
+        metrics?.observeDelivery('dead', outcome.ms / 1_000);
+        logger.warn({ status: outcome.status, reason: outcome.reason, attempts }, 'webhook delivery given up: kept as a dead letter');
+        await recordDeadLetter({ redis: this.connection, prefix: this.options.prefix, sessionId }, webhookId, {
+          deliveryId: data.deliveryId,
+          envelope: data.envelope,
+          attempts,
+          firstAttemptAt: new Date(firstAttemptAt).toISOString(),
+          lastAttemptAt: new Date().toISOString(),
+          status: outcome.status,
+          reason: outcome.reason,
+          answer: outcome.answer,
+        });
+        return { deadLetter: true, attempts };
+      }
+      metrics?.observeDelivery('retry', outcome.ms / 1_000);
+      logger.info({ status: outcome.status, reason: outcome.reason, attempts, delayMs }, 'webhook delivery failed; trying again in place after the backoff');
+      data = { ...data, firstAttemptAt, attempts };
+      await job.updateData(data);
+      await abortableDelay(delayMs, this.abort.signal);
+    }
+  }
+
+  /** Back to the head of its queue (stopping, or the subscription disabled or paused meanwhile). */
+  private async putBack(job: Job, token: string | undefined): Promise<never> {
+    if (token !== undefined) await job.moveToWait(token);
+    throw new WaitingError();
+  }
+}
