@@ -19,6 +19,8 @@ import {
   type Logger,
   type RedisClient,
   type SessionQueues,
+  WAQ_VERSION,
+  WebhookRegistry,
 } from '@waq/shared';
 
 import { cleanProfile } from './chromium-hygiene.js';
@@ -33,6 +35,7 @@ import { SessionProfile, type ProfileFs } from './profile.js';
 import { createSendHandler } from './send-handler.js';
 import { SessionController } from './session.js';
 import { StatePublisher } from './state-publisher.js';
+import { WebhookDeliveries } from './webhook-deliveries.js';
 
 export type OwnerConfig = Pick<
   Config,
@@ -52,6 +55,10 @@ export type OwnerConfig = Pick<
   | 'SESSION_BACKUP_DELAY_MS'
   | 'SESSION_BACKUP_INTERVAL_MS'
   | 'SESSION_BACKUP_WARN_BYTES'
+  | 'WAQ_PREFIX'
+  | 'WEBHOOK_TIMEOUT_MS'
+  | 'WEBHOOK_RETRY_PERIOD_MS'
+  | 'WEBHOOK_ALLOW_PRIVATE'
 >;
 
 export interface OwnerOptions {
@@ -153,6 +160,19 @@ export class SessionOwner {
             ...(metrics === undefined ? {} : { metrics }),
           })
         : undefined;
+    const webhooks = new WebhookDeliveries({
+      redis,
+      prefix: config.WAQ_PREFIX,
+      sessionId: config.SESSION_ID,
+      keys,
+      registry: new WebhookRegistry(redis, config.WAQ_PREFIX),
+      logger: logger.child({ component: 'webhooks' }),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retryPeriodMs: config.WEBHOOK_RETRY_PERIOD_MS,
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+      userAgent: `waq/${WAQ_VERSION}`,
+      lockMs: config.JOB_LOCK_MS,
+    });
     const session = new SessionController({
       createDriver,
       publisher,
@@ -262,6 +282,7 @@ export class SessionOwner {
       }
       await session.start();
       consumers.start();
+      webhooks.start();
       const outcome = await new Promise<'lost' | 'stopped'>((resolve) => {
         if (lost.signal.aborted) return resolve('lost');
         if (signal.aborted) return resolve('stopped');
@@ -270,7 +291,7 @@ export class SessionOwner {
       });
       if (outcome === 'lost') {
         // Another worker may own the session already: stop at once, publish nothing, write nothing.
-        await Promise.all([consumers.close(true), session.abandon(), backup?.stop()]);
+        await Promise.all([consumers.close(true), session.abandon(), backup?.stop(), webhooks.stop()]);
       } else {
         logger.info('stopping: finishing the active job, then closing WhatsApp');
         await consumers.close(false);
@@ -279,10 +300,12 @@ export class SessionOwner {
         // Chromium has closed and flushed the profile: the most complete backup there is, before another worker may take over.
         if (backup !== undefined && wasReady) await backup.backup('shutdown');
         await backup?.stop();
+        await webhooks.stop();
         await lease.release();
       }
       return outcome;
     } finally {
+      await webhooks.stop();
       this.current = undefined;
       metrics?.setLeaseHeld(false);
     }

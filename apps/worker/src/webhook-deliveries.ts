@@ -89,6 +89,7 @@ export class WebhookDeliveries {
   private readonly connection: RedisClient;
   private readonly subscribers = new Map<string, Subscriber>();
   private running: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: WebhookDeliveriesOptions) {
     this.connection = duplicateConnection(options.redis, { connectionName: `waq-webhooks:${options.sessionId}`, maxRetriesPerRequest: null });
@@ -100,11 +101,14 @@ export class WebhookDeliveries {
   }
 
   /** Stops dispatching and delivering; a delivery under way goes back to the head of its queue. */
-  async stop(): Promise<void> {
-    this.abort.abort();
-    await this.running;
-    await Promise.allSettled([...this.subscribers.keys()].map((id) => this.unsubscribe(id)));
-    await this.connection.quit().catch(() => this.connection.disconnect());
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.abort.abort();
+      await this.running;
+      await Promise.allSettled([...this.subscribers.keys()].map((id) => this.unsubscribe(id)));
+      await this.connection.quit().catch(() => this.connection.disconnect());
+    })();
+    return this.stopping;
   }
 
   private async loop(): Promise<void> {

@@ -60,6 +60,10 @@ export const configSchema = z.object({
   SESSION_BACKUP_INTERVAL_MS: positiveInt(300_000).meta({ description: 'With SESSION_STORE=redis: how often a READY session is backed up, in ms (also on a graceful shutdown).' }),
   SESSION_BACKUP_WARN_BYTES: positiveInt(100 * 1024 * 1024).meta({ description: 'With SESSION_STORE=redis: a backup larger than this many bytes (compressed) is logged as a warning.' }),
   SESSION_BACKUP_MAX_AGE_MS: positiveInt(1_800_000).meta({ description: 'With SESSION_STORE=redis: a READY session whose last good backup is older than this (ms) is flagged on the status page and in the API.' }),
+  WEBHOOK_TIMEOUT_MS: positiveInt(10_000).meta({ description: 'How long one webhook delivery attempt waits for the receiver\'s answer (ms); no answer in time is retried.' }),
+  WEBHOOK_RETRY_PERIOD_MS: positiveInt(86_400_000).meta({
+    description: 'How long a webhook delivery is retried (exponential backoff with jitter, `Retry-After` honoured) after its first attempt before it becomes a dead letter (ms). Later events of the subscription wait behind it.',
+  }),
   WEBHOOK_ALLOW_PRIVATE: bool(false).meta({
     description: 'Allow webhook URLs on loopback, private and link-local addresses (a receiver on the same host or network). Off, such addresses are refused, checked on the address each delivery connects to.',
   }),

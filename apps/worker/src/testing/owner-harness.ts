@@ -47,6 +47,10 @@ export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   SESSION_BACKUP_DELAY_MS: 100,
   SESSION_BACKUP_INTERVAL_MS: 60_000,
   SESSION_BACKUP_WARN_BYTES: 100 * 1024 * 1024,
+  WAQ_PREFIX: 'waq',
+  WEBHOOK_TIMEOUT_MS: 2_000,
+  WEBHOOK_RETRY_PERIOD_MS: 60_000,
+  WEBHOOK_ALLOW_PRIVATE: true,
 };
 
 export class OwnerHarness {
@@ -78,7 +82,7 @@ export class OwnerHarness {
       redisUrl: this.fixture.url,
       prefix: this.fixture.prefix,
       connectionName: workerId,
-      config: { ...FAST_CONFIG, SESSION_DIR: this.sessionDir, ...overrides },
+      config: { ...FAST_CONFIG, SESSION_DIR: this.sessionDir, WAQ_PREFIX: this.fixture.prefix, ...overrides },
       workerId,
       createDriver: this.world.createDriver,
       logger: silentLogger,
