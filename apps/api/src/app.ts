@@ -23,7 +23,7 @@ import { sessionEvents } from './http/session-events.js';
 import { connect, getSession, logout, restart } from './http/session.js';
 import { createSession, deleteSession, describeSession, listSessions, sessionIdParam, sessionNotFound, setDesired, updateSession } from './http/sessions.js';
 import { KnownSessions } from './http/known-sessions.js';
-import { createWebhook, deleteWebhook, describeWebhook, listWebhooks, updateWebhook } from './http/webhooks.js';
+import { createWebhook, deleteWebhook, describeWebhook, listWebhookFailures, listWebhooks, redriveWebhook, updateWebhook } from './http/webhooks.js';
 import { drainWorker, listWorkers } from './http/workers.js';
 import { errorFromThrown, internalError } from './http/thrown-error.js';
 import { createMetrics } from './metrics.js';
@@ -169,7 +169,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     backups: { store: config.SESSION_STORE, maxAgeMs: config.SESSION_BACKUP_MAX_AGE_MS },
     onDeleted: (id: string) => known.forget(id),
   };
-  const webhooksDeps = { registry, webhooks: new WebhookRegistry(redis, config.WAQ_PREFIX), allowPrivate: config.WEBHOOK_ALLOW_PRIVATE };
+  const webhooksDeps = { registry, webhooks: new WebhookRegistry(redis, config.WAQ_PREFIX), allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, redis, prefix: config.WAQ_PREFIX };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
@@ -260,6 +260,8 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   app.get('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => describeWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
   app.patch('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, requireJson, json, route((req) => updateWebhook(webhooksDeps, req.params['session'], req.params['webhook'], req.body as unknown)));
   app.delete('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => deleteWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.get('/v1/sessions/:session/webhooks/:webhook/failures', apiAuth, redisReady, route((req) => listWebhookFailures(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.post('/v1/sessions/:session/webhooks/:webhook/redrive', apiAuth, redisReady, route((req) => redriveWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
   app.get('/v1/workers', apiAuth, redisReady, route(() => listWorkers(workers)));
   app.post('/v1/workers/:id/drain', apiAuth, redisReady, route((req) => drainWorker(workers, String(req.params['id']))));
 

@@ -16,6 +16,7 @@ import {
   sessionStateSchema,
   sessionStatusSchema,
   createWebhookInputSchema,
+  deadLetterSchema,
   updateWebhookInputSchema,
   webhookSubscriptionSchema,
   type MessageView,
@@ -208,6 +209,8 @@ export const webhookCreatedSchema = webhookSubscriptionSchema.extend({
   secret: z.string().meta({ description: 'The signing secret (`whsec_…`, Standard Webhooks): in this answer only. Keep it to verify the `webhook-signature` header.' }),
 });
 export const webhookListSchema = z.object({ webhooks: z.array(webhookSubscriptionSchema) });
+export const webhookFailureListSchema = z.object({ failures: z.array(deadLetterSchema).meta({ description: 'Deliveries given up, oldest first, each with its envelope and last answer.' }) });
+export const webhookRedriveSchema = z.object({ redriven: z.number().int().meta({ description: 'Dead letters put back into the queue, in their order.' }) });
 
 export const sandboxScanResponseSchema = z.object({ scanned: z.literal(true), simulator: z.unknown() });
 
@@ -247,6 +250,8 @@ namedSchemas.add(updateWebhookInputSchema, { id: 'UpdateWebhookRequest' });
 namedSchemas.add(webhookSubscriptionSchema, { id: 'Webhook' });
 namedSchemas.add(webhookCreatedSchema, { id: 'WebhookCreated' });
 namedSchemas.add(webhookListSchema, { id: 'WebhookList' });
+namedSchemas.add(webhookFailureListSchema, { id: 'WebhookFailureList' });
+namedSchemas.add(webhookRedriveSchema, { id: 'WebhookRedrive' });
 
 // The documentation schemas must describe what the handlers really return.
 type Assert<T extends true> = T;

@@ -2,7 +2,7 @@
  * Webhook subscriptions over HTTP, on real Redis: create (secret shown once), list, read, change,
  * delete; bad input and refused addresses answered with the field at fault; nothing stored for them.
  */
-import { signWebhook, WebhookRegistry } from '@waq/shared';
+import { recordDeadLetter, signWebhook, webhookQueue, WebhookRegistry } from '@waq/shared';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -108,5 +108,40 @@ describe('webhook subscriptions', () => {
       expect(missing.status).toBe(404);
       expect(await missing.json()).toMatchObject({ error: { code: 'webhook_not_found', message: expect.stringMatching(/list them with GET \/v1\/sessions\/default\/webhooks/) } });
     }
+  });
+
+  it('lists a webhook\'s dead letters with their last answer and redrives them in order', async () => {
+    const api = await start();
+    const { subscription } = await new WebhookRegistry(api.fixture.redis, api.prefix).create('default', { url: 'https://receiver.example/' });
+    const scope = { redis: api.fixture.redis, prefix: api.prefix, sessionId: 'default' };
+    for (const seq of [1, 2, 3]) {
+      await recordDeadLetter(scope, subscription.id, {
+        deliveryId: `msg_${seq}`,
+        envelope: { id: `${seq}-0`, type: 'message.incoming', session: 'default', seq, timestamp: new Date().toISOString(), data: {} },
+        attempts: 7,
+        firstAttemptAt: new Date().toISOString(),
+        lastAttemptAt: new Date().toISOString(),
+        status: 500,
+        reason: 'HTTP 500',
+        answer: 'oops',
+      });
+    }
+    const failures = (await (await call(api, 'GET', `/v1/sessions/default/webhooks/${subscription.id}/failures`)).json()) as { failures: { deliveryId: string; status: number; answer: string }[] };
+    expect(failures.failures.map((f) => [f.deliveryId, f.status, f.answer])).toEqual([['msg_1', 500, 'oops'], ['msg_2', 500, 'oops'], ['msg_3', 500, 'oops']]);
+
+    const redrive = await call(api, 'POST', `/v1/sessions/default/webhooks/${subscription.id}/redrive`);
+    expect(redrive.status).toBe(200);
+    expect(await redrive.json()).toEqual({ redriven: 3 });
+    // Back in the webhook's queue, in order (oldest first), with their delivery ids; the list is empty.
+    const queue = webhookQueue(scope, subscription.id);
+    try {
+      // asc: the order they are taken in.
+      const waiting = await queue.getJobs(['wait'], 0, -1, true);
+      expect(waiting.map((job) => (job.data as { deliveryId: string }).deliveryId)).toEqual(['msg_1', 'msg_2', 'msg_3']);
+    } finally {
+      await queue.close();
+    }
+    expect(((await (await call(api, 'GET', `/v1/sessions/default/webhooks/${subscription.id}/failures`)).json()) as { failures: unknown[] }).failures).toEqual([]);
+    expect((await call(api, 'POST', '/v1/sessions/default/webhooks/wh_aaaaaaaaaaaaaaaa/redrive')).status).toBe(404);
   });
 });

@@ -11,9 +11,12 @@ import {
   AddressRefusedError,
   assertAllowedHost,
   createWebhookInputSchema,
+  listDeadLetters,
+  redriveDeadLetters,
   toFieldProblems,
   updateWebhookInputSchema,
   webhookIdSchema,
+  type RedisClient,
   type SessionRegistry,
   type WebhookRegistry,
 } from '@waq/shared';
@@ -27,6 +30,9 @@ export interface WebhooksDependencies {
   readonly webhooks: WebhookRegistry;
   /** WEBHOOK_ALLOW_PRIVATE */
   readonly allowPrivate: boolean;
+  readonly redis: RedisClient;
+  /** WAQ_PREFIX */
+  readonly prefix: string;
 }
 
 function invalidBody(details: Parameters<typeof errorResponse>[3]): HttpResult {
@@ -105,4 +111,27 @@ export async function deleteWebhook(deps: WebhooksDependencies, rawSession: unkn
   const id = webhookIdSchema.safeParse(rawId);
   const removed = id.success && (await deps.webhooks.remove(session, id.data));
   return removed ? { status: 204, body: undefined } : webhookNotFound(session, rawId);
+}
+
+/** The session and subscription a `…/webhooks/:webhook/…` route names, or the 404 answer. */
+async function subscriptionOf(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<{ session: string; id: string } | HttpResult> {
+  const session = await sessionOf(deps, rawSession);
+  if (isResult(session)) return session;
+  const id = webhookIdSchema.safeParse(rawId);
+  const subscription = id.success ? await deps.webhooks.get(session, id.data) : null;
+  return subscription === null ? webhookNotFound(session, rawId) : { session, id: subscription.id };
+}
+
+/** The deliveries given up (dead letters), oldest first, each with its last answer. */
+export async function listWebhookFailures(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
+  const target = await subscriptionOf(deps, rawSession, rawId);
+  if (isResult(target)) return target;
+  return { status: 200, body: { failures: await listDeadLetters({ redis: deps.redis, prefix: deps.prefix, sessionId: target.session }, target.id) } };
+}
+
+/** Puts the dead letters back into the subscription's queue, in order, with their delivery ids. */
+export async function redriveWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
+  const target = await subscriptionOf(deps, rawSession, rawId);
+  if (isResult(target)) return target;
+  return { status: 200, body: { redriven: await redriveDeadLetters({ redis: deps.redis, prefix: deps.prefix, sessionId: target.session }, target.id) } };
 }

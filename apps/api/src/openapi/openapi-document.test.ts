@@ -64,6 +64,8 @@ describe('the OpenAPI document', () => {
       'GET /v1/sessions/{session}/webhooks/{webhook} describeWebhook',
       'PATCH /v1/sessions/{session}/webhooks/{webhook} updateWebhook',
       'DELETE /v1/sessions/{session}/webhooks/{webhook} deleteWebhook',
+      'GET /v1/sessions/{session}/webhooks/{webhook}/failures listWebhookFailures',
+      'POST /v1/sessions/{session}/webhooks/{webhook}/redrive redriveWebhook',
       'GET /v1/workers listWorkers',
       'POST /v1/workers/{id}/drain drainWorker',
       'POST /v1/messages sendMessage',

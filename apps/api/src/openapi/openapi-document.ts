@@ -376,6 +376,26 @@ const WEBHOOK_OPERATIONS: readonly Operation[] = [
     pathParams: WEBHOOK_PARAMS,
     responses: { '204': { description: 'Deleted.' }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
   },
+  {
+    method: 'get',
+    path: '/v1/sessions/{session}/webhooks/{webhook}/failures',
+    operationId: 'listWebhookFailures',
+    tag: 'Webhooks',
+    summary: 'List a webhook’s dead letters',
+    description: 'Deliveries given up after WEBHOOK_RETRY_PERIOD_MS of retries, or at once on an answer that retrying would not change (4xx other than 408 and 429, a redirect, a refused address): oldest first, each with its last answer.',
+    pathParams: WEBHOOK_PARAMS,
+    responses: { '200': { description: 'The dead letters.', content: json(ref('WebhookFailureList')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
+  },
+  {
+    method: 'post',
+    path: '/v1/sessions/{session}/webhooks/{webhook}/redrive',
+    operationId: 'redriveWebhook',
+    tag: 'Webhooks',
+    summary: 'Deliver a webhook’s dead letters again',
+    description: 'Puts them back into the webhook’s queue in their order, with their `webhook-id`s (a receiver that did get one drops the repeat).',
+    pathParams: WEBHOOK_PARAMS,
+    responses: { '200': { description: 'How many were put back.', content: json(ref('WebhookRedrive')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
+  },
 ];
 
 const WORKER_OPERATIONS: readonly Operation[] = [
