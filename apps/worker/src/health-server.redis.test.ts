@@ -55,7 +55,11 @@ describe('worker metrics', () => {
       salesMetrics.recordSend('sent');
       salesMetrics.reconnect();
       salesMetrics.observeSend(0.2);
-      metrics.session('support', support).recordSend('held');
+      salesMetrics.observeDelivery('delivered', 0.05);
+      salesMetrics.observeDelivery('retry', 10);
+      const supportMetrics = metrics.session('support', support);
+      supportMetrics.recordSend('held');
+      supportMetrics.observeDelivery('dead', 0.01);
       const health = { workerId: 'w1', capacity: 4, draining: false, sessions: [{ id: 'sales', status: 'READY' }] };
       const server = await listen(createHealthServer({ redis, version: '1', registry: metrics.registry, health: () => health }));
       opened.push({ server, redis: redis.duplicate() });
@@ -72,6 +76,9 @@ describe('worker metrics', () => {
       expect(text).toContain('waq_queue_jobs{session="support",queue="outbox",state="waiting"} 0');
       expect(text).toContain('waq_worker_sessions{kind="capacity"} 4');
       expect(text).toContain('waq_worker_sessions{kind="starting"} 1');
+      expect(text).toContain('waq_webhook_deliveries_total{session="sales",outcome="delivered"} 1');
+      expect(text).toContain('waq_webhook_deliveries_total{session="support",outcome="dead"} 1');
+      expect(text).toContain('waq_webhook_delivery_duration_seconds_count{session="sales"} 2');
       // Node's default metrics unprefixed, as the API's (see metrics.ts), without prom-client's gauges named `*_total`.
       expect(text).toContain('\nprocess_resident_memory_bytes ');
       expect(text).toMatch(/^nodejs_active_handles\{type="[A-Za-z]+"\} \d+$/m);

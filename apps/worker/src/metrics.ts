@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { SESSION_STATUSES, type SessionStatus } from '@waq/shared';
 
 import type { BackupMetrics } from './profile-backup.js';
+import { WEBHOOK_OUTCOMES, type WebhookMetrics } from './webhook-deliveries.js';
 
 /**
  * prom-client 15.1.3's default metrics include three gauges named like counters (`*_total`, which
@@ -24,7 +25,7 @@ const SEND_OUTCOMES = ['sent', 'recovered', 'failed', 'held', 'retried'] as cons
 export type SendOutcome = (typeof SEND_OUTCOMES)[number];
 
 /** What one session's owner reports (its `session` label is bound). */
-export interface SessionMetrics extends BackupMetrics {
+export interface SessionMetrics extends BackupMetrics, WebhookMetrics {
   setStatus(current: SessionStatus): void;
   setLeaseHeld(held: boolean): void;
   reconnect(): void;
@@ -49,6 +50,19 @@ export class WorkerMetrics {
   private readonly leaseHeld = new Gauge({ name: 'waq_lease_held', help: '1 while this worker owns the session', labelNames: ['session'], registers: [this.registry] });
   private readonly reconnects = new Counter({ name: 'waq_reconnects_total', help: 'Reconnect attempts of the WhatsApp client, by session', labelNames: ['session'], registers: [this.registry] });
   private readonly sends = new Counter({ name: 'waq_sends_total', help: 'Send attempts by session and outcome', labelNames: ['session', 'outcome'], registers: [this.registry] });
+  private readonly webhookDeliveries = new Counter({
+    name: 'waq_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by session and outcome (delivered, retry, dead: given up and kept as a dead letter)',
+    labelNames: ['session', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly webhookSeconds = new Histogram({
+    name: 'waq_webhook_delivery_duration_seconds',
+    help: 'Time of one webhook delivery attempt, request to answer, by session',
+    labelNames: ['session'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   private readonly sendSeconds = new Histogram({
     name: 'waq_send_duration_seconds',
     help: 'Time from taking a send job to WhatsApp accepting it (pacing excluded), by session',
@@ -152,6 +166,10 @@ export class WorkerMetrics {
         this.lastBackup.set(session, manifest.completedAt.getTime());
       },
       backupFailed: () => this.backupFailures.inc({ session }),
+      observeDelivery: (outcome, seconds) => {
+        this.webhookDeliveries.inc({ session, outcome });
+        this.webhookSeconds.observe({ session }, seconds);
+      },
     };
   }
 
@@ -159,7 +177,8 @@ export class WorkerMetrics {
   forget(session: string): void {
     this.queues.delete(session);
     // prom-client removes a series by its whole label set.
-    for (const metric of [this.leaseHeld, this.reconnects, this.sendSeconds, this.backupBytes, this.backupSeconds, this.restoreSeconds, this.backupFailures]) metric.remove({ session });
+    for (const metric of [this.leaseHeld, this.reconnects, this.sendSeconds, this.backupBytes, this.backupSeconds, this.restoreSeconds, this.backupFailures, this.webhookSeconds]) metric.remove({ session });
+    for (const outcome of WEBHOOK_OUTCOMES) this.webhookDeliveries.remove({ session, outcome });
     this.lastBackup.delete(session);
     for (const status of SESSION_STATUSES) this.status.remove({ session, status });
     for (const outcome of SEND_OUTCOMES) this.sends.remove({ session, outcome });

@@ -172,6 +172,7 @@ export class SessionOwner {
       allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
       userAgent: `waq/${WAQ_VERSION}`,
       lockMs: config.JOB_LOCK_MS,
+      ...(metrics === undefined ? {} : { metrics }),
     });
     const session = new SessionController({
       createDriver,

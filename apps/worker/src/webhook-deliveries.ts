@@ -39,7 +39,7 @@ import {
 import { WaitingError, Worker, type Job, type Queue } from 'bullmq';
 
 import { abortableDelay } from './lease.js';
-import { postWebhook, type WebhookOutcome } from './webhook-post.js';
+import { postWebhook } from './webhook-post.js';
 
 /** KEYS[1] the subscription's seq hash; ARGV[1] event id. The event's seq: the one assigned before, or the next. */
 const ASSIGN_SEQ = new RedisScript(`
@@ -54,8 +54,10 @@ const DISPATCH_BATCH = 200;
 const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 3_600_000;
 
+export const WEBHOOK_OUTCOMES = ['delivered', 'retry', 'dead'] as const;
+
 export interface WebhookMetrics {
-  observeDelivery(outcome: WebhookOutcome['kind'] | 'dead', seconds: number): void;
+  observeDelivery(outcome: (typeof WEBHOOK_OUTCOMES)[number], seconds: number): void;
 }
 
 export interface WebhookDeliveriesOptions {
