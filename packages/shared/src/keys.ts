@@ -17,6 +17,7 @@
  *   <p>:{<s>}:store:<g>          hash    manifest of backup generation g (state, size, checksum, writer)
  *   <p>:{<s>}:store:<g>:<i>      string  chunk i of backup generation g
  *   <p>:{<s>}:webhooks           hash    the session's webhook subscriptions: id → JSON (webhook-registry.ts)
+ *   <p>:{<s>}:webhooks:order     string  counter of the subscriptions created (their order)
  *   <p>:{<s>}:webhook:<w>:cursor string  id of the last event of the session's stream dispatched to subscription w
  *   <p>:{<s>}:webhook:<w>:seq    hash    subscription w's next seq (`#next`) and the seq of each event being dispatched
  *   <p>:{<s>}:webhook:<w>:dead   list    dead letters of subscription w, oldest first (JSON)
@@ -57,6 +58,7 @@ export interface SessionKeys {
   storeChunk(generation: number, index: number): string;
   /** The session's webhook subscriptions (webhook-registry.ts). */
   readonly webhooks: string;
+  readonly webhookOrder: string;
   webhookCursor(webhookId: string): string;
   webhookSeq(webhookId: string): string;
   webhookDead(webhookId: string): string;
@@ -78,6 +80,7 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     storeGeneration: (generation) => `${base}:store:${generation}`,
     storeChunk: (generation, index) => `${base}:store:${generation}:${index}`,
     webhooks: `${base}:webhooks`,
+    webhookOrder: `${base}:webhooks:order`,
     webhookCursor: (webhookId) => `${base}:webhook:${webhookId}:cursor`,
     webhookSeq: (webhookId) => `${base}:webhook:${webhookId}:seq`,
     webhookDead: (webhookId) => `${base}:webhook:${webhookId}:dead`,

@@ -35,7 +35,9 @@ describe('WebhookRegistry', () => {
     expect(await fixture.redis.hexists(sessionKeys({ prefix: fixture.prefix, sessionId: 'sales' }).webhooks, subscription.id)).toBe(1);
   });
 
-  it('keeps subscriptions per session, listed in creation order', async () => {
+  it('keeps subscriptions per session, listed in creation order (several in one millisecond too)', async () => {
+    const frozen = new Date('2026-12-04T18:00:00.000Z');
+    registry = new WebhookRegistry(fixture.redis, fixture.prefix, () => frozen);
     const a = (await registry.create('sales', { url: 'https://a.example/', events: ['message.incoming'] })).subscription;
     const b = (await registry.create('sales', { url: 'https://b.example/', events: ['session.qr', 'session.status'], enabled: false })).subscription;
     await registry.create('support', { url: 'https://c.example/' });

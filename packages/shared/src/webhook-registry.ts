@@ -57,7 +57,11 @@ export const webhookSubscriptionSchema = z.object({
 });
 export type WebhookSubscription = z.infer<typeof webhookSubscriptionSchema>;
 
-const storedSchema = webhookSubscriptionSchema.extend({ secret: webhookSecretSchema });
+const storedSchema = webhookSubscriptionSchema.extend({
+  secret: webhookSecretSchema,
+  /** Creation order within the session (several can be created in one millisecond). */
+  order: z.number().int().positive(),
+});
 /** A subscription as stored: with its secret. Only the delivery side reads it. */
 export type StoredWebhookSubscription = z.infer<typeof storedSchema>;
 
@@ -99,7 +103,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `);
 
-const withoutSecret = ({ secret: _secret, ...subscription }: StoredWebhookSubscription): WebhookSubscription => subscription;
+const withoutSecret = ({ secret: _secret, order: _order, ...subscription }: StoredWebhookSubscription): WebhookSubscription => subscription;
 
 export class WebhookRegistry {
   constructor(
@@ -116,8 +120,9 @@ export class WebhookRegistry {
   async create(session: string, input: CreateWebhookInput): Promise<{ subscription: WebhookSubscription; secret: string }> {
     const { url, events = DEFAULT_WEBHOOK_EVENTS, secret = generateWebhookSecret(), enabled = true } = createWebhookInputSchema.parse(input);
     const at = this.now().toISOString();
-    const stored = storedSchema.parse({ id: newWebhookId(), session, url, events: [...new Set(events)], enabled, paused: null, secret, createdAt: at, updatedAt: at });
     const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
+    const order = await this.redis.incr(keys.webhookOrder);
+    const stored = storedSchema.parse({ id: newWebhookId(), session, url, events: [...new Set(events)], enabled, paused: null, secret, order, createdAt: at, updatedAt: at });
     // Its deliveries start with the events after this one (none of the session's history).
     const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
     await this.redis.set(keys.webhookCursor(stored.id), newest?.[0] ?? '0-0', 'NX');
@@ -134,7 +139,7 @@ export class WebhookRegistry {
     const entries = await this.redis.hgetall(this.key(session));
     return Object.values(entries)
       .flatMap((raw) => decodeStored(raw) ?? [])
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+      .sort((a, b) => a.order - b.order);
   }
 
   async get(session: string, id: string): Promise<WebhookSubscription | null> {
