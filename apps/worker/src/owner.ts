@@ -59,6 +59,9 @@ export type OwnerConfig = Pick<
   | 'WEBHOOK_TIMEOUT_MS'
   | 'WEBHOOK_RETRY_PERIOD_MS'
   | 'WEBHOOK_ALLOW_PRIVATE'
+  | 'WEBHOOK_URL'
+  | 'WEBHOOK_EVENTS'
+  | 'WEBHOOK_SECRET'
 >;
 
 export interface OwnerOptions {
@@ -173,6 +176,7 @@ export class SessionOwner {
       userAgent: `waq/${WAQ_VERSION}`,
       lockMs: config.JOB_LOCK_MS,
       ...(metrics === undefined ? {} : { metrics }),
+      ...(config.WEBHOOK_URL === undefined || config.WEBHOOK_SECRET === undefined ? {} : { configured: { url: config.WEBHOOK_URL, events: config.WEBHOOK_EVENTS, secret: config.WEBHOOK_SECRET } }),
     });
     const session = new SessionController({
       createDriver,

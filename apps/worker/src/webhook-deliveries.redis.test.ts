@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { encodeEvent, listDeadLetters, redriveDeadLetters, sessionKeys, WebhookRegistry, type SessionEvent, type SessionKeys } from '@waq/shared';
+import { CONFIGURED_WEBHOOK_ID, encodeEvent, listDeadLetters, redriveDeadLetters, sessionKeys, WebhookRegistry, type SessionEvent, type SessionKeys } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -188,5 +188,14 @@ describe('webhook deliveries', () => {
     await append(incoming(1));
     await vi.waitFor(async () => expect(await listDeadLetters({ redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' }, webhookId)).toHaveLength(1), { timeout: 20_000, interval: 20 });
     expect((await listDeadLetters({ redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' }, webhookId))[0]).toMatchObject({ attempts: 1, status: 410 });
+  });
+
+  it('delivers to the configured webhook (WEBHOOK_URL) without a subscription made through the API', async () => {
+    secret = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
+    start({ configured: { url, events: ['message.incoming'], secret } });
+    await vi.waitFor(async () => expect(await registry.get('sales', CONFIGURED_WEBHOOK_ID)).not.toBeNull(), { timeout: 20_000, interval: 20 });
+    await append(incoming(3));
+    await vi.waitFor(() => expect(received).toHaveLength(3), { timeout: 20_000, interval: 20 });
+    expect(received.map((r) => [r.seq, r.verified])).toEqual([[1, true], [2, true], [3, true]]);
   });
 });

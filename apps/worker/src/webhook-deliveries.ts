@@ -29,6 +29,7 @@ import {
   webhookEventOf,
   webhookQueue,
   webhookQueueName,
+  type ConfiguredWebhook,
   type DeliveryJob,
   type Logger,
   type RedisClient,
@@ -79,6 +80,8 @@ export interface WebhookDeliveriesOptions {
   /** Backoff of the retries (tests shorten it). */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
   readonly metrics?: WebhookMetrics;
+  /** WEBHOOK_URL, WEBHOOK_EVENTS and WEBHOOK_SECRET: the session's configured subscription, made to match at start. */
+  readonly configured?: ConfiguredWebhook;
 }
 
 interface Subscriber {
@@ -114,8 +117,18 @@ export class WebhookDeliveries {
   }
 
   private async loop(): Promise<void> {
-    const { pollMs = 1_000, logger } = this.options;
+    const { pollMs = 1_000, logger, configured, registry, sessionId } = this.options;
+    let ensured = configured === undefined;
     while (!this.abort.signal.aborted) {
+      if (!ensured && configured !== undefined) {
+        ensured = await registry.ensureConfigured(sessionId, configured).then(
+          () => true,
+          (error: unknown) => {
+            logger.warn({ err: error }, 'could not set up the configured webhook (WEBHOOK_URL); trying again');
+            return false;
+          },
+        );
+      }
       let dispatched = 0;
       try {
         dispatched = await this.dispatchOnce();

@@ -79,3 +79,22 @@ describe('configReference', () => {
     expect(block?.[0]).toBe(`<!-- config:start -->\n${renderConfigTable()}\n<!-- config:end -->`);
   });
 });
+
+describe('the configured webhook', () => {
+  it('takes WEBHOOK_URL with WEBHOOK_SECRET, events as a list (default all but session.qr), and never echoes the secret', () => {
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    const config = loadConfig({ WEBHOOK_URL: 'https://hooks.example/waq', WEBHOOK_SECRET: secret, WEBHOOK_EVENTS: 'message.incoming, session.qr' });
+    expect(config).toMatchObject({ WEBHOOK_URL: 'https://hooks.example/waq', WEBHOOK_EVENTS: ['message.incoming', 'session.qr'] });
+    expect(loadConfig({}).WEBHOOK_EVENTS).toEqual(['message.incoming', 'message.sent', 'message.ack', 'message.failed', 'session.status']);
+    expect(() => loadConfig({ WEBHOOK_URL: 'https://hooks.example/waq' })).toThrow(/WEBHOOK_SECRET must be set with WEBHOOK_URL/);
+    expect(() => loadConfig({ WEBHOOK_EVENTS: 'message.deleted' })).toThrow(/WEBHOOK_EVENTS/);
+    let error: unknown;
+    try {
+      loadConfig({ WEBHOOK_URL: 'https://hooks.example/waq', WEBHOOK_SECRET: 'whsec_hunter2' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(String((error as Error).message)).toMatch(/WEBHOOK_SECRET must be "whsec_".*\(got a value\)/);
+    expect(String((error as Error).message)).not.toContain('hunter2');
+  });
+});

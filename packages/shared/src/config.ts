@@ -9,6 +9,8 @@ import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
 import { parseClusterUrl } from './redis-url.js';
+import { DEFAULT_WEBHOOK_EVENTS, webhookEventTypeSchema, webhookUrlSchema, type WebhookEventType } from './webhook-registry.js';
+import { webhookSecretSchema } from './webhook-signature.js';
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -60,6 +62,22 @@ export const configSchema = z.object({
   SESSION_BACKUP_INTERVAL_MS: positiveInt(300_000).meta({ description: 'With SESSION_STORE=redis: how often a READY session is backed up, in ms (also on a graceful shutdown).' }),
   SESSION_BACKUP_WARN_BYTES: positiveInt(100 * 1024 * 1024).meta({ description: 'With SESSION_STORE=redis: a backup larger than this many bytes (compressed) is logged as a warning.' }),
   SESSION_BACKUP_MAX_AGE_MS: positiveInt(1_800_000).meta({ description: 'With SESSION_STORE=redis: a READY session whose last good backup is older than this (ms) is flagged on the status page and in the API.' }),
+  WEBHOOK_URL: optionalString()
+    .pipe(webhookUrlSchema.optional())
+    .meta({ description: 'A webhook every session posts its events to, besides the ones made through the API (needs WEBHOOK_SECRET). Listed with them as `wh_configured222222`; its URL, events and secret follow this configuration.' }),
+  WEBHOOK_EVENTS: optionalString()
+    .pipe(
+      z
+        .string()
+        .transform((list) => list.split(',').map((name) => name.trim()).filter((name) => name !== ''))
+        .pipe(z.array(webhookEventTypeSchema, { error: 'must be a comma-separated list of message.incoming, message.sent, message.ack, message.failed, session.status, session.qr' }).min(1))
+        .optional(),
+    )
+    .transform((events): WebhookEventType[] => events ?? [...DEFAULT_WEBHOOK_EVENTS])
+    .meta({ description: 'The events of WEBHOOK_URL, comma-separated (default: all but `session.qr`).' }),
+  WEBHOOK_SECRET: optionalString()
+    .pipe(webhookSecretSchema.optional())
+    .meta({ description: 'The signing secret of WEBHOOK_URL (Standard Webhooks: `whsec_` + base64 of 24–64 random bytes, e.g. `echo whsec_$(openssl rand -base64 32)`).' }),
   WEBHOOK_TIMEOUT_MS: positiveInt(10_000).meta({ description: 'How long one webhook delivery attempt waits for the receiver\'s answer (ms); no answer in time is retried.' }),
   WEBHOOK_RETRY_PERIOD_MS: positiveInt(86_400_000).meta({
     description: 'How long a webhook delivery is retried (exponential backoff with jitter, `Retry-After` honoured) after its first attempt before it becomes a dead letter (ms). Later events of the subscription wait behind it.',
@@ -142,11 +160,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   // SEND_INTERVAL_MS= into 0, pacing off, without a word.
   for (const name of Object.keys(configSchema.shape)) known[name] = env[name]?.trim() === '' ? undefined : env[name];
   const result = configSchema.safeParse(known);
-  if (result.success) return result.data;
+  if (result.success) {
+    if (result.data.WEBHOOK_URL !== undefined && result.data.WEBHOOK_SECRET === undefined) {
+      throw new ConfigError([{ variable: 'WEBHOOK_SECRET', message: 'WEBHOOK_SECRET must be set with WEBHOOK_URL: receivers verify deliveries with it (e.g. echo whsec_$(openssl rand -base64 32))' }]);
+    }
+    return result.data;
+  }
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.');
     const value = env[name];
-    const shown = value === undefined ? 'unset' : name === 'API_KEY' ? 'a value' : JSON.stringify(value);
+    const shown = value === undefined ? 'unset' : name === 'API_KEY' || name === 'WEBHOOK_SECRET' ? 'a value' : JSON.stringify(value);
     return { variable: name, message: `${name} ${issue.message} (got ${shown})` };
   });
   throw new ConfigError(problems);

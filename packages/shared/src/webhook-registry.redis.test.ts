@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
 
 import { sessionKeys } from './keys.js';
-import { DEFAULT_WEBHOOK_EVENTS, WebhookRegistry } from './webhook-registry.js';
+import { CONFIGURED_WEBHOOK_ID, DEFAULT_WEBHOOK_EVENTS, WebhookRegistry } from './webhook-registry.js';
 import { signWebhook } from './webhook-signature.js';
 
 let fixture: RedisFixture;
@@ -87,5 +87,18 @@ describe('WebhookRegistry', () => {
     expect(await registry.remove('sales', subscription.id)).toBe(true);
     expect(await registry.remove('sales', subscription.id)).toBe(false);
     expect(await registry.get('sales', subscription.id)).toBeNull();
+  });
+});
+
+describe('the configured webhook (WEBHOOK_URL)', () => {
+  it('is created for a session once, follows the configuration, and keeps whether it is enabled', async () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    await registry.ensureConfigured('sales', { url: 'https://hooks.example/a', events: ['message.incoming'], secret });
+    await registry.ensureConfigured('sales', { url: 'https://hooks.example/a', events: ['message.incoming'], secret });
+    expect((await registry.list('sales')).map((s) => [s.id, s.url, s.events])).toEqual([[CONFIGURED_WEBHOOK_ID, 'https://hooks.example/a', ['message.incoming']]]);
+    await registry.update('sales', CONFIGURED_WEBHOOK_ID, { enabled: false });
+    await registry.ensureConfigured('sales', { url: 'https://hooks.example/b', events: ['message.ack', 'session.status'], secret });
+    expect(await registry.get('sales', CONFIGURED_WEBHOOK_ID)).toMatchObject({ url: 'https://hooks.example/b', events: ['message.ack', 'session.status'], enabled: false });
+    expect((await registry.getStored('sales', CONFIGURED_WEBHOOK_ID))?.secret).toBe(secret);
   });
 });

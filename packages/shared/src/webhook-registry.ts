@@ -94,6 +94,15 @@ function newWebhookId(): string {
   return `wh_${[...randomBytes(16)].map((byte) => alphabet[byte % 32]).join('')}`;
 }
 
+/** The id of the subscription WEBHOOK_URL makes for every session. */
+export const CONFIGURED_WEBHOOK_ID = 'wh_configured222222';
+
+export interface ConfiguredWebhook {
+  readonly url: string;
+  readonly events: readonly WebhookEventType[];
+  readonly secret: string;
+}
+
 /** KEYS[1] the hash; ARGV: id, the JSON read before, the JSON to write. 1 when written, 0 when it changed meanwhile, -1 when gone. */
 const COMPARE_AND_SET = new RedisScript(`
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -161,6 +170,30 @@ export class WebhookRegistry {
       ...(changes.events === undefined ? {} : { events: [...new Set(changes.events)] }),
       ...(changes.enabled === true ? { paused: null } : {}),
     }));
+  }
+
+  /**
+   * Makes the session's subscription `CONFIGURED_WEBHOOK_ID` say what the configuration says (url,
+   * events, secret), creating it the first time; whether it is enabled or paused is left as it is.
+   */
+  async ensureConfigured(session: string, configured: ConfiguredWebhook): Promise<void> {
+    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
+    for (;;) {
+      const raw = await this.redis.hget(this.key(session), CONFIGURED_WEBHOOK_ID);
+      const stored = raw === null ? null : decodeStored(raw);
+      if (stored === null) {
+        const at = this.now().toISOString();
+        const order = await this.redis.incr(keys.webhookOrder);
+        const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+        await this.redis.set(keys.webhookCursor(CONFIGURED_WEBHOOK_ID), newest?.[0] ?? '0-0', 'NX');
+        const created = storedSchema.parse({ id: CONFIGURED_WEBHOOK_ID, session, url: configured.url, events: [...configured.events], enabled: true, paused: null, secret: configured.secret, order, createdAt: at, updatedAt: at });
+        if (raw === null ? (await this.redis.hsetnx(this.key(session), CONFIGURED_WEBHOOK_ID, JSON.stringify(created))) === 1 : Number(await COMPARE_AND_SET.run(this.redis, [this.key(session)], [CONFIGURED_WEBHOOK_ID, raw, JSON.stringify(created)])) === 1) return;
+        continue;
+      }
+      if (stored.url === configured.url && stored.secret === configured.secret && stored.events.join() === configured.events.join()) return;
+      const next = storedSchema.parse({ ...stored, url: configured.url, events: [...configured.events], secret: configured.secret, updatedAt: this.now().toISOString() });
+      if (Number(await COMPARE_AND_SET.run(this.redis, [this.key(session)], [CONFIGURED_WEBHOOK_ID, raw as string, JSON.stringify(next)])) === 1) return;
+    }
   }
 
   /** Pauses a subscription whose deliveries keep failing (the delivery side calls it); null when gone. */

@@ -12,6 +12,7 @@ import {
   createProducer,
   decodeEvent,
   decodeState,
+  DEFAULT_WEBHOOK_EVENTS,
   sessionKeys,
   SessionRegistry,
   type Logger,
@@ -51,6 +52,7 @@ export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   WEBHOOK_TIMEOUT_MS: 2_000,
   WEBHOOK_RETRY_PERIOD_MS: 60_000,
   WEBHOOK_ALLOW_PRIVATE: true,
+  WEBHOOK_EVENTS: [...DEFAULT_WEBHOOK_EVENTS],
 };
 
 export class OwnerHarness {
