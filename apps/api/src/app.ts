@@ -159,7 +159,8 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     return (await registry.list()).sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
   };
   const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
-  const board = createQueueBoard({ producer, registry, seeded: () => known.seeded() });
+  const webhookRegistry = new WebhookRegistry(redis, config.WAQ_PREFIX);
+  const board = createQueueBoard({ producer, registry, webhooks: { registry: webhookRegistry, redis, prefix: config.WAQ_PREFIX }, seeded: () => known.seeded() });
 
   const sessionsDeps = {
     registry,
@@ -169,7 +170,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     backups: { store: config.SESSION_STORE, maxAgeMs: config.SESSION_BACKUP_MAX_AGE_MS },
     onDeleted: (id: string) => known.forget(id),
   };
-  const webhooksDeps = { registry, webhooks: new WebhookRegistry(redis, config.WAQ_PREFIX), allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, redis, prefix: config.WAQ_PREFIX };
+  const webhooksDeps = { registry, webhooks: webhookRegistry, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, redis, prefix: config.WAQ_PREFIX };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
   const openapi = openApiDocument(version);
   const auth = { apiKey, reply: send };
@@ -357,7 +358,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     close() {
       closing ??= (async () => {
         blocking.closeAll();
-        await producer.close();
+        await Promise.all([board.close(), producer.close()]);
       })();
       return closing;
     },

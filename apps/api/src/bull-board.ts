@@ -7,7 +7,8 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import type { Producer, SessionRegistry } from '@waq/shared';
+import { settleInitialisation, webhookQueue, type Producer, type RedisClient, type SessionRegistry, type WebhookRegistry } from '@waq/shared';
+import type { Queue } from 'bullmq';
 import type { RequestHandler, Router } from 'express';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -15,6 +16,8 @@ export const BULL_BOARD_PATH = '/admin/queues';
 export interface QueueBoardDependencies {
   readonly producer: Producer;
   readonly registry: SessionRegistry;
+  /** Each session's webhooks: their delivery queues are shown too. */
+  readonly webhooks?: { readonly registry: WebhookRegistry; readonly redis: RedisClient; readonly prefix: string };
   /** Resolves once the configured session is in the registry (its first read must not miss it). */
   readonly seeded?: () => Promise<void>;
   /** @defaultValue 2000 */
@@ -25,6 +28,8 @@ export interface QueueBoard {
   /** Re-reads the registry first when the board's list is older than `refreshMs`. */
   readonly sync: RequestHandler;
   readonly router: Router;
+  /** Closes the webhook delivery queues it opened. */
+  close(): Promise<void>;
 }
 
 function adapters(producer: Producer, sessionId: string): BullMQAdapter[] {
@@ -36,7 +41,23 @@ function adapters(producer: Producer, sessionId: string): BullMQAdapter[] {
   ];
 }
 
-export function createQueueBoard({ producer, registry, seeded, refreshMs = 2_000 }: QueueBoardDependencies): QueueBoard {
+export function createQueueBoard({ producer, registry, webhooks, seeded, refreshMs = 2_000 }: QueueBoardDependencies): QueueBoard {
+  /** Delivery queues shown, by `<session>/<webhook id>` (closed when their webhook goes). */
+  const deliveryQueues = new Map<string, Queue>();
+  const webhookAdapters = async (sessionId: string): Promise<BullMQAdapter[]> => {
+    if (webhooks === undefined) return [];
+    const subscriptions = await webhooks.registry.list(sessionId);
+    return subscriptions.map((subscription) => {
+      const key = `${sessionId}/${subscription.id}`;
+      let queue = deliveryQueues.get(key);
+      if (queue === undefined) {
+        queue = webhookQueue({ redis: webhooks.redis, prefix: webhooks.prefix, sessionId }, subscription.id);
+        queue.on('error', () => undefined);
+        deliveryQueues.set(key, queue);
+      }
+      return new BullMQAdapter(queue, { prefix: `${sessionId}/`, delimiter: '/', displayName: `${sessionId} webhook ${subscription.id}`, description: `deliveries to ${new URL(subscription.url).host}, in order` });
+    });
+  };
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   const board = createBullBoard({
@@ -53,20 +74,35 @@ export function createQueueBoard({ producer, registry, seeded, refreshMs = 2_000
       },
     },
   });
-  let shown = producer.sessionId;
+  let shown = '';
   let readAt = 0;
   let reading: Promise<void> | undefined;
   const refresh = async (): Promise<void> => {
     await seeded?.();
     const { sessions } = await registry.list();
     const ids = sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
+    const lists = await Promise.all(ids.map(async (id) => [...adapters(producer, id), ...(await webhookAdapters(id))]));
     readAt = Date.now();
-    if (ids.join('\n') === shown) return;
-    shown = ids.join('\n');
-    board.replaceQueues(ids.flatMap((id) => adapters(producer, id)));
+    const listed = lists.flat();
+    const names = listed.map((adapter) => adapter.getName()).join('\n');
+    for (const [key, queue] of deliveryQueues) {
+      if (!listed.some((adapter) => adapter.getName() === `${key.split('/')[0]}/${queue.name}`)) {
+        deliveryQueues.delete(key);
+        void queue.close().catch(() => undefined);
+      }
+    }
+    if (names === shown) return;
+    shown = names;
+    board.replaceQueues(listed);
   };
   return {
     router: serverAdapter.getRouter() as Router,
+    async close() {
+      const queues = [...deliveryQueues.values()];
+      deliveryQueues.clear();
+      await settleInitialisation(queues);
+      await Promise.allSettled(queues.map((queue) => queue.close()));
+    },
     sync: (_req, _res, next) => {
       if (Date.now() - readAt < refreshMs) return next();
       reading ??= refresh().finally(() => {

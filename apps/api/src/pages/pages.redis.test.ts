@@ -111,6 +111,17 @@ describe('Bull Board', () => {
       const listed = (await (await t.fetch('/admin/queues/api/queues')).json()) as { queues: { name: string }[] };
       expect(listed.queues.map((q) => q.name).sort()).toEqual(['default/control', 'default/outbox', 'sales/control', 'sales/outbox']);
     }, { timeout: 15_000, interval: 250 });
+    // A webhook's delivery queue shows up with its session's, and goes with the webhook.
+    const hook = (await (await t.fetch('/v1/sessions/sales/webhooks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://receiver.example/' }) })).json()) as { id: string };
+    await vi.waitFor(async () => {
+      const listed = (await (await t.fetch('/admin/queues/api/queues')).json()) as { queues: { name: string }[] };
+      expect(listed.queues.map((q) => q.name)).toContain(`sales/webhook-${hook.id}`);
+    }, { timeout: 15_000, interval: 250 });
+    expect((await t.fetch(`/v1/sessions/sales/webhooks/${hook.id}`, { method: 'DELETE' })).status).toBe(204);
+    await vi.waitFor(async () => {
+      const listed = (await (await t.fetch('/admin/queues/api/queues')).json()) as { queues: { name: string }[] };
+      expect(listed.queues.map((q) => q.name).sort()).toEqual(['default/control', 'default/outbox', 'sales/control', 'sales/outbox']);
+    }, { timeout: 15_000, interval: 250 });
   });
 });
 
