@@ -175,6 +175,7 @@ export class SessionOwner {
       allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
       userAgent: `waq/${WAQ_VERSION}`,
       lockMs: config.JOB_LOCK_MS,
+      eventsMaxLen: config.EVENTS_MAX_LEN,
       ...(metrics === undefined ? {} : { metrics }),
       ...(config.WEBHOOK_URL === undefined || config.WEBHOOK_SECRET === undefined ? {} : { configured: { url: config.WEBHOOK_URL, events: config.WEBHOOK_EVENTS, secret: config.WEBHOOK_SECRET } }),
     });

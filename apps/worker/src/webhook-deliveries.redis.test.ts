@@ -198,4 +198,23 @@ describe('webhook deliveries', () => {
     await vi.waitFor(() => expect(received).toHaveLength(3), { timeout: 20_000, interval: 20 });
     expect(received.map((r) => [r.seq, r.verified])).toEqual([[1, true], [2, true], [3, true]]);
   });
+
+  it('pauses a webhook after 5 dead letters in a row, says so on the event stream, and resumes where it stopped', async () => {
+    const webhookId = await subscribe(['message.incoming']);
+    answer = 410;
+    start();
+    await append(incoming(7));
+    await vi.waitFor(async () => expect((await registry.get('sales', webhookId))?.paused).not.toBeNull(), { timeout: 20_000, interval: 20 });
+    const scope = { redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' };
+    expect((await listDeadLetters(scope, webhookId)).map((d) => d.envelope.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await registry.get('sales', webhookId))?.paused?.reason).toMatch(/^5 deliveries in a row were given up \(the last: HTTP 410\): resume with PATCH enabled=true/);
+    const events = await fixture.redis.xrange(keys.events, '-', '+');
+    expect(events.filter(([, fields]) => fields[1] === 'webhook.paused')).toHaveLength(1);
+
+    answer = 200;
+    await registry.update('sales', webhookId, { enabled: true });
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([6, 7]), { timeout: 20_000, interval: 20 });
+    expect(await redriveDeadLetters(scope, webhookId)).toBe(5);
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([6, 7, 1, 2, 3, 4, 5]), { timeout: 20_000, interval: 20 });
+  });
 });

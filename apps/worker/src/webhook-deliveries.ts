@@ -20,6 +20,7 @@ import {
   decodeEvent,
   deliveryJobSchema,
   duplicateConnection,
+  encodeEvent,
   recordDeadLetter,
   RedisScript,
   settleInitialisation,
@@ -52,6 +53,9 @@ return seq
 `);
 
 const DISPATCH_BATCH = 200;
+/** Dead letters in a row after which a webhook is paused (a `webhook.paused` event; PATCH `enabled: true` resumes it). */
+export const PAUSE_AFTER_DEAD_LETTERS = 5;
+const DEAD_IN_A_ROW = '#dead-in-a-row';
 const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 3_600_000;
 
@@ -80,6 +84,8 @@ export interface WebhookDeliveriesOptions {
   /** Backoff of the retries (tests shorten it). */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
   readonly metrics?: WebhookMetrics;
+  /** EVENTS_MAX_LEN, for the `webhook.paused` event. @defaultValue 10000 */
+  readonly eventsMaxLen?: number;
   /** WEBHOOK_URL, WEBHOOK_EVENTS and WEBHOOK_SECRET: the session's configured subscription, made to match at start. */
   readonly configured?: ConfiguredWebhook;
 }
@@ -173,10 +179,12 @@ export class WebhookDeliveries {
     let added = 0;
     for (const [id, fields] of entries) {
       const stored = decodeEvent(id, fields);
-      if (stored === null || !wanted.has(webhookEventOf(stored.event).type)) continue;
+      const mapped = stored === null ? null : webhookEventOf(stored.event);
+      if (stored === null || mapped === null || !wanted.has(mapped.type)) continue;
       const seq = Number(await ASSIGN_SEQ.run(redis, [seqKey], [id]));
       assigned.push(id);
-      await addDelivery(queue, { deliveryId: webhookDeliveryId(subscription.id, sessionId, id), envelope: webhookEnvelope(sessionId, id, seq, stored.event) });
+      const envelope = webhookEnvelope(sessionId, id, seq, stored.event);
+      if (envelope !== null) await addDelivery(queue, { deliveryId: webhookDeliveryId(subscription.id, sessionId, id), envelope });
       added += 1;
     }
     const last = entries[entries.length - 1]![0];
@@ -236,6 +244,7 @@ export class WebhookDeliveries {
       const outcome = await postWebhook({ url: subscription.url, body, headers, timeoutMs, policy: { allowPrivate }, userAgent });
       if (outcome.kind === 'delivered') {
         metrics?.observeDelivery('delivered', outcome.ms / 1_000);
+        await this.connection.hdel(this.options.keys.webhookSeq(webhookId), DEAD_IN_A_ROW);
         return { status: outcome.status, attempts };
       }
       const delayMs = outcome.retryAfterMs ?? backoffDelay(attempts, retry);
@@ -252,6 +261,7 @@ export class WebhookDeliveries {
           reason: outcome.reason,
           answer: outcome.answer,
         });
+        await this.pauseIfFailing(webhookId, outcome.reason, logger);
         return { deadLetter: true, attempts };
       }
       metrics?.observeDelivery('retry', outcome.ms / 1_000);
@@ -260,6 +270,18 @@ export class WebhookDeliveries {
       await job.updateData(data);
       await abortableDelay(delayMs, this.abort.signal);
     }
+  }
+
+  /** Pauses the webhook after `PAUSE_AFTER_DEAD_LETTERS` dead letters in a row, and says so on the session's event stream. */
+  private async pauseIfFailing(webhookId: string, lastReason: string, logger: Logger): Promise<void> {
+    const { keys, registry, sessionId, eventsMaxLen = 10_000 } = this.options;
+    const inARow = await this.connection.hincrby(keys.webhookSeq(webhookId), DEAD_IN_A_ROW, 1);
+    if (inARow < PAUSE_AFTER_DEAD_LETTERS) return;
+    const reason = `${inARow} deliveries in a row were given up (the last: ${lastReason}): resume with PATCH enabled=true once the receiver is fixed, and redrive the dead letters`;
+    if ((await registry.pause(sessionId, webhookId, reason)) === null) return;
+    await this.connection.hdel(keys.webhookSeq(webhookId), DEAD_IN_A_ROW);
+    await this.connection.xadd(keys.events, 'MAXLEN', '~', eventsMaxLen, '*', ...encodeEvent({ type: 'webhook.paused', at: new Date().toISOString(), webhookId, reason }));
+    logger.warn({ reason }, 'webhook paused');
   }
 
   /** Back to the head of its queue (stopping, or the subscription disabled or paused meanwhile). */

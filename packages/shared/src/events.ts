@@ -29,6 +29,8 @@ export const sessionEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message.sent'), at, id: z.string(), waMessageId: z.string() }),
   z.object({ type: z.literal('message.failed'), at, id: z.string(), code: z.string(), reason: z.string() }),
   z.object({ type: z.literal('message.ack'), at, id: z.string().optional(), waMessageId: z.string(), ack: ackNameSchema }),
+  /** A webhook of the session was paused after its deliveries kept failing (resume it with PATCH `enabled: true`). */
+  z.object({ type: z.literal('webhook.paused'), at, webhookId: z.string(), reason: z.string() }),
   z.object({
     type: z.literal('message.incoming'),
     at,

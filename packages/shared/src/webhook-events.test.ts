@@ -16,7 +16,8 @@ describe('webhook envelopes', () => {
       { type: 'message.ack', at, id: 'm1', waMessageId: 'w1', ack: 'read' },
       { type: 'message.incoming', at, waMessageId: 'w2', from: '+4915123456789', body: 'hi', timestamp: 1 },
     ];
-    expect(events.map((event) => webhookEventOf(event).type).sort()).toEqual([...WEBHOOK_EVENT_TYPES].sort());
+    expect(events.map((event) => webhookEventOf(event)?.type).sort()).toEqual([...WEBHOOK_EVENT_TYPES].sort());
+    expect(webhookEventOf({ type: 'webhook.paused', at, webhookId: 'wh_x', reason: 'failing' })).toBeNull();
   });
 
   it('carry the event id, the session, the seq, the event time and the data without the type', () => {
@@ -28,6 +29,6 @@ describe('webhook envelopes', () => {
       timestamp: at,
       data: { status: 'DISCONNECTED', reason: 'phone offline' },
     });
-    expect(webhookEnvelope('sales', '1-0', 1, { type: 'message.ack', at, waMessageId: 'w1', ack: 'device' }).data).toEqual({ waMessageId: 'w1', ack: 'device' });
+    expect(webhookEnvelope('sales', '1-0', 1, { type: 'message.ack', at, waMessageId: 'w1', ack: 'device' })?.data).toEqual({ waMessageId: 'w1', ack: 'device' });
   });
 });

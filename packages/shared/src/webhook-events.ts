@@ -21,20 +21,23 @@ export interface WebhookEnvelope {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
-/** The webhook type and data of a session event. */
-export function webhookEventOf(event: SessionEvent): { type: WebhookEventType; timestamp: string; data: Record<string, unknown> } {
+/** The webhook type and data of a session event; null for the events webhooks do not post (`webhook.paused`: to whom?). */
+export function webhookEventOf(event: SessionEvent): { type: WebhookEventType; timestamp: string; data: Record<string, unknown> } | null {
   const { type, at, ...data } = event;
   switch (type) {
     case 'state':
       return { type: 'session.status', timestamp: at, data };
     case 'qr':
       return { type: 'session.qr', timestamp: at, data };
+    case 'webhook.paused':
+      return null;
     default:
       return { type, timestamp: at, data };
   }
 }
 
-export function webhookEnvelope(session: string, eventId: string, seq: number, event: SessionEvent): WebhookEnvelope {
-  const { type, timestamp, data } = webhookEventOf(event);
-  return { id: eventId, type, session, seq, timestamp, data };
+/** The envelope of a session event webhooks post (see `webhookEventOf`). */
+export function webhookEnvelope(session: string, eventId: string, seq: number, event: SessionEvent): WebhookEnvelope | null {
+  const mapped = webhookEventOf(event);
+  return mapped === null ? null : { id: eventId, type: mapped.type, session, seq, timestamp: mapped.timestamp, data: mapped.data };
 }

@@ -110,6 +110,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       case 'message.failed': return 'Message ' + e.id + ' failed: ' + e.reason;
       case 'message.ack': return 'Message ' + (e.id || e.waMessageId) + ' ' + (ACKS[e.ack] || e.ack);
       case 'message.incoming': return 'Incoming message from ' + phone(String(e.from));
+      case 'webhook.paused': return 'Webhook ' + e.webhookId + ' paused: ' + e.reason;
       default: return type;
     }
   }
@@ -140,7 +141,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     const live = $('live');
     source.addEventListener('open', () => { live.dataset.on = 'true'; live.textContent = 'live'; void loadState(); });
     source.addEventListener('error', () => { live.dataset.on = 'false'; live.textContent = 'reconnecting…'; });
-    for (const type of ['state', 'qr', 'message.sent', 'message.failed', 'message.ack', 'message.incoming']) {
+    for (const type of ['state', 'qr', 'message.sent', 'message.failed', 'message.ack', 'message.incoming', 'webhook.paused']) {
       source.addEventListener(type, (message) => {
         let data = {};
         try { data = JSON.parse(message.data); } catch { return; }
