@@ -53,6 +53,8 @@ return seq
 `);
 
 const DISPATCH_BATCH = 200;
+/** How long a webhook's consumer waits before it looks again while another worker holds an earlier delivery. */
+const FOREIGN_DELIVERY_RECHECK_MS = 250;
 /** Dead letters in a row after which a webhook is paused (a `webhook.paused` event; PATCH `enabled: true` resumes it). */
 export const PAUSE_AFTER_DEAD_LETTERS = 5;
 const DEAD_IN_A_ROW = '#dead-in-a-row';
@@ -224,6 +226,13 @@ export class WebhookDeliveries {
   }
 
   private async deliver(webhookId: string, job: Job, token: string | undefined): Promise<unknown> {
+    // A delivery another worker holds is an earlier one (that worker died or lost the session with it
+    // active): this one goes back first and waits, so the earlier lands in front once its lock expires.
+    const subscriber = this.subscribers.get(webhookId);
+    if (subscriber !== undefined && (await this.connection.llen(`${this.options.keys.bullPrefix}:${webhookQueueName(webhookId)}:active`)) > 1) {
+      await subscriber.worker.rateLimit(FOREIGN_DELIVERY_RECHECK_MS);
+      throw Worker.RateLimitError();
+    }
     const { registry, sessionId, timeoutMs, retryPeriodMs, allowPrivate, userAgent, retry = { baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS }, metrics } = this.options;
     const logger = this.options.logger.child({ webhookId, deliveryId: job.id });
     const parsed = deliveryJobSchema.safeParse(job.data);
