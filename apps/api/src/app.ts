@@ -158,8 +158,8 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     await known.seeded();
     return (await registry.list()).sessions.filter((record) => record.desired !== 'deleted').map((record) => record.id);
   };
-  const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active });
   const webhookRegistry = new WebhookRegistry(redis, config.WAQ_PREFIX);
+  const metrics = createMetrics({ producer, sessions: liveSessions, redis, activeStreams: () => blocking.active, webhooks: { registry: webhookRegistry, prefix: config.WAQ_PREFIX } });
   const board = createQueueBoard({ producer, registry, webhooks: { registry: webhookRegistry, redis, prefix: config.WAQ_PREFIX }, seeded: () => known.seeded() });
 
   const sessionsDeps = {

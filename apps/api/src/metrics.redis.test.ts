@@ -1,3 +1,4 @@
+import { addDelivery, recordDeadLetter, webhookQueue, WebhookRegistry } from '@waq/shared';
 import { promtoolCheckMetrics } from '@waq/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -57,6 +58,29 @@ describe('GET /metrics', () => {
     expect(text).toContain('waq_redis_up 1');
     expect(text).toContain('waq_sse_streams 0');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('reports each webhook\'s queue, dead letters and whether it is paused', async () => {
+    t = await startTestApi();
+    const registry = new WebhookRegistry(t.fixture.redis, t.prefix);
+    const { subscription } = await registry.create('default', { url: 'https://receiver.example/' });
+    const scope = { redis: t.fixture.redis, prefix: t.prefix, sessionId: 'default' };
+    const queue = webhookQueue(scope, subscription.id);
+    try {
+      const envelope = { id: '1-0', type: 'message.incoming' as const, session: 'default', seq: 1, timestamp: new Date().toISOString(), data: {} };
+      await addDelivery(queue, { deliveryId: 'msg_a', envelope });
+      await addDelivery(queue, { deliveryId: 'msg_b', envelope: { ...envelope, seq: 2 } });
+      await recordDeadLetter(scope, subscription.id, { deliveryId: 'msg_0', envelope, attempts: 3, firstAttemptAt: new Date().toISOString(), lastAttemptAt: new Date().toISOString(), status: 500, reason: 'HTTP 500', answer: '' });
+      await registry.pause('default', subscription.id, 'failing');
+      const text = await scrape(t);
+      expect(text).toContain(`waq_webhook_queue_jobs{session="default",webhook="${subscription.id}",state="waiting"} 2`);
+      expect(text).toContain(`waq_webhook_queue_jobs{session="default",webhook="${subscription.id}",state="active"} 0`);
+      expect(text).toContain(`waq_webhook_dead_letters{session="default",webhook="${subscription.id}"} 1`);
+      expect(text).toContain(`waq_webhook_paused{session="default",webhook="${subscription.id}"} 1`);
+      expect(await promtoolCheckMetrics(text)).toEqual({ code: 0, output: '' });
+    } finally {
+      await queue.close();
+    }
   });
 
   it('passes `promtool check metrics` (naming and types), with every series present', async () => {

@@ -6,6 +6,8 @@
  * - `waq_queue_jobs{session,queue,state}`: queue depths of every registered session, read from Redis
  *   at scrape time;
  * - `waq_session_status{session,status}`: 1 for each session's current status, 0 for the others;
+ * - `waq_webhook_queue_jobs{session,webhook,state}` (waiting, active), `waq_webhook_dead_letters` and
+ *   `waq_webhook_paused` of every webhook of those sessions;
  * - `waq_redis_up`, `waq_sse_streams`, and Node's default process metrics.
  *
  * Naming, the same in the worker (apps/worker/src/metrics.ts): waq's own metrics are `waq_*`; prom-client's
@@ -15,7 +17,7 @@
  * same name for what they both report (`waq_queue_jobs`, `waq_session_status`) rather than an app
  * prefix. `promtool check metrics` must stay clean on both endpoints (metrics.redis.test.ts).
  */
-import { type Producer, type RedisClient, SESSION_STATUSES } from '@waq/shared';
+import { type Producer, type RedisClient, SESSION_STATUSES, sessionKeys, webhookQueueName, type WebhookRegistry } from '@waq/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -31,6 +33,8 @@ export interface MetricsDependencies {
   readonly redis: RedisClient;
   /** Open event streams and waits. */
   readonly activeStreams: () => number;
+  /** The sessions' webhooks, and WAQ_PREFIX (their keys). */
+  readonly webhooks?: { readonly registry: WebhookRegistry; readonly prefix: string };
 }
 
 export interface ApiMetrics {
@@ -56,7 +60,7 @@ function routeLabel(req: Request): string {
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics({ producer, sessions, redis, activeStreams }: MetricsDependencies): ApiMetrics {
+export function createMetrics({ producer, sessions, redis, activeStreams, webhooks }: MetricsDependencies): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
@@ -72,7 +76,7 @@ export function createMetrics({ producer, sessions, redis, activeStreams }: Metr
   // prom-client runs every collect() of a scrape concurrently: the Redis-backed gauges share one read.
   let reading: Promise<Snapshot | undefined> | undefined;
   const snapshot = (): Promise<Snapshot | undefined> => {
-    reading ??= readSnapshot(producer, sessions, redis).finally(() => {
+    reading ??= readSnapshot(producer, sessions, redis, webhooks).finally(() => {
       reading = undefined;
     });
     return reading;
@@ -114,6 +118,28 @@ export function createMetrics({ producer, sessions, redis, activeStreams }: Metr
       }
     },
   });
+  /** A gauge of every webhook of the reported sessions: `values` gives each series' extra labels and value. */
+  const perWebhook = (name: string, help: string, extraLabels: readonly string[], values: (hook: WebhookSnapshot) => readonly (readonly [Record<string, string>, number])[]): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['session', 'webhook', ...extraLabels],
+      registers: [registry],
+      async collect() {
+        const read = await snapshot();
+        this.reset();
+        for (const { session, webhooks: hooks } of read ?? []) {
+          for (const hook of hooks) for (const [labels, n] of values(hook)) this.set({ session, webhook: hook.id, ...labels }, n);
+        }
+      },
+    });
+  };
+  perWebhook('waq_webhook_queue_jobs', "Deliveries in each webhook's queue by session, webhook and state (waiting, active).", ['state'], (hook) => [
+    [{ state: 'waiting' }, hook.waiting],
+    [{ state: 'active' }, hook.active],
+  ]);
+  perWebhook('waq_webhook_dead_letters', 'Deliveries given up (dead letters, kept for a redrive) by session and webhook.', [], (hook) => [[{}, hook.dead]]);
+  perWebhook('waq_webhook_paused', '1 when the webhook is paused after failing deliveries (or disabled), by session and webhook.', [], (hook) => [[{}, hook.paused ? 1 : 0]]);
   new Gauge({ name: 'waq_sse_streams', help: 'Open event streams and connect waits (each holds a Redis connection).', registers: [registry], collect() { this.set(activeStreams()); } });
 
   return {
@@ -130,22 +156,43 @@ export function createMetrics({ producer, sessions, redis, activeStreams }: Metr
   };
 }
 
+interface WebhookSnapshot {
+  readonly id: string;
+  readonly waiting: number;
+  readonly active: number;
+  readonly dead: number;
+  readonly paused: boolean;
+}
+
 interface SessionSnapshot {
   readonly session: string;
   readonly queues: Record<'control' | 'outbox', Record<string, number>>;
   readonly status: string;
+  readonly webhooks: readonly WebhookSnapshot[];
 }
 
 type Snapshot = readonly SessionSnapshot[];
 
-async function readSnapshot(producer: Producer, sessions: () => Promise<readonly string[]>, redis: RedisClient): Promise<Snapshot | undefined> {
+async function readWebhooks(redis: RedisClient, webhooks: MetricsDependencies['webhooks'], session: string): Promise<WebhookSnapshot[]> {
+  if (webhooks === undefined) return [];
+  const keys = sessionKeys({ prefix: webhooks.prefix, sessionId: session });
+  return Promise.all(
+    (await webhooks.registry.list(session)).map(async (hook) => {
+      const queue = `${keys.bullPrefix}:${webhookQueueName(hook.id)}`;
+      const [waiting, active, dead] = await Promise.all([redis.llen(`${queue}:wait`), redis.llen(`${queue}:active`), redis.llen(keys.webhookDead(hook.id))]);
+      return { id: hook.id, waiting, active, dead, paused: hook.paused !== null || !hook.enabled };
+    }),
+  );
+}
+
+async function readSnapshot(producer: Producer, sessions: () => Promise<readonly string[]>, redis: RedisClient, webhooks: MetricsDependencies['webhooks']): Promise<Snapshot | undefined> {
   // BullMQ waits (rather than fails) for a connection that has never been ready: do not ask it.
   if (redis.status !== 'ready') return undefined;
   try {
     return await Promise.all((await sessions()).map(async (session) => {
       const { queues, getState } = producer.session(session);
-      const [control, outbox, state] = await Promise.all([queues.control.getJobCounts(...JOB_STATES), queues.outbox.getJobCounts(...JOB_STATES), getState()]);
-      return { session, queues: { control, outbox }, status: state.status };
+      const [control, outbox, state, hooks] = await Promise.all([queues.control.getJobCounts(...JOB_STATES), queues.outbox.getJobCounts(...JOB_STATES), getState(), readWebhooks(redis, webhooks, session)]);
+      return { session, queues: { control, outbox }, status: state.status, webhooks: hooks };
     }));
   } catch {
     return undefined;
