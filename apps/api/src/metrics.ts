@@ -17,7 +17,7 @@
  * same name for what they both report (`waq_queue_jobs`, `waq_session_status`) rather than an app
  * prefix. `promtool check metrics` must stay clean on both endpoints (metrics.redis.test.ts).
  */
-import { type Producer, type RedisClient, SESSION_STATUSES, sessionKeys, webhookQueueName, type WebhookRegistry } from '@waq/shared';
+import { type Producer, type RedisClient, SESSION_STATUSES, webhookHealth, type WebhookRegistry } from '@waq/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -175,12 +175,10 @@ type Snapshot = readonly SessionSnapshot[];
 
 async function readWebhooks(redis: RedisClient, webhooks: MetricsDependencies['webhooks'], session: string): Promise<WebhookSnapshot[]> {
   if (webhooks === undefined) return [];
-  const keys = sessionKeys({ prefix: webhooks.prefix, sessionId: session });
   return Promise.all(
     (await webhooks.registry.list(session)).map(async (hook) => {
-      const queue = `${keys.bullPrefix}:${webhookQueueName(hook.id)}`;
-      const [waiting, active, dead] = await Promise.all([redis.llen(`${queue}:wait`), redis.llen(`${queue}:active`), redis.llen(keys.webhookDead(hook.id))]);
-      return { id: hook.id, waiting, active, dead, paused: hook.paused !== null || !hook.enabled };
+      const { waiting, active, deadLetters } = await webhookHealth({ redis, prefix: webhooks.prefix, sessionId: session }, hook.id);
+      return { id: hook.id, waiting, active, dead: deadLetters, paused: hook.paused !== null || !hook.enabled };
     }),
   );
 }

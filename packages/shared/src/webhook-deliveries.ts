@@ -106,3 +106,17 @@ export async function redriveDeadLetters(scope: WebhookScope, webhookId: string)
   }
   return letters.length;
 }
+
+/** How a webhook's deliveries stand: waiting and active in its queue, and its dead letters. */
+export interface WebhookHealth {
+  readonly waiting: number;
+  readonly active: number;
+  readonly deadLetters: number;
+}
+
+export async function webhookHealth({ redis, prefix, sessionId }: WebhookScope, webhookId: string): Promise<WebhookHealth> {
+  const keys = sessionKeys({ prefix, sessionId });
+  const queue = `${keys.bullPrefix}:${webhookQueueName(webhookId)}`;
+  const [waiting, active, deadLetters] = await Promise.all([redis.llen(`${queue}:wait`), redis.llen(`${queue}:active`), redis.llen(keys.webhookDead(webhookId))]);
+  return { waiting, active, deadLetters };
+}

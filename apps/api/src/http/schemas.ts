@@ -208,7 +208,12 @@ export const workerListSchema = z.object({ workers: z.array(workerViewSchema) })
 export const webhookCreatedSchema = webhookSubscriptionSchema.extend({
   secret: z.string().meta({ description: 'The signing secret (`whsec_…`, Standard Webhooks): in this answer only. Keep it to verify the `webhook-signature` header.' }),
 });
-export const webhookListSchema = z.object({ webhooks: z.array(webhookSubscriptionSchema) });
+export const webhookViewSchema = webhookSubscriptionSchema.extend({
+  deliveries: z
+    .object({ waiting: z.number().int(), active: z.number().int(), deadLetters: z.number().int() })
+    .meta({ description: 'Deliveries waiting and under way in its queue, and those given up (see …/failures).' }),
+});
+export const webhookListSchema = z.object({ webhooks: z.array(webhookViewSchema) });
 export const webhookFailureListSchema = z.object({ failures: z.array(deadLetterSchema).meta({ description: 'Deliveries given up, oldest first, each with its envelope and last answer.' }) });
 export const webhookRedriveSchema = z.object({ redriven: z.number().int().meta({ description: 'Dead letters put back into the queue, in their order.' }) });
 
@@ -248,6 +253,7 @@ namedSchemas.add(workerListSchema, { id: 'WorkerList' });
 namedSchemas.add(createWebhookInputSchema, { id: 'CreateWebhookRequest' });
 namedSchemas.add(updateWebhookInputSchema, { id: 'UpdateWebhookRequest' });
 namedSchemas.add(webhookSubscriptionSchema, { id: 'Webhook' });
+namedSchemas.add(webhookViewSchema, { id: 'WebhookWithDeliveries' });
 namedSchemas.add(webhookCreatedSchema, { id: 'WebhookCreated' });
 namedSchemas.add(webhookListSchema, { id: 'WebhookList' });
 namedSchemas.add(webhookFailureListSchema, { id: 'WebhookFailureList' });

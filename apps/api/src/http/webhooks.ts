@@ -13,12 +13,14 @@ import {
   createWebhookInputSchema,
   listDeadLetters,
   redriveDeadLetters,
+  webhookHealth,
   toFieldProblems,
   updateWebhookInputSchema,
   webhookIdSchema,
   type RedisClient,
   type SessionRegistry,
   type WebhookRegistry,
+  type WebhookSubscription,
 } from '@waq/shared';
 import type { z } from 'zod';
 
@@ -70,6 +72,11 @@ function parseBody<T extends { url?: string | undefined }>(deps: WebhooksDepende
   return refusedUrl(deps, parsed.data.url) ?? parsed.data;
 }
 
+/** A webhook as the API shows it: its subscription, and how its deliveries stand. */
+async function view(deps: WebhooksDependencies, subscription: WebhookSubscription): Promise<WebhookSubscription & { deliveries: Awaited<ReturnType<typeof webhookHealth>> }> {
+  return { ...subscription, deliveries: await webhookHealth({ redis: deps.redis, prefix: deps.prefix, sessionId: subscription.session }, subscription.id) };
+}
+
 const isResult = (value: unknown): value is HttpResult => typeof value === 'object' && value !== null && 'status' in value && typeof (value as HttpResult).status === 'number' && 'body' in value;
 
 export async function createWebhook(deps: WebhooksDependencies, rawSession: unknown, body: unknown): Promise<HttpResult> {
@@ -84,7 +91,7 @@ export async function createWebhook(deps: WebhooksDependencies, rawSession: unkn
 export async function listWebhooks(deps: WebhooksDependencies, rawSession: unknown): Promise<HttpResult> {
   const session = await sessionOf(deps, rawSession);
   if (isResult(session)) return session;
-  return { status: 200, body: { webhooks: await deps.webhooks.list(session) } };
+  return { status: 200, body: { webhooks: await Promise.all((await deps.webhooks.list(session)).map((subscription) => view(deps, subscription))) } };
 }
 
 export async function describeWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown): Promise<HttpResult> {
@@ -92,7 +99,7 @@ export async function describeWebhook(deps: WebhooksDependencies, rawSession: un
   if (isResult(session)) return session;
   const id = webhookIdSchema.safeParse(rawId);
   const subscription = id.success ? await deps.webhooks.get(session, id.data) : null;
-  return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: subscription };
+  return subscription === null ? webhookNotFound(session, rawId) : { status: 200, body: await view(deps, subscription) };
 }
 
 export async function updateWebhook(deps: WebhooksDependencies, rawSession: unknown, rawId: unknown, body: unknown): Promise<HttpResult> {

@@ -354,7 +354,7 @@ const WEBHOOK_OPERATIONS: readonly Operation[] = [
     tag: 'Webhooks',
     summary: 'Read a webhook',
     pathParams: WEBHOOK_PARAMS,
-    responses: { '200': { description: 'The webhook (without its secret).', content: json(ref('Webhook')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
+    responses: { '200': { description: 'The webhook (without its secret), with how its deliveries stand.', content: json(ref('WebhookWithDeliveries')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
   },
   {
     method: 'patch',

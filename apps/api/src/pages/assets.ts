@@ -33,6 +33,7 @@ h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 16px; margin: 0 0 12px; }
 .sub { color: var(--muted); margin: 0 0 20px; }
 .grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 20px; align-items: start; }
+.grid > .wide { grid-column: 1 / -1; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: var(--radius); padding: 20px; }
 .status-row { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
 .badge { display: inline-flex; align-items: center; gap: 8px; padding: 4px 12px; border-radius: 999px; font-weight: 600; font-size: 14px; letter-spacing: .02em; background: color-mix(in srgb, var(--tone) 14%, transparent); color: var(--tone); --tone: var(--idle); }
@@ -71,6 +72,12 @@ button.link:hover { color: var(--text); }
 .events time { color: var(--muted); font-variant-numeric: tabular-nums; }
 .events .what { overflow-wrap: anywhere; }
 .events .empty { display: block; color: var(--muted); }
+.webhooks { list-style: none; margin: 0; padding: 0; }
+.webhooks li { display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: 4px 12px; padding: 10px 0; border-top: 1px solid var(--line); font-size: 14px; }
+.webhooks li:first-child { border-top: 0; }
+.webhooks .url { font-weight: 600; overflow-wrap: anywhere; }
+.webhooks .detail { grid-column: 1 / -1; color: var(--muted); overflow-wrap: anywhere; }
+.webhooks .empty { display: block; color: var(--muted); }
 .live { font-size: 13px; color: var(--muted); display: inline-flex; align-items: center; gap: 6px; font-weight: 400; }
 .live::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--idle); }
 .live[data-on="true"]::before { background: var(--ok); }

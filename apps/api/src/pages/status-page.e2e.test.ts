@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { SessionStore, WorkerRegistry } from '@waq/shared';
+import { recordDeadLetter, SessionStore, WebhookRegistry, WorkerRegistry } from '@waq/shared';
 import { listen } from '@waq/test-utils';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -88,7 +88,25 @@ describe('status page', () => {
   it('shows the QR code when one is published and turns READY without a reload (laptop and phone)', async () => {
     const t = await start();
     await t.publishState('STOPPED');
+    // Two webhooks: one posting, one paused after failing deliveries (with a dead letter).
+    const webhooks = new WebhookRegistry(t.fixture.redis, t.prefix);
+    await webhooks.create('default', { url: 'https://crm.example.com/hooks/waq', events: ['message.incoming', 'message.ack'] });
+    const failing = (await webhooks.create('default', { url: 'https://old-receiver.example.net/whatsapp' })).subscription;
+    await recordDeadLetter({ redis: t.fixture.redis, prefix: t.prefix, sessionId: 'default' }, failing.id, {
+      deliveryId: 'msg_1',
+      envelope: { id: '1-0', type: 'message.incoming', session: 'default', seq: 1, timestamp: now(), data: {} },
+      attempts: 12,
+      firstAttemptAt: now(),
+      lastAttemptAt: now(),
+      status: 410,
+      reason: 'HTTP 410',
+      answer: '',
+    });
+    await webhooks.pause('default', failing.id, '5 deliveries in a row were given up (the last: HTTP 410): resume with PATCH enabled=true once the receiver is fixed, and redrive the dead letters');
     const { page, cspViolations } = await signedIn(t);
+    await expect.poll(() => page.locator('#webhooks li').count()).toBe(2);
+    expect(await page.locator(`#webhooks li[data-webhook="${failing.id}"] .badge`).textContent()).toBe('Paused');
+    expect(await page.locator(`#webhooks li[data-webhook="${failing.id}"] .detail`).textContent()).toMatch(/HTTP 410.* — 0 waiting · 1 dead letters/);
     await expect.poll(() => page.locator('#status').getAttribute('data-status')).toBe('STOPPED');
     await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
 

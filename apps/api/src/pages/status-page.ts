@@ -56,6 +56,11 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
     <div class="card-title"><h2 id="events-title">Recent events</h2></div>
     <ul class="events" id="events"><li class="empty">No events yet.</li></ul>
   </section>
+
+  <section class="card wide" aria-labelledby="webhooks-title">
+    <div class="card-title"><h2 id="webhooks-title">Webhooks</h2></div>
+    <ul class="webhooks" id="webhooks"><li class="empty">No webhooks: add one with POST /v1/sessions/${sessionId}/webhooks.</li></ul>
+  </section>
 </div>`;
   return layout({ title: `waq · ${sessionId}`, body, scripts: ['/assets/status.js'], bodyAttributes: { 'data-sandbox': String(sandbox), 'data-session': `/v1/sessions/${sessionId}` } });
 }

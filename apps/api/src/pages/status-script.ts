@@ -101,6 +101,36 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     return loading;
   }
 
+  /** Each webhook: where it posts, whether it does (active, paused with the reason, disabled), its queue and dead letters. */
+  async function loadWebhooks() {
+    try {
+      const response = await api('GET', base + '/webhooks');
+      if (!response.ok) return;
+      const { webhooks } = await response.json();
+      const list = $('webhooks');
+      if (webhooks.length === 0) return;
+      list.replaceChildren(...webhooks.map((hook) => {
+        const li = document.createElement('li');
+        li.dataset.webhook = hook.id;
+        const url = document.createElement('span');
+        url.className = 'url';
+        const target = new URL(hook.url);
+        url.textContent = target.host + target.pathname;
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        const [label, tone] = hook.paused ? ['Paused', 'bad'] : !hook.enabled ? ['Disabled', 'idle'] : hook.deliveries.deadLetters > 0 ? ['Active, with dead letters', 'warn'] : ['Active', 'ok'];
+        badge.textContent = label;
+        badge.dataset.tone = tone;
+        const detail = document.createElement('span');
+        detail.className = 'detail';
+        const counts = hook.deliveries.waiting + hook.deliveries.active + ' waiting · ' + hook.deliveries.deadLetters + ' dead letters · ' + hook.events.join(', ');
+        detail.textContent = hook.paused ? hook.paused.reason + ' — ' + counts : counts;
+        li.append(url, badge, detail);
+        return li;
+      }));
+    } catch { /* the state's own reading reports an unreachable gateway */ }
+  }
+
   const ACKS = { error: 'delivery error', pending: 'pending', server: 'sent', device: 'delivered', read: 'read', played: 'played' };
   function describe(type, e) {
     switch (type) {
@@ -147,6 +177,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
         try { data = JSON.parse(message.data); } catch { return; }
         addEvent(type, message.lastEventId, data);
         if (type === 'state' || type === 'qr') void loadState();
+        if (type === 'webhook.paused') void loadWebhooks();
       });
     }
   }
@@ -174,10 +205,11 @@ export const STATUS_SCRIPT = String.raw`'use strict';
   if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', base + '/sandbox/scan', 'Scanned by the simulated phone.'));
 
   // The lease can lapse without any event (a worker killed with -9): re-read the state now and then.
-  setInterval(() => { void loadState(); }, 10000);
+  setInterval(() => { void loadState(); void loadWebhooks(); }, 10000);
   // Keeps "for N s" and the QR countdown current between events.
   setInterval(render, 1000);
   void loadState();
+  void loadWebhooks();
   connectEvents();
 })();
 `;
