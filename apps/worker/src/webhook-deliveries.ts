@@ -43,6 +43,13 @@ import { WaitingError, Worker, type Job, type Queue } from 'bullmq';
 import { abortableDelay } from './lease.js';
 import { postWebhook } from './webhook-post.js';
 
+/** Orders two stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map((part) => BigInt(part));
+  const [bm = 0n, bs = 0n] = b.split('-').map((part) => BigInt(part));
+  return am === bm ? Number(as - bs) : am > bm ? 1 : -1;
+}
+
 /** KEYS[1] the subscription's seq hash; ARGV[1] event id. The event's seq: the one assigned before, or the next. */
 const ASSIGN_SEQ = new RedisScript(`
 local seq = redis.call('HGET', KEYS[1], ARGV[1])
@@ -100,6 +107,10 @@ interface Subscriber {
 export class WebhookDeliveries {
   private readonly abort = new AbortController();
   private readonly connection: RedisClient;
+  /** For the dispatcher's `XREAD BLOCK` on the session's stream (a blocked connection serves nothing else). */
+  private readonly waker: RedisClient;
+  /** The newest stream id the dispatcher has read: it wakes up for anything after it. */
+  private newestSeen: string | undefined;
   private readonly subscribers = new Map<string, Subscriber>();
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -107,6 +118,8 @@ export class WebhookDeliveries {
   constructor(private readonly options: WebhookDeliveriesOptions) {
     this.connection = duplicateConnection(options.redis, { connectionName: `waq-webhooks:${options.sessionId}`, maxRetriesPerRequest: null });
     this.connection.on('error', () => undefined);
+    this.waker = duplicateConnection(options.redis, { connectionName: `waq-webhooks-wake:${options.sessionId}`, maxRetriesPerRequest: null });
+    this.waker.on('error', () => undefined);
   }
 
   start(): void {
@@ -117,6 +130,8 @@ export class WebhookDeliveries {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.abort.abort();
+      // Cuts a pending XREAD BLOCK short.
+      this.waker.disconnect();
       await this.running;
       await Promise.allSettled([...this.subscribers.keys()].map((id) => this.unsubscribe(id)));
       await this.connection.quit().catch(() => this.connection.disconnect());
@@ -144,7 +159,17 @@ export class WebhookDeliveries {
         if (this.abort.signal.aborted) return;
         logger.warn({ err: error }, 'webhook dispatch failed; trying again');
       }
-      if (dispatched === 0) await abortableDelay(pollMs, this.abort.signal);
+      if (dispatched === 0) await this.waitForEvents(pollMs);
+    }
+  }
+
+  /** Until the session's stream has an event after the newest one read, or `pollMs` (new subscriptions, resumed ones). */
+  private async waitForEvents(pollMs: number): Promise<void> {
+    if (this.newestSeen === undefined) return abortableDelay(pollMs, this.abort.signal);
+    try {
+      await this.waker.xread('COUNT', 1, 'BLOCK', pollMs, 'STREAMS', this.options.keys.events, this.newestSeen);
+    } catch {
+      await abortableDelay(pollMs, this.abort.signal);
     }
   }
 
@@ -167,6 +192,7 @@ export class WebhookDeliveries {
     const redis = this.connection;
     const cursorKey = keys.webhookCursor(subscription.id);
     let cursor = await redis.get(cursorKey);
+    if (cursor !== null && (this.newestSeen === undefined || compareStreamIds(cursor, this.newestSeen) > 0)) this.newestSeen = cursor;
     if (cursor === null) {
       // A subscription the registry did not start (one from config): from now on.
       const [newest] = await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
@@ -191,6 +217,7 @@ export class WebhookDeliveries {
     }
     const last = entries[entries.length - 1]![0];
     await redis.set(cursorKey, last);
+    if (this.newestSeen === undefined || compareStreamIds(last, this.newestSeen) > 0) this.newestSeen = last;
     if (assigned.length > 0) await redis.hdel(seqKey, ...assigned);
     return added;
   }
