@@ -49,4 +49,11 @@ describe('benchmarks (smoke size)', () => {
     expect(report).toMatch(new RegExp(`\\| restore on takeover, ${first} MB profile \\| [\\d,]+ ms \\| [\\d,]+ ms \\(RemoteAuth zip, local file\\) \\| [\\d.]+× \\| < 2× \\| (✅ met|❌ missed) \\|`));
     expect(report).toMatch(/Redis memory per session, \d+ MB profile \(current \+ previous backup\) \| [\d.,]+ MB/);
   });
+
+  it('webhook deliveries against a plain fetch loop', { timeout: 90_000 }, async () => {
+    const report = await runBench(smoke('webhooks'), quiet);
+    expect(report).toContain('## 12. Webhook deliveries');
+    expect(report).toMatch(/\| 12\. Webhook deliveries \| deliveries, a burst of events \| [\d,.]+ deliveries\/s \| [\d,.]+ deliveries\/s \| [\d.]+× \|/);
+    expect(report).toMatch(/\| 12\. Webhook deliveries \| event → receiver handler, one at a time \(p50 of each run\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+× \|/);
+  });
 });

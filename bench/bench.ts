@@ -9,6 +9,7 @@ import { latencyCase } from './cases/latency.js';
 import { poolCases } from './cases/pool.js';
 import { referenceCase } from './cases/reference.js';
 import { storeCase } from './cases/store.js';
+import { webhooksCase } from './cases/webhooks.js';
 import { binaryVersion, load1, machine, packageVersion } from './lib/machine.js';
 import { describeOptions, type BenchOptions } from './lib/options.js';
 import { CASE_IDS, renderReport, type CaseId, type CaseReport } from './lib/report.js';
@@ -48,6 +49,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     for (const report of await poolCases(options, log, timed)) reports.push(report);
   }
   if (want('store')) reports.push(await timed('store', log, () => storeCase(options, log)));
+  if (want('webhooks')) reports.push(await timed('webhooks', log, () => webhooksCase(options, log)));
 
   const m = machine();
   return renderReport(

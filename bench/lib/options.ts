@@ -74,6 +74,13 @@ export interface BenchOptions {
     /** BENCH_STORE_RUNS: backups and restores per side and profile */
     readonly runs: number;
   };
+  /** The webhooks case: delivery throughput and added latency against a plain fetch loop. */
+  readonly webhooks: {
+    /** BENCH_WEBHOOK_EVENTS: events per throughput run */
+    readonly events: number;
+    /** BENCH_WEBHOOK_LATENCY_EVENTS: events one at a time per latency run */
+    readonly latencyEvents: number;
+  };
 }
 
 const FULL = {
@@ -87,6 +94,7 @@ const FULL = {
   latency: { count: 50, pacedCount: 8 },
   pool: { sizes: [1, 5, 10], memoryRuns: 2, sessions: 10, startLimit: 2, sends: 200 },
   store: { sizesMB: [50, 200], runs: 5 },
+  webhooks: { events: 2_000, latencyEvents: 100 },
 };
 
 const SMOKE: typeof FULL = {
@@ -101,6 +109,7 @@ const SMOKE: typeof FULL = {
   // startLimit 1 of 2 sessions: the limited start still differs from the unlimited one.
   pool: { sizes: [2], memoryRuns: 1, sessions: 2, startLimit: 1, sends: 5 },
   store: { sizesMB: [4, 8], runs: 1 },
+  webhooks: { events: 50, latencyEvents: 5 },
 };
 
 function int(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -141,6 +150,8 @@ export function usage(): string {
     ['BENCH_POOL_SENDS', `pool-send: sends per session per run (${FULL.pool.sends})`],
     ['BENCH_STORE_SIZES_MB', `store: IndexedDB sizes of the padded profiles, comma-separated; the restore target is judged at the first (${FULL.store.sizesMB.join(',')})`],
     ['BENCH_STORE_RUNS', `store: backups and restores per side and profile (${FULL.store.runs})`],
+    ['BENCH_WEBHOOK_EVENTS', `webhooks: events per throughput run (${FULL.webhooks.events})`],
+    ['BENCH_WEBHOOK_LATENCY_EVENTS', `webhooks: events one at a time per latency run (${FULL.webhooks.latencyEvents})`],
   ];
   const width = Math.max(...variables.map(([name]) => name.length));
   return [
@@ -201,6 +212,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     latency: { count: int(env, 'BENCH_LATENCY_COUNT', base.latency.count), pacedCount: int(env, 'BENCH_LATENCY_PACED_COUNT', base.latency.pacedCount) },
     pool,
     store: { sizesMB: ints(env, 'BENCH_STORE_SIZES_MB', base.store.sizesMB), runs: int(env, 'BENCH_STORE_RUNS', base.store.runs) },
+    webhooks: { events: int(env, 'BENCH_WEBHOOK_EVENTS', base.webhooks.events), latencyEvents: int(env, 'BENCH_WEBHOOK_LATENCY_EVENTS', base.webhooks.latencyEvents) },
   };
 }
 
@@ -216,5 +228,6 @@ export function describeOptions(o: BenchOptions): string {
     `- latency: \`BENCH_LATENCY_COUNT=${o.latency.count}\`, \`BENCH_LATENCY_PACED_COUNT=${o.latency.pacedCount}\``,
     `- many sessions: \`BENCH_POOL_SIZES=${o.pool.sizes.join(',')}\`, \`BENCH_POOL_MEMORY_RUNS=${o.pool.memoryRuns}\`, \`BENCH_POOL_SESSIONS=${o.pool.sessions}\`, \`BENCH_POOL_START_LIMIT=${o.pool.startLimit}\`, \`BENCH_POOL_SENDS=${o.pool.sends}\``,
     `- session store: \`BENCH_STORE_SIZES_MB=${o.store.sizesMB.join(',')}\`, \`BENCH_STORE_RUNS=${o.store.runs}\``,
+    `- webhooks: \`BENCH_WEBHOOK_EVENTS=${o.webhooks.events}\`, \`BENCH_WEBHOOK_LATENCY_EVENTS=${o.webhooks.latencyEvents}\``,
   ].join('\n');
 }
