@@ -130,9 +130,10 @@ export class WebhookDeliveries {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.abort.abort();
-      // Cuts a pending XREAD BLOCK short.
-      this.waker.disconnect();
+      // A pending XREAD BLOCK ends by itself within pollMs (disconnecting a Redis Cluster client under a
+      // blocked command leaves the command waiting: ioredis retries it).
       await this.running;
+      await this.waker.quit().catch(() => this.waker.disconnect());
       await Promise.allSettled([...this.subscribers.keys()].map((id) => this.unsubscribe(id)));
       await this.connection.quit().catch(() => this.connection.disconnect());
     })();
