@@ -249,20 +249,18 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   }));
   app.post('/v1/sessions/:session/start', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'running')));
   app.post('/v1/sessions/:session/stop', apiAuth, redisReady, route((req) => setDesired(sessionsDeps, req.params['session'], 'stopped')));
-  // A session's webhook subscriptions.
-  app.post('/v1/sessions/:session/webhooks', apiAuth, redisReady, requireJson, json, route(async (req) => {
+  // A session's webhook subscriptions (right after start the configured session may not be registered yet: each waits for it).
+  const seededFirst = (handler: (req: Request) => Promise<HttpResult>) => route(async (req) => {
     await known.seeded();
-    return createWebhook(webhooksDeps, req.params['session'], req.body as unknown);
-  }));
-  app.get('/v1/sessions/:session/webhooks', apiAuth, redisReady, route(async (req) => {
-    await known.seeded();
-    return listWebhooks(webhooksDeps, req.params['session']);
-  }));
-  app.get('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => describeWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
-  app.patch('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, requireJson, json, route((req) => updateWebhook(webhooksDeps, req.params['session'], req.params['webhook'], req.body as unknown)));
-  app.delete('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, route((req) => deleteWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
-  app.get('/v1/sessions/:session/webhooks/:webhook/failures', apiAuth, redisReady, route((req) => listWebhookFailures(webhooksDeps, req.params['session'], req.params['webhook'])));
-  app.post('/v1/sessions/:session/webhooks/:webhook/redrive', apiAuth, redisReady, route((req) => redriveWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
+    return handler(req);
+  });
+  app.post('/v1/sessions/:session/webhooks', apiAuth, redisReady, requireJson, json, seededFirst((req) => createWebhook(webhooksDeps, req.params['session'], req.body as unknown)));
+  app.get('/v1/sessions/:session/webhooks', apiAuth, redisReady, seededFirst((req) => listWebhooks(webhooksDeps, req.params['session'])));
+  app.get('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, seededFirst((req) => describeWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.patch('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, requireJson, json, seededFirst((req) => updateWebhook(webhooksDeps, req.params['session'], req.params['webhook'], req.body as unknown)));
+  app.delete('/v1/sessions/:session/webhooks/:webhook', apiAuth, redisReady, seededFirst((req) => deleteWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.get('/v1/sessions/:session/webhooks/:webhook/failures', apiAuth, redisReady, seededFirst((req) => listWebhookFailures(webhooksDeps, req.params['session'], req.params['webhook'])));
+  app.post('/v1/sessions/:session/webhooks/:webhook/redrive', apiAuth, redisReady, seededFirst((req) => redriveWebhook(webhooksDeps, req.params['session'], req.params['webhook'])));
   app.get('/v1/workers', apiAuth, redisReady, route(() => listWorkers(workers)));
   app.post('/v1/workers/:id/drain', apiAuth, redisReady, route((req) => drainWorker(workers, String(req.params['id']))));
 

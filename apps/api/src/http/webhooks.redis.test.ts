@@ -126,7 +126,9 @@ describe('webhook subscriptions', () => {
         answer: 'oops',
       });
     }
-    const failures = (await (await call(api, 'GET', `/v1/sessions/default/webhooks/${subscription.id}/failures`)).json()) as { failures: { deliveryId: string; status: number; answer: string }[] };
+    const failuresAnswer = await call(api, 'GET', `/v1/sessions/default/webhooks/${subscription.id}/failures`);
+    const failures = (await failuresAnswer.json()) as { failures: { deliveryId: string; status: number; answer: string }[] };
+    expect(failuresAnswer.status, JSON.stringify(failures)).toBe(200);
     expect(failures.failures.map((f) => [f.deliveryId, f.status, f.answer])).toEqual([['msg_1', 500, 'oops'], ['msg_2', 500, 'oops'], ['msg_3', 500, 'oops']]);
 
     const redrive = await call(api, 'POST', `/v1/sessions/default/webhooks/${subscription.id}/redrive`);
