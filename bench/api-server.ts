@@ -22,7 +22,8 @@ if ((kind !== 'waq' && kind !== 'baseline') || redisUrl === undefined || prefix 
   throw new Error('usage: api-server.ts <waq|baseline> <redisUrl> <prefix>');
 }
 
-const config = loadConfig({ REDIS_URL: redisUrl, WAQ_PREFIX: prefix, API_KEY: BENCH_API_KEY, LOG_LEVEL: 'info' });
+// Files by URL come from the bench's own server on 127.0.0.1 (the media case).
+const config = loadConfig({ REDIS_URL: redisUrl, WAQ_PREFIX: prefix, API_KEY: BENCH_API_KEY, LOG_LEVEL: 'info', WEBHOOK_ALLOW_PRIVATE: 'true' });
 // Both sides use the API's fail-fast producer connection policy.
 const redis = createRedis({ url: redisUrl, role: 'producer', name: `bench-api-${kind}` });
 await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
@@ -39,7 +40,7 @@ if (kind === 'waq') {
   const queue = new Queue(QUEUE_NAMES.outbox, { connection: redis, prefix: sessionKeys({ prefix, sessionId: config.SESSION_ID }).bullPrefix });
   queue.on('error', () => undefined);
   await queue.waitUntilReady();
-  const jobOptions = jobCatalog.send.options({ sendMaxAttempts: config.SEND_MAX_ATTEMPTS, retentionSeconds: config.MESSAGE_RETENTION_S });
+  const jobOptions = jobCatalog.send.options({ sendMaxAttempts: config.SEND_MAX_ATTEMPTS, retentionSeconds: config.MESSAGE_RETENTION_S }, { to: '', text: '' }, Date.now());
   const app = express();
   app.post('/v1/messages', express.json(), async (req, res) => {
     const jobId = randomUUID();

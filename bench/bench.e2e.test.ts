@@ -24,13 +24,15 @@ describe('benchmarks with Chromium (smoke size)', () => {
     expect(report).toContain('1000 ms + ≤ 500 ms');
   });
 
-  it('many sessions in one worker: memory per session, cold start with and without the start limit, aggregate send rate', { timeout: 300_000 }, async () => {
-    const report = await runBench(smoke('pool-memory,pool-start,pool-send'), quiet);
+  it('many sessions in one worker: memory per session, cold start with and without the start limit, aggregate send rate; an image by URL', { timeout: 360_000 }, async () => {
+    const report = await runBench(smoke('pool-memory,pool-start,pool-send,media'), quiet);
     expect(report).toContain('## 8. Memory per session, many sessions in one worker');
     expect(report).toMatch(/memory per READY session, N = \d+ in one worker \(PSS\) \| \d[\d,]* MB/);
     expect(report).toContain('## 9. Cold start of');
     expect(report).toMatch(/spawn → all \d+ sessions READY \| \d[\d,]* ms/);
     expect(report).toContain('## 10. Aggregate send rate');
     expect(report).toMatch(/aggregate send rate \| [\d.,]+ msg\/s/);
+    expect(report).toContain('## 13. Sending an image by URL');
+    expect(report).toMatch(/1 MB: time to the phone \| \d[\d,]* ms \| \d[\d,]* ms/);
   });
 });

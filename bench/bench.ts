@@ -45,7 +45,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     for (const report of await chromiumCases(options, log, timed)) reports.push(report);
   }
   if (want('latency')) reports.push(await timed('latency', log, () => latencyCase(options, log)));
-  if (want('pool-memory') || want('pool-start') || want('pool-send')) {
+  if (want('pool-memory') || want('pool-start') || want('pool-send') || want('media')) {
     for (const report of await poolCases(options, log, timed)) reports.push(report);
   }
   if (want('store')) reports.push(await timed('store', log, () => storeCase(options, log)));

@@ -4,7 +4,9 @@
  * extra flags. One JSON line per event on stdout: `{"event":"started"}` at once,
  * `{"event":"qr","clientId":…}` (the parent scans that client's account), `{"event":"ready","clients":n}`
  * once every client is ready, `{"event":"sent","count":…}` after `send <n>` on stdin (n messages from
- * each client). SIGTERM: `client.destroy()` of every client, then exit.
+ * each client); `{"event":"sentUrl","caption":…}` after `sendUrl <url> <caption>` on stdin (the first client
+ * sends the file at <url> the way whatsapp-web.js users do: `MessageMedia.fromUrl` + `sendMessage`).
+ * SIGTERM: `client.destroy()` of every client, then exit.
  *
  *   node bench/dist/wwebjs-client.js '<json config>'
  */
@@ -76,6 +78,16 @@ const clients = config.clients.map((spec) => {
 process.on('unhandledRejection', (reason) => process.stderr.write(`unhandled rejection: ${String(reason)}\n`));
 
 createInterface({ input: process.stdin }).on('line', (line) => {
+  const url = /^sendUrl (\S+) (.+)$/.exec(line.trim());
+  if (url !== null) {
+    void (async () => {
+      const [, address = '', caption = ''] = url;
+      const media = await wwebjs.MessageMedia.fromUrl(address);
+      await clients[0]!.sendMessage(config.to, media, { caption, sendSeen: false, waitUntilMsgSent: true });
+      emit('sentUrl', { caption });
+    })().catch((error: unknown) => emit('failed', { reason: error instanceof Error ? error.message : String(error) }));
+    return;
+  }
   const match = /^send (\d+)$/.exec(line.trim());
   if (match === null) return;
   void (async () => {

@@ -21,10 +21,12 @@
  * probed (to exercise the throwaway path on a machine whose 6379 answers).
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
-import { chromiumRequirement } from './lib/chromium.mjs';
+import { chromiumRequirement, FULL_CHROMIUM } from './lib/chromium.mjs';
 import { UserError } from './lib/errors.mjs';
-import { which } from './lib/executables.mjs';
+import { isExecutable, which } from './lib/executables.mjs';
 import { createLog, formatDuration, paint } from './lib/log.mjs';
 import { checkNodeVersion } from './lib/node-version.mjs';
 import { ROOT } from './lib/paths.mjs';
@@ -42,7 +44,7 @@ const supervisor = new Supervisor();
 // Last line of defence: whatever way this script ends (even a bug that throws), no child survives it.
 process.on('exit', () => supervisor.killAll());
 
-/** @typedef {{ label: string, status: 'passed' | 'failed' | 'skipped', ms: number, note?: string }} StepResult */
+/** @typedef {{ label: string, status: 'passed' | 'failed' | 'skipped', ms: number, note?: string, digest?: string }} StepResult */
 /** @type {StepResult[]} */
 const results = [];
 /** @type {import('./lib/processes.mjs').Service | undefined} the step running now */
@@ -124,6 +126,14 @@ async function bootstrap() {
   const found = await ensureSystemPackages(
     [
       chromiumRequirement(env),
+      // The worker runs on either Chromium, but the tests need the full one too whatever the worker uses:
+      // the benchmarks' plain whatsapp-web.js baseline and the status page's browser test launch it.
+      {
+        name: 'chromium (the full browser, for the benchmarks and the browser tests)',
+        packages: ['chromium'],
+        find: () => (isExecutable(FULL_CHROMIUM) ? FULL_CHROMIUM : undefined),
+        help: `Install it: sudo apt-get install chromium (the tests launch ${FULL_CHROMIUM}).`,
+      },
       // Always: the cluster layer starts its own Redis Cluster, and some Redis tests restart a Redis of their own.
       redisServerRequirement(),
       {
@@ -162,14 +172,17 @@ async function bootstrap() {
  * @param {string} redisUrl
  */
 async function runSteps(pnpm, redisUrl) {
-  const vitest = (/** @type {string} */ project) => ['exec', 'vitest', 'run', '--project', project, '--passWithNoTests', ...vitestArgs];
+  // Each vitest run also writes a digest of its failures (tests/setup/failure-digest-reporter.ts), which
+  // the summary repeats: the tail of a long log then still says which test failed, and why.
+  const digestDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waq-test-digest-'));
+  process.on('exit', () => fs.rmSync(digestDir, { recursive: true, force: true }));
+  const reporters = ['--reporter=default', '--reporter=./tests/setup/failure-digest-reporter.ts'];
+  const vitest = (/** @type {string} */ project) => ['exec', 'vitest', 'run', '--project', project, '--passWithNoTests', ...reporters, ...vitestArgs];
+  /** @type {{ label: string, args: string[], digest?: string }[]} */
   const steps = [
     { label: 'type-check (tsc -b)', args: ['exec', 'tsc', '-b'] },
     { label: 'import cycles (dpdm)', args: ['run', 'check:cycles'] },
-    { label: 'vitest unit', args: vitest('unit') },
-    { label: 'vitest redis', args: vitest('redis') },
-    { label: 'vitest e2e', args: vitest('e2e') },
-    { label: 'vitest cluster', args: vitest('cluster') },
+    ...['unit', 'redis', 'e2e', 'cluster'].map((project) => ({ label: `vitest ${project}`, args: vitest(project), digest: path.join(digestDir, `${project}.txt`) })),
   ];
   for (const step of steps) {
     if (interruptedBy) {
@@ -181,18 +194,20 @@ async function runSteps(pnpm, redisUrl) {
     // Not detached: the terminal's Ctrl+C reaches vitest directly, as when it runs on its own.
     current = supervisor.spawn(step.label, pnpm, step.args, {
       cwd: ROOT,
-      env: { ...env, REDIS_URL: redisUrl },
+      env: { ...env, REDIS_URL: redisUrl, ...(step.digest === undefined ? {} : { WAQ_TEST_DIGEST: step.digest }) },
       output: 'inherit',
       detached: false,
     });
     const exit = await current.exited;
     current = undefined;
     const ok = exit.code === 0;
+    const digest = !ok && step.digest !== undefined && fs.existsSync(step.digest) ? fs.readFileSync(step.digest, 'utf8').trimEnd() : '';
     results.push({
       label: step.label,
       status: ok ? 'passed' : 'failed',
       ms: Date.now() - started,
       ...(ok ? {} : { note: exit.error ? exit.error.message : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}` }),
+      ...(digest === '' ? {} : { digest }),
     });
   }
 }
@@ -205,6 +220,10 @@ function summary() {
   for (const result of results) {
     const time = result.status === 'skipped' ? '' : formatDuration(result.ms);
     log.info(`  ${marks[result.status]} ${result.label.padEnd(width)}  ${time.padStart(9)}${result.note ? `  ${result.note}` : ''}`);
+  }
+  for (const result of results.filter((r) => r.digest !== undefined)) {
+    log.error(`${result.label}: what failed`);
+    for (const line of (result.digest ?? '').split('\n')) log.error(line);
   }
   const failed = results.filter((r) => r.status === 'failed').map((r) => r.label);
   const total = formatDuration(results.reduce((sum, r) => sum + r.ms, 0));

@@ -18,6 +18,7 @@ import { prepareSimClientOptions, startPhoneServer, type PhoneServer } from '@wa
 import wwebjs from 'whatsapp-web.js';
 
 import { chooseDriver } from '../../apps/worker/src/create-driver.js';
+import { NO_PACING } from '../lib/held.js';
 import { spawnCompiled, type NodeChild } from '../lib/child.js';
 import { CHROMIUM, CONSOLIDATING_FLAGS, privateHeadlessShell, type PrivateShell } from '../lib/chromium-launch.js';
 import type { BenchOptions } from '../lib/options.js';
@@ -50,8 +51,7 @@ function waqEnv(lab: Lab): Record<string, string> {
     WAQ_SANDBOX: '1',
     WAQ_SIM_URL: lab.phone.url,
     WWEBJS_CACHE_DIR: lab.waqCacheRoot,
-    SEND_INTERVAL_MS: '0',
-    SEND_JITTER_MS: '0',
+    ...NO_PACING,
   };
 }
 

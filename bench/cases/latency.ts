@@ -15,6 +15,7 @@ import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 import { chooseDriver } from '../../apps/worker/src/create-driver.js';
 import { BENCH_API_KEY, spawnTsx, type NodeChild } from '../lib/child.js';
 import type { BenchOptions } from '../lib/options.js';
+import { NO_PACING } from '../lib/held.js';
 import { benchPrefix, deletePrefix } from '../lib/redis.js';
 import { table, type CaseReport, type Verdict } from '../lib/report.js';
 import { fmt, percentile, pollUntil, withTimeout } from '../lib/stats.js';
@@ -101,7 +102,7 @@ export async function latencyCase(options: BenchOptions, log: (line: string) => 
     const apiUrl = String(api.hello['url']);
 
     // Pair once with pacing off (not measured).
-    owner = await start({ SEND_INTERVAL_MS: '0', SEND_JITTER_MS: '0' });
+    owner = await start({ ...NO_PACING });
     await client.waitForStatus('STOPPED', 60_000);
     await client.producer.connect('bench');
     await client.waitForStatus('QR', 60_000);
@@ -124,9 +125,10 @@ export async function latencyCase(options: BenchOptions, log: (line: string) => 
     rows.push({ mode: `burst: ${options.latency.count} requests at once`, pacing: 'off', samples: await burst(apiUrl, phone, options.latency.count) });
     log(`latency: pacing off done`);
 
-    // Default pacing: restart the worker with the configured defaults (restores the saved session).
+    // Default pacing: restart the worker with the configured interval and jitter (restores the saved
+    // session); budgets and warm-up off, so the figures are the interval's alone.
     await owner.stop();
-    owner = await start({});
+    owner = await start({ SEND_DAILY_CAP: '0', SEND_NEW_CHATS_PER_DAY: '0', SEND_WARMUP_MESSAGES: '0' });
     await client.waitForStatus('READY', 90_000);
     const paced = options.latency.pacedCount;
     rows.push({ mode: 'one at a time (next request after the phone got the previous)', pacing: '1000 ms + ≤ 500 ms', samples: await sequential(apiUrl, phone, paced) });

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createProducer, createRedis, decodeState, type Producer, type RedisClient, sessionKeys, SessionRegistry, type SessionState } from '@waq/shared';
 import { startPhoneServer, type PhoneServer } from '@waq/wa-sim';
 
+import { NO_PACING } from '../lib/held.js';
 import { spawnCompiled, type NodeChild } from '../lib/child.js';
 import type { BenchOptions } from '../lib/options.js';
 import { cpuTimeMs, MB, processTree } from '../lib/processes.js';
@@ -27,8 +28,9 @@ import { fmt, fmtSummary, pollUntil, sleep, summarize, type Summary } from '../l
 import { compileMeasuredPrograms, killLeftovers, OUTSIDER_WAIT_MS, PLAIN_CLIENT, PROBE_SENDS, PROBE_TO, sampleTree, SETTLE_MS, WORKER_MAIN, type MemorySample } from '../lib/tree-memory.js';
 import { CHROMIUM, CONSOLIDATING_FLAGS, privateHeadlessShell, type PrivateShell } from '../lib/chromium-launch.js';
 import { privateShellNote } from './chromium.js';
+import { mediaCase } from './media.js';
 
-type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;
+export type CaseBody = Omit<CaseReport, 'id' | 'load' | 'seconds'>;
 type Timed = (id: CaseId, log: (line: string) => void, body: () => Promise<CaseBody>) => Promise<CaseReport>;
 
 /** The simulator's delay between the acks sent → delivered → read: small, so acks never hold a send back. */
@@ -39,7 +41,14 @@ const NETWORK_RTT_MS = 100;
 const PER_SESSION_START_MS = 15_000;
 
 /** Everything the three cases share: one phone server, one Redis prefix (the registry) and the paired profiles. */
-interface PoolLab {
+/** The lab's process helpers, for the cases that run in it from other files. */
+export interface PoolTools {
+  readonly spawnWorker: typeof spawnWorker;
+  readonly spawnPlainClients: typeof spawnPlainClients;
+  readonly readyTimes: typeof readyTimes;
+}
+
+export interface PoolLab {
   readonly dir: string;
   readonly phone: PhoneServer;
   readonly redisUrl: string;
@@ -66,7 +75,7 @@ const sentCount = (lab: PoolLab, account: string): number => lab.phone.account(a
 export async function poolCases(options: BenchOptions, log: (line: string) => void, timed: Timed): Promise<CaseReport[]> {
   const want = (id: CaseId): boolean => options.only.has(id);
   const memorySizes = want('pool-memory') ? options.pool.sizes : [];
-  const others = want('pool-start') || want('pool-send') ? [options.pool.sessions] : [];
+  const others = [...(want('pool-start') || want('pool-send') ? [options.pool.sessions] : []), ...(want('media') ? [1] : [])];
   const n = Math.max(...memorySizes, ...others);
   const dir = await mkdtemp(path.join(tmpdir(), 'waq-bench-pool-'));
   const phone = await startPhoneServer({ ackDelayMs: ACK_DELAY_MS });
@@ -85,7 +94,7 @@ export async function poolCases(options: BenchOptions, log: (line: string) => vo
     sessionRoot: path.join(dir, 'waq-sessions'),
     cacheRoot: path.join(dir, 'waq-cache'),
     ids: sessionIds('pool', n),
-    baseIds: sessionIds('base', memorySizes.length > 0 ? Math.max(...memorySizes) : 0),
+    baseIds: sessionIds('base', Math.max(0, ...memorySizes, ...(want('media') ? [1] : []))),
     baseDataPath: path.join(dir, 'base-auth'),
     baseCacheRoot: path.join(dir, 'base-cache'),
     shell: await privateHeadlessShell(path.join(dir, 'private-chromium')),
@@ -103,6 +112,7 @@ export async function poolCases(options: BenchOptions, log: (line: string) => vo
     if (want('pool-memory')) reports.push(await timed('pool-memory', log, () => memoryCase(lab, options, log)));
     if (want('pool-start')) reports.push(await timed('pool-start', log, () => startCase(lab, options, log)));
     if (want('pool-send')) reports.push(await timed('pool-send', log, () => sendCase(lab, options, log)));
+    if (want('media')) reports.push(await timed('media', log, () => mediaCase(lab, { spawnWorker, spawnPlainClients, readyTimes }, options, log)));
   } finally {
     await producer.close();
     await producerRedis.quit().catch(() => producerRedis.disconnect());
@@ -116,7 +126,7 @@ export async function poolCases(options: BenchOptions, log: (line: string) => vo
 
 // ------------------------------------------------------------------ the worker
 
-interface PoolWorker {
+export interface PoolWorker {
   readonly child: NodeChild;
   /** Date.now() just before the spawn. */
   readonly spawnedAt: number;
@@ -124,7 +134,7 @@ interface PoolWorker {
 }
 
 /** Starts the production worker with `running` wanted running (every other lab session stopped). */
-async function spawnWorker(lab: PoolLab, running: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<PoolWorker> {
+export async function spawnWorker(lab: PoolLab, running: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<PoolWorker> {
   for (const id of lab.ids) await lab.registry.update(id, { desired: running.includes(id) ? 'running' : 'stopped' });
   const port = await freePort();
   const spawnedAt = Date.now();
@@ -141,8 +151,7 @@ async function spawnWorker(lab: PoolLab, running: readonly string[], env: Readon
       WORKER_PORT: String(port),
       WORKER_MAX_SESSIONS: String(lab.ids.length),
       CHROMIUM_PATH: lab.shell.path,
-      SEND_INTERVAL_MS: '0',
-      SEND_JITTER_MS: '0',
+      ...NO_PACING,
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
       ...env,
@@ -173,7 +182,7 @@ async function states(lab: PoolLab, ids: readonly string[]): Promise<(SessionSta
  * one's READY time (the `since` of the state the worker published). Throws when one shows a QR: its
  * saved session was not restored.
  */
-async function readyTimes(lab: PoolLab, ids: readonly string[], since: number, timeoutMs: number): Promise<number[]> {
+export async function readyTimes(lab: PoolLab, ids: readonly string[], since: number, timeoutMs: number): Promise<number[]> {
   let times: number[] = [];
   await pollUntil(
     async () => {
@@ -220,13 +229,13 @@ async function pairWaq(lab: PoolLab, log: (line: string) => void): Promise<void>
 
 // ------------------------------------------------------------------ the plain clients
 
-interface PlainClients {
+export interface PlainClients {
   readonly child: NodeChild;
   stop(): Promise<void>;
 }
 
 /** N plain whatsapp-web.js clients in one Node process, each on its own account; resolves once all are ready. */
-async function spawnPlainClients(lab: PoolLab, n: number): Promise<PlainClients> {
+export async function spawnPlainClients(lab: PoolLab, n: number): Promise<PlainClients> {
   const ids = lab.baseIds.slice(0, n);
   const config = {
     dataPath: lab.baseDataPath,

@@ -51,7 +51,7 @@ export async function webhooksCase(options: BenchOptions, log: (line: string) =>
   const registry = new WebhookRegistry(redis, prefix);
   const sink = createLogger({ service: 'bench', version: 'bench', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   await registry.create(SESSION, { url, events: ['message.incoming'] });
-  const deliveries = new WebhookDeliveries({ redis, prefix, sessionId: SESSION, keys, registry, logger: sink, timeoutMs: 10_000, retryPeriodMs: 86_400_000, allowPrivate: true, userAgent: 'waq/bench' });
+  const deliveries = new WebhookDeliveries({ redis, prefix, sessionId: SESSION, keys, registry, logger: sink, timeoutMs: 10_000, retryPeriodMs: 86_400_000, maxBodyBytes: 1_048_576, allowPrivate: true, userAgent: 'waq/bench' });
   deliveries.start();
   const event = (i: number): SessionEvent => ({ type: 'message.incoming', at: new Date().toISOString(), waMessageId: `w${i}`, from: '+4915123456789', body: `bench ${i}`, timestamp: 1 });
   const append = async (count: number): Promise<string[]> => {

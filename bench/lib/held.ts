@@ -20,7 +20,7 @@ import { scopeConfig, sessionClient, startOwner, type SessionScope } from './waq
 export const RECIPIENT = '+49 151 23456789';
 
 /** Production config but no pacing: these cases measure the machinery, not the configured send rate. */
-export const NO_PACING = { SEND_INTERVAL_MS: '0', SEND_JITTER_MS: '0' } as const;
+export const NO_PACING = { SEND_INTERVAL_MS: '0', SEND_JITTER_MS: '0', SEND_DAILY_CAP: '0', SEND_NEW_CHATS_PER_DAY: '0', SEND_WARMUP_MESSAGES: '0' } as const;
 
 /** Runs `task(i)` for i in 0..n-1 with `concurrency` in flight; returns calls per second. */
 async function ratePerSecond(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<number> {
@@ -48,14 +48,19 @@ export function fillPlain(queue: Queue, n: number, concurrency: number, options:
 }
 
 /**
- * The order in which the outbox will hand out its waiting jobs: BullMQ LPUSHes new jobs and workers take
- * from the right, so it is the reverse of the list (the `paused` list while paused, else `wait`).
- * With concurrent producers this is the true acceptance order: the order Redis ran the adds in.
+ * The order in which the outbox will hand out its waiting jobs: first the jobs without a BullMQ priority,
+ * which BullMQ LPUSHes and workers take from the right (the reverse of the list: `paused` while paused,
+ * else `wait`), then the prioritized ones (waq's sends) by score, priority first and then the order they
+ * were added in. With concurrent producers this is the true acceptance order: the order Redis ran the adds in.
  */
 export async function acceptanceOrder(queue: Queue): Promise<string[]> {
   const client = await queue.client;
-  const [paused, waiting] = await Promise.all([client.lrange(queue.toKey('paused'), 0, -1), client.lrange(queue.toKey('wait'), 0, -1)]);
-  return [...paused, ...waiting].reverse();
+  const [paused, waiting, prioritized] = await Promise.all([
+    client.lrange(queue.toKey('paused'), 0, -1),
+    client.lrange(queue.toKey('wait'), 0, -1),
+    client.zrange(queue.toKey('prioritized'), 0, -1),
+  ]);
+  return [...[...paused, ...waiting].reverse(), ...prioritized];
 }
 
 export interface HeldDrainResult {
@@ -137,7 +142,7 @@ export async function plainDrain(url: string, prefix: string, n: number, fillCon
     let worker: Worker | undefined;
     try {
       const memBefore = await usedMemory(client.observer);
-      await fillPlain(client.producer.queues.outbox, n, fillConcurrency, jobCatalog.send.options({ sendMaxAttempts: config.SEND_MAX_ATTEMPTS, retentionSeconds: config.MESSAGE_RETENTION_S }));
+      await fillPlain(client.producer.queues.outbox, n, fillConcurrency, jobCatalog.send.options({ sendMaxAttempts: config.SEND_MAX_ATTEMPTS, retentionSeconds: config.MESSAGE_RETENTION_S }, { to: '', text: '' }, Date.now()));
       const memAfter = await usedMemory(client.observer);
       worker = new Worker(QUEUE_NAMES.outbox, async () => undefined, {
         connection,

@@ -74,6 +74,13 @@ export interface BenchOptions {
     /** BENCH_STORE_RUNS: backups and restores per side and profile */
     readonly runs: number;
   };
+  /** The media case: sending an image by URL through waq against a plain whatsapp-web.js script. */
+  readonly media: {
+    /** BENCH_MEDIA_SIZES_MB: comma-separated image sizes */
+    readonly sizesMB: readonly number[];
+    /** BENCH_MEDIA_RUNS: sends per side and size */
+    readonly runs: number;
+  };
   /** The webhooks case: delivery throughput and added latency against a plain fetch loop. */
   readonly webhooks: {
     /** BENCH_WEBHOOK_EVENTS: events per throughput run */
@@ -95,6 +102,7 @@ const FULL = {
   pool: { sizes: [1, 5, 10], memoryRuns: 2, sessions: 10, startLimit: 2, sends: 200 },
   store: { sizesMB: [50, 200], runs: 5 },
   webhooks: { events: 2_000, latencyEvents: 100 },
+  media: { sizesMB: [1, 16], runs: 3 },
 };
 
 const SMOKE: typeof FULL = {
@@ -110,6 +118,7 @@ const SMOKE: typeof FULL = {
   pool: { sizes: [2], memoryRuns: 1, sessions: 2, startLimit: 1, sends: 5 },
   store: { sizesMB: [4, 8], runs: 1 },
   webhooks: { events: 50, latencyEvents: 5 },
+  media: { sizesMB: [1], runs: 1 },
 };
 
 function int(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -152,6 +161,8 @@ export function usage(): string {
     ['BENCH_STORE_RUNS', `store: backups and restores per side and profile (${FULL.store.runs})`],
     ['BENCH_WEBHOOK_EVENTS', `webhooks: events per throughput run (${FULL.webhooks.events})`],
     ['BENCH_WEBHOOK_LATENCY_EVENTS', `webhooks: events one at a time per latency run (${FULL.webhooks.latencyEvents})`],
+    ['BENCH_MEDIA_SIZES_MB', `media: image sizes, comma-separated (${FULL.media.sizesMB.join(',')})`],
+    ['BENCH_MEDIA_RUNS', `media: sends per side and size (${FULL.media.runs})`],
   ];
   const width = Math.max(...variables.map(([name]) => name.length));
   return [
@@ -213,6 +224,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     pool,
     store: { sizesMB: ints(env, 'BENCH_STORE_SIZES_MB', base.store.sizesMB), runs: int(env, 'BENCH_STORE_RUNS', base.store.runs) },
     webhooks: { events: int(env, 'BENCH_WEBHOOK_EVENTS', base.webhooks.events), latencyEvents: int(env, 'BENCH_WEBHOOK_LATENCY_EVENTS', base.webhooks.latencyEvents) },
+    media: { sizesMB: ints(env, 'BENCH_MEDIA_SIZES_MB', base.media.sizesMB), runs: int(env, 'BENCH_MEDIA_RUNS', base.media.runs) },
   };
 }
 
@@ -229,5 +241,6 @@ export function describeOptions(o: BenchOptions): string {
     `- many sessions: \`BENCH_POOL_SIZES=${o.pool.sizes.join(',')}\`, \`BENCH_POOL_MEMORY_RUNS=${o.pool.memoryRuns}\`, \`BENCH_POOL_SESSIONS=${o.pool.sessions}\`, \`BENCH_POOL_START_LIMIT=${o.pool.startLimit}\`, \`BENCH_POOL_SENDS=${o.pool.sends}\``,
     `- session store: \`BENCH_STORE_SIZES_MB=${o.store.sizesMB.join(',')}\`, \`BENCH_STORE_RUNS=${o.store.runs}\``,
     `- webhooks: \`BENCH_WEBHOOK_EVENTS=${o.webhooks.events}\`, \`BENCH_WEBHOOK_LATENCY_EVENTS=${o.webhooks.latencyEvents}\``,
+    `- media: \`BENCH_MEDIA_SIZES_MB=${o.media.sizesMB.join(',')}\`, \`BENCH_MEDIA_RUNS=${o.media.runs}\``,
   ].join('\n');
 }

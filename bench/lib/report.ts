@@ -1,7 +1,7 @@
 /** The report's building blocks: each case returns a `CaseReport`; `renderReport` writes the markdown. */
 import { fmt, fmtSummary, type Summary } from './stats.js';
 
-export const CASE_IDS = ['reference', 'api', 'dispatch', 'cost', 'restore', 'memory', 'latency', 'pool-memory', 'pool-start', 'pool-send', 'store', 'webhooks'] as const;
+export const CASE_IDS = ['reference', 'api', 'dispatch', 'cost', 'restore', 'memory', 'latency', 'pool-memory', 'pool-start', 'pool-send', 'store', 'webhooks', 'media'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 /** One line of the summary table: a measured ratio against its target. */

@@ -6,7 +6,9 @@
 import { UserError } from './errors.mjs';
 import { isExecutable } from './executables.mjs';
 
-export const CHROMIUM_CANDIDATES = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'];
+/** Debian's full Chromium (package `chromium`). */
+export const FULL_CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_CANDIDATES = ['/usr/bin/chromium-headless-shell', FULL_CHROMIUM];
 
 /**
  * @param {NodeJS.ProcessEnv} env

@@ -182,7 +182,12 @@ describe('crash recovery on the real stack', () => {
     // The default 15 s lease here: the bound must hold against a lease that outlives its holder long.
     const longLease = { LEASE_TTL_MS: '15000' };
     await killWorker();
+    const restartedAt = Date.now();
     worker = await stack.startWorker(`worker-${++generation}`, longLease);
+    // READY published by this worker: right after the kill the killed one's READY can still read as
+    // current (Redis may not have dropped its connection yet), and killing the new worker before it owns
+    // the session would test nothing (seen once: the next worker then found no lease to take over).
+    await stack.waitForReadyAfter(restartedAt);
     for (let k = 0; k < kills; k += 1) {
       await stack.waitForStatus('READY');
       const killedAt = Date.now();

@@ -3,7 +3,7 @@
  * who may call them, and which parser and CSP each gets are all listed here, in one place.
  */
 
-import { type Config, createProducer, type Logger, type Producer, type RedisClient, SessionRegistry, toFieldProblems, WebhookRegistry, WorkerRegistry } from '@waq/shared';
+import { type Config, createProducer, type Logger, type PacingConfig, type Producer, type RedisClient, SessionRegistry, toFieldProblems, WebhookRegistry, WorkerRegistry } from '@waq/shared';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 
 import { createSessionCookie, keysEqual, safeNextPath, SESSION_COOKIE, SESSION_TTL_S } from './auth/credentials.js';
@@ -14,10 +14,11 @@ import { accessLog } from './http/access-log.js';
 import { BlockingConnections } from './http/blocking-connections.js';
 import { errorResponse, redisUnavailable, type HttpResult } from './http/error-response.js';
 import { healthz, readyz } from './http/health.js';
-import { getMessage, listMessages, sendMessage } from './http/messages.js';
+import { MediaInputError, multipartBody, readMultipart, serveMedia, uploadMedia, type MediaDependencies } from './http/media.js';
+import { cancelMessage, getMessage, listMessages, sendMessage } from './http/messages.js';
 import { getQr } from './http/qr.js';
 import { simulateScan } from './http/sandbox.js';
-import { connectQuerySchema, deleteSessionQuerySchema, qrQuerySchema } from './http/schemas.js';
+import { connectBodySchema, connectQuerySchema, deleteSessionQuerySchema, qrQuerySchema } from './http/schemas.js';
 import { securityHeaders } from './http/security-headers.js';
 import { sessionEvents } from './http/session-events.js';
 import { connect, getSession, logout, restart } from './http/session.js';
@@ -35,7 +36,7 @@ import { loginPage } from './pages/login-page.js';
 import { missingSessionPage, sessionsPage } from './pages/sessions-page.js';
 import { statusPage } from './pages/status-page.js';
 
-export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL' | 'SESSION_STORE' | 'SESSION_BACKUP_MAX_AGE_MS' | 'WEBHOOK_ALLOW_PRIVATE'>;
+export type ApiConfig = Pick<Config, 'WAQ_PREFIX' | 'SESSION_ID' | 'SEND_MAX_ATTEMPTS' | 'MESSAGE_RETENTION_S' | 'QR_WAIT_MS' | 'WAQ_SANDBOX' | 'WAQ_SIM_URL' | 'SESSION_STORE' | 'SESSION_BACKUP_MAX_AGE_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'MEDIA_MAX_BYTES' | 'MEDIA_RETENTION_S' | 'EVENTS_MAX_LEN'> & PacingConfig;
 
 export interface ApiLimits {
   /** Most open event streams and connect waits at once (each holds a Redis connection). @defaultValue 50 */
@@ -48,6 +49,10 @@ export interface ApiLimits {
   readonly loginThrottle?: LoginThrottlePolicy;
   /** Longest wait of `DELETE /v1/sessions/:session` for a worker to finish the deletion, in ms. @defaultValue 30000 */
   readonly deleteWaitMs?: number;
+  /** Longest download of a send's file by URL, in ms. @defaultValue 60000 */
+  readonly mediaFetchTimeoutMs?: number;
+  /** Longest wait of `GET …/contacts/:number` for WhatsApp's answer, in ms. @defaultValue 10000 */
+  readonly numberCheckWaitMs?: number;
 }
 
 export interface ApiDependencies {
@@ -87,11 +92,11 @@ interface SessionScope {
  * session (the only one of waq 0.1), at its 0.1 URL `alias`: one handler, two addresses.
  */
 interface SessionRoute {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'delete';
   readonly path: string;
   readonly alias: string;
-  /** Takes a JSON body. */
-  readonly json?: boolean;
+  /** Takes a JSON body (`or-multipart`: or a multipart/form-data one, read by the handler; `optional`: a JSON body or none). */
+  readonly json?: boolean | 'or-multipart' | 'optional';
   /** Answers, or (the event stream) writes the response itself and returns nothing. */
   readonly handle: (scope: SessionScope, req: Request, res: Response) => HttpResult | Promise<HttpResult | void>;
 }
@@ -148,6 +153,9 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     session: config.SESSION_ID,
     sendMaxAttempts: config.SEND_MAX_ATTEMPTS,
     retentionSeconds: config.MESSAGE_RETENTION_S,
+    mediaMaxBytes: config.MEDIA_MAX_BYTES,
+    mediaRetentionSeconds: config.MEDIA_RETENTION_S,
+    eventsMaxLen: config.EVENTS_MAX_LEN,
     logger,
   });
   const registry = new SessionRegistry(redis, config.WAQ_PREFIX);
@@ -169,6 +177,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     deleteWaitMs: limits.deleteWaitMs ?? 30_000,
     backups: { store: config.SESSION_STORE, maxAgeMs: config.SESSION_BACKUP_MAX_AGE_MS },
     onDeleted: (id: string) => known.forget(id),
+    pacing: config,
   };
   const webhooksDeps = { registry, webhooks: webhookRegistry, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, redis, prefix: config.WAQ_PREFIX };
   const events = sessionEvents({ redis, blocking, heartbeatMs: limits.heartbeatMs ?? 15_000, reply: send });
@@ -184,6 +193,14 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
     req.is('application/json') ? next() : send(res, errorResponse(415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"'));
   // Not strict: a JSON scalar parses, and the handler then says the body must be an object (422).
   const json = express.json({ limit: limits.jsonLimit ?? '512kb', strict: false, type: 'application/json' });
+
+  const jsonUnlessMultipart: RequestHandler = (req, res, next) => (req.is('multipart/form-data') ? next() : requireJson(req, res, () => void json(req, res, next)));
+  const mediaDeps = (session: Producer): MediaDependencies => ({
+    producer: session,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    maxBytes: config.MEDIA_MAX_BYTES,
+    fetchTimeoutMs: limits.mediaFetchTimeoutMs ?? 60_000,
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -270,21 +287,42 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
       method: 'post',
       path: '/messages',
       alias: '/v1/messages',
-      json: true,
-      handle: ({ producer: session, messagesPath }, req) => sendMessage(session, { body: req.body as unknown, idempotencyKeyHeader: req.get('Idempotency-Key'), messagesPath }),
+      json: 'or-multipart',
+      handle: async ({ producer: session, messagesPath }, req) => {
+        const media = mediaDeps(session);
+        const idempotencyKeyHeader = req.get('Idempotency-Key');
+        if (!req.is('multipart/form-data')) return sendMessage(session, { body: req.body as unknown, idempotencyKeyHeader, messagesPath, media });
+        const upload = await readMultipart(media, req).catch((error: unknown) => (error instanceof MediaInputError ? error : Promise.reject(error)));
+        if (upload instanceof MediaInputError) return upload.result;
+        return sendMessage(session, { body: multipartBody(upload.fields), idempotencyKeyHeader, messagesPath, media, uploaded: upload.media });
+      },
     },
+    { method: 'post', path: '/media', alias: '/v1/media', json: 'or-multipart', handle: ({ producer: session }, req) => uploadMedia(mediaDeps(session), req) },
+    { method: 'get', path: '/media/:mediaId', alias: '/v1/media/:mediaId', handle: ({ producer: session }, req, res) => serveMedia(session, String(req.params['mediaId']), req, res) },
     { method: 'get', path: '/messages', alias: '/v1/messages', handle: ({ producer: session }, req) => listMessages(session, req.query) },
     { method: 'get', path: '/messages/:id', alias: '/v1/messages/:id', handle: ({ producer: session }, req) => getMessage(session, String(req.params['id'])) },
+    { method: 'delete', path: '/messages/:id', alias: '/v1/messages/:id', handle: ({ producer: session }, req) => cancelMessage(session, String(req.params['id'])) },
+    {
+      method: 'get',
+      path: '/contacts/:number',
+      alias: '/v1/contacts/:number',
+      handle: async ({ producer: session }, req) => ({ status: 200, body: await session.checkNumber(String(req.params['number']), { timeoutMs: limits.numberCheckWaitMs ?? 10_000 }) }),
+    },
     {
       method: 'post',
       path: '/connect',
       alias: '/v1/session/connect',
+      json: 'optional',
       handle: ({ producer: session }, req) => {
         const query = connectQuerySchema.safeParse(req.query);
         if (!query.success) return invalidQuery(query.error);
+        const body = connectBodySchema.safeParse(req.body ?? {});
+        if (!body.success) return errorResponse(422, 'invalid_payload', 'the request is invalid: see details for the fields at fault', toFieldProblems(body.error));
+        const { method, phoneNumber } = body.data;
         const client = new AbortController();
         req.once('close', () => client.abort());
-        return connect({ producer: session, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait ?? false, signal: client.signal });
+        const code = method === 'code' ? { pairingCodeFor: phoneNumber } : {};
+        return connect({ producer: session, redis, blocking, waitMs: config.QR_WAIT_MS }, { wait: query.data.wait ?? method === 'code', signal: client.signal, ...code });
       },
     },
     { method: 'post', path: '/logout', alias: '/v1/session/logout', handle: ({ producer: session }) => logout(session) },
@@ -303,7 +341,11 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
       method: 'post',
       path: '/sandbox/scan',
       alias: '/v1/sandbox/scan',
-      handle: ({ sessionId, sessionPath }) => simulateScan({ enabled: config.WAQ_SANDBOX, simUrl: config.WAQ_SIM_URL, defaultSessionId: config.SESSION_ID }, { sessionId, sessionPath }),
+      handle: async ({ producer: session, sessionId, sessionPath }) => {
+        const state = config.WAQ_SANDBOX ? await session.getState() : undefined;
+        const pairingCode = state?.status === 'QR' ? state.pairingCode?.code : undefined;
+        return simulateScan({ enabled: config.WAQ_SANDBOX, simUrl: config.WAQ_SIM_URL, defaultSessionId: config.SESSION_ID }, { sessionId, sessionPath, pairingCode });
+      },
     },
   ];
   const inSession = (handle: SessionRoute['handle'], alias: boolean): RequestHandler => async (req, res, next) => {
@@ -321,7 +363,7 @@ export function createApi({ config, redis, logger, version, apiKey, limits = {} 
   };
   app.get('/v1/session', apiAuth, redisReady, inSession(({ producer: session }) => getSession(session), true));
   for (const { method, path, alias, json: takesJson, handle } of sessionRoutes) {
-    const body = takesJson === true ? [requireJson, json] : [];
+    const body = takesJson === true ? [requireJson, json] : takesJson === 'or-multipart' ? [jsonUnlessMultipart] : takesJson === 'optional' ? [json] : [];
     app[method](`/v1/sessions/:session${path}`, apiAuth, redisReady, ...body, inSession(handle, false));
     app[method](alias, apiAuth, redisReady, ...body, inSession(handle, true));
   }

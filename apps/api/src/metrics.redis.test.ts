@@ -46,10 +46,10 @@ describe('GET /metrics', () => {
     }
     await t.fetch('/v1/session/connect', { method: 'POST' });
     const text = await scrape(t);
-    expect(text).toContain('waq_queue_jobs{session="default",queue="outbox",state="waiting"} 2');
+    expect(text).toContain('waq_queue_jobs{session="default",queue="outbox",state="prioritized"} 2');
     expect(text).toContain('waq_queue_jobs{session="default",queue="control",state="waiting"} 1');
     expect(text).toContain('waq_queue_jobs{session="default",queue="outbox",state="failed"} 0');
-    expect(text).toContain('waq_queue_jobs{session="sales",queue="outbox",state="waiting"} 1');
+    expect(text).toContain('waq_queue_jobs{session="sales",queue="outbox",state="prioritized"} 1');
     expect(text).toContain('waq_queue_jobs{session="sales",queue="control",state="waiting"} 0');
     expect(text).toContain('waq_session_status{session="default",status="QR"} 1');
     expect(text).toContain('waq_session_status{session="default",status="READY"} 0');

@@ -33,6 +33,8 @@ import {
 } from '@waq/shared';
 
 import { abortableDelay } from './lease.js';
+import { queueOrderGuard, type QueueOrderGuard } from './queue-order.js';
+import { OutboxRestError, SendParkedError } from './send-budget.js';
 
 /** A job that failed for good, its failure already reported: BullMQ fails it without a retry. */
 class ReportedFailure extends UnrecoverableError {
@@ -97,6 +99,8 @@ function dispatch(handlers: JobHandlers<JobContext>, parsed: ParsedJob, context:
   return handler(parsed.payload, context);
 }
 
+/** The longest the outbox rests for the daily cap before it looks at the cap again (the setting may have changed). */
+const DAILY_CAP_RECHECK_MS = 60_000;
 /** How long the outbox waits before it looks again while another worker holds an earlier send. */
 const FOREIGN_SEND_RECHECK_MS = 250;
 
@@ -110,24 +114,20 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
     throw new ReportedFailure(failure);
   };
 
-  /** Sends active in the outbox, this worker's included (BullMQ's active list, in the session's slot). */
-  const activeSends = (): Promise<number> => connection.llen(`${keys.bullPrefix}:${QUEUE_NAMES.outbox}:active`);
-  let outboxWorker: Worker | undefined;
+  let outboxOrder: QueueOrderGuard | undefined;
   let waitingBehindForeignSend = false;
 
   const processor = (queue: QueueKind) => async (job: Job, token?: string): Promise<unknown> => {
     let jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: job.attemptsMade + 1 });
-    // A send held by another worker is an earlier one: that worker lost the session in the middle of it
-    // (paused, cut off) and leaves it active until its lock expires, when BullMQ puts it back at the
-    // head. This one goes back to the head first (so the earlier one lands in front of it) and the
-    // outbox waits a moment before it looks again: the order of acceptance is kept.
-    if (queue === 'outbox' && outboxWorker !== undefined && (await activeSends()) > 1) {
-      if (!waitingBehindForeignSend) jobLogger.info('another worker still holds an earlier send (it lost the session in the middle of it): waiting behind it so order is kept');
-      waitingBehindForeignSend = true;
-      await outboxWorker.rateLimit(FOREIGN_SEND_RECHECK_MS);
-      throw Worker.RateLimitError();
+    // A send another worker holds is an earlier one (queue-order.ts): this one waits behind it, so the
+    // order of acceptance is kept.
+    if (queue === 'outbox' && outboxOrder !== undefined) {
+      await outboxOrder.keepBehindEarlierJob(job.id, () => {
+        if (!waitingBehindForeignSend) jobLogger.info('another worker still holds an earlier send (it lost the session in the middle of it): waiting behind it so order is kept');
+        waitingBehindForeignSend = true;
+      });
+      waitingBehindForeignSend = false;
     }
-    if (queue === 'outbox') waitingBehindForeignSend = false;
     let parsed: ParsedJob;
     try {
       parsed = parseQueuedJob(queue, job.name, job.data);
@@ -142,6 +142,12 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
         return await dispatch(handlers, parsed, { jobId: String(job.id), logger: jobLogger, signal: abort.signal });
       } catch (error) {
         if (error instanceof DelayedError || error instanceof WaitingError) throw error;
+        if (error instanceof SendParkedError) return park(job, token, error, jobLogger);
+        if (error instanceof OutboxRestError && outboxOrder !== undefined) {
+          jobLogger.info({ until: new Date(error.untilMs).toISOString() }, "the session's daily cap is reached: the outbox rests until the oldest send of the last 24 hours is a day old (looking at the cap again every minute)");
+          // In steps of at most a minute: a cap raised (or turned off) meanwhile takes effect at the next look.
+          return outboxOrder.rest(Math.max(1, Math.min(error.untilMs - Date.now(), DAILY_CAP_RECHECK_MS)));
+        }
         const retry = retryClassOf(error);
         if (queue === 'outbox' && error instanceof LeaseLostError) return leave(job, token, error, jobLogger);
         if (retry === 'held') return hold(job, token, error, jobLogger);
@@ -180,6 +186,16 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
     throw new WaitingError();
   };
 
+  /**
+   * The budget of new chats is spent: the send waits as a delayed job until it frees (attempts
+   * untouched), and the outbox goes on with the next one.
+   */
+  const park = async (job: Job, token: string | undefined, reason: SendParkedError, jobLogger: Logger): Promise<never> => {
+    jobLogger.info({ until: new Date(reason.untilMs).toISOString() }, "the session's budget of new chats is spent: this send waits; the sends to other recipients go on");
+    if (token !== undefined) await job.moveToDelayed(reason.untilMs, token);
+    throw new DelayedError();
+  };
+
   /** Back to the head of the queue, attempts untouched: it goes out once the session is READY. */
   const hold = async (job: Job, token: string | undefined, reason: unknown, jobLogger: Logger): Promise<never> => {
     jobLogger.info({ reason: reason instanceof Error ? reason.message : String(reason) }, 'session not ready: job held');
@@ -212,7 +228,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
 
   const control = make('control');
   const outbox = make('outbox');
-  outboxWorker = outbox;
+  outboxOrder = queueOrderGuard(outbox, FOREIGN_SEND_RECHECK_MS);
   let closing: Promise<void> | undefined;
   return {
     control,
@@ -228,6 +244,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
       closing ??= (async () => {
         await settleInitialisation([control, outbox]);
         await Promise.allSettled([control.close(force), outbox.close(force)]);
+        await outboxOrder?.close();
       })();
       return closing;
     },

@@ -21,7 +21,8 @@ import { WEBHOOK_OUTCOMES, type WebhookMetrics } from './webhook-deliveries.js';
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-const SEND_OUTCOMES = ['sent', 'recovered', 'failed', 'held', 'retried'] as const;
+/** `expired`: withdrawn at its expiry (by the sweeper, or by the handler); `cancelled`: found cancelled by the handler. */
+const SEND_OUTCOMES = ['sent', 'recovered', 'failed', 'held', 'retried', 'expired', 'cancelled'] as const;
 export type SendOutcome = (typeof SEND_OUTCOMES)[number];
 
 /** What one session's owner reports (its `session` label is bound). */

@@ -17,12 +17,7 @@ afterEach(async () => {
 const ALICE = '+49 151 00000001';
 const ALICE_WID = '4915100000001@c.us';
 
-async function pairFresh(): Promise<void> {
-  await h.producer.connect();
-  await h.waitForStatus('QR');
-  h.world.scan();
-  await h.waitForStatus('READY');
-}
+const pairFresh = (): Promise<void> => h.pairFresh();
 
 describe('session lifecycle (fake driver, real Redis)', () => {
   it('starts STOPPED without a saved session, then connect → QR with expiry → scan → READY', async () => {

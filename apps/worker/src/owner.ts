@@ -8,9 +8,16 @@ import type { Job } from 'bullmq';
 
 import {
   decodeMessageRetries,
+  isWithdrawalCode,
+  MediaStore,
+  MessageWithdrawnError,
+  NumberCheckUnavailableError,
   MESSAGE_RETRIES_FIELD,
   messageFailureFields,
   messageRecordTtlSeconds,
+  pacingPolicy,
+  type PacingPolicy,
+  WAITING_JOB_STATES,
   retryClassOf,
   SessionStore,
   type Config,
@@ -28,13 +35,18 @@ import { createConsumers, type JobContext } from './consumers.js';
 import type { DriverFactory, WhatsAppDriver } from './driver/driver.js';
 import { abortableDelay, SessionLease } from './lease.js';
 import { AckRecorder } from './ack-recorder.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
 import type { SessionMetrics } from './metrics.js';
+import { NumberLookup } from './number-lookup.js';
 import { Pacer } from './pacer.js';
+import { SendBudget } from './send-budget.js';
+import { WarmupTracker } from './warmup.js';
 import { ProfileBackup } from './profile-backup.js';
 import { SessionProfile, type ProfileFs } from './profile.js';
 import { createSendHandler } from './send-handler.js';
 import { SessionController } from './session.js';
 import { StatePublisher } from './state-publisher.js';
+import { IncomingRecorder } from './incoming-recorder.js';
 import { WebhookDeliveries } from './webhook-deliveries.js';
 
 export type OwnerConfig = Pick<
@@ -48,7 +60,18 @@ export type OwnerConfig = Pick<
   | 'RECONNECT_MAX_MS'
   | 'SEND_INTERVAL_MS'
   | 'SEND_JITTER_MS'
+  | 'SEND_DAILY_CAP'
+  | 'SEND_NEW_CHATS_PER_DAY'
+  | 'SEND_WARMUP_AFTER_S'
+  | 'SEND_WARMUP_MESSAGES'
+  | 'SEND_WARMUP_INTERVAL_MS'
+  | 'SEND_TYPING'
+  | 'NUMBER_CHECK_TTL_S'
+  | 'NUMBER_CHECK_NEGATIVE_TTL_S'
   | 'MESSAGE_RETENTION_S'
+  | 'MEDIA_RETENTION_S'
+  | 'MEDIA_MAX_BYTES'
+  | 'MEDIA_VIDEO_FALLBACK'
   | 'EVENTS_MAX_LEN'
   | 'JOB_LOCK_MS'
   | 'SESSION_STORE'
@@ -58,6 +81,7 @@ export type OwnerConfig = Pick<
   | 'WAQ_PREFIX'
   | 'WEBHOOK_TIMEOUT_MS'
   | 'WEBHOOK_RETRY_PERIOD_MS'
+  | 'WEBHOOK_MAX_BODY_BYTES'
   | 'WEBHOOK_ALLOW_PRIVATE'
   | 'WEBHOOK_URL'
   | 'WEBHOOK_EVENTS'
@@ -78,8 +102,8 @@ export interface OwnerOptions {
   readonly profileFs?: ProfileFs;
   /** Called with every new QR value. */
   readonly onQrCode?: (value: string) => void;
-  /** The session's pacing, read at every send (a pool reads it from the session's settings). @defaultValue SEND_INTERVAL_MS, SEND_JITTER_MS */
-  readonly pacing?: () => { readonly intervalMs: number; readonly jitterMs: number };
+  /** The session's sending policy, read at every send (a pool reads it from the session's settings). @defaultValue the SEND_* configuration */
+  readonly pacing?: () => PacingPolicy;
   /**
    * `standby` (default): wait for the lease, own the session, stand by again whenever it is lost — a
    * worker dedicated to one session. `once`: try the lease once; own the session if it is free (or
@@ -88,6 +112,9 @@ export interface OwnerOptions {
    */
   readonly claim?: 'standby' | 'once';
 }
+
+/** Job states of a send still waiting to go (not gone, not ended). */
+const STILL_WAITING: ReadonlySet<string> = new Set(WAITING_JOB_STATES);
 
 /** How a run ended: the signal stopped it, the lease was lost, or (`claim: 'once'`) another worker holds the session. */
 export type OwnerOutcome = 'stopped' | 'lost' | 'unclaimed';
@@ -130,6 +157,8 @@ export class SessionOwner {
     const { config, workerId, redis, queues, createDriver, logger, metrics } = this.options;
     const { keys } = queues;
     const publisher = new StatePublisher(redis, keys, workerId, config.EVENTS_MAX_LEN, logger, config.SESSION_ID);
+    // Made once the session exists (below); the lease renews before that too.
+    let warmup: WarmupTracker | undefined;
     const lease = new SessionLease({
       redis,
       key: keys.lease,
@@ -137,7 +166,10 @@ export class SessionOwner {
       sessionId: config.SESSION_ID,
       ttlMs: config.LEASE_TTL_MS,
       logger,
-      onRenewed: (at) => void publisher.heartbeat(at).catch((error: unknown) => logger.warn({ err: error }, 'could not write the heartbeat')),
+      onRenewed: (at) => {
+        void publisher.heartbeat(at).catch((error: unknown) => logger.warn({ err: error }, 'could not write the heartbeat'));
+        warmup?.onRenewed(publisher.status);
+      },
     });
     if (this.options.claim === 'once') {
       if (!(await lease.claimOnce())) return 'unclaimed';
@@ -172,6 +204,7 @@ export class SessionOwner {
       logger: logger.child({ component: 'webhooks' }),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       retryPeriodMs: config.WEBHOOK_RETRY_PERIOD_MS,
+      maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
       allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
       userAgent: `waq/${WAQ_VERSION}`,
       lockMs: config.JOB_LOCK_MS,
@@ -191,6 +224,8 @@ export class SessionOwner {
         pause: () => queues.outbox.pause(),
         resume: async () => {
           await this.awaitOrphanedSends();
+          // The first send after an absence goes at the warm-up rate: the pacer learns of it first.
+          await warmup?.whenStarted();
           await queues.outbox.resume();
         },
       },
@@ -224,20 +259,40 @@ export class SessionOwner {
       });
     }
 
+    const policy = this.options.pacing ?? ((): PacingPolicy => pacingPolicy({}, config));
+    const pacer = new Pacer({ policy });
+    const budget = new SendBudget({
+      redis,
+      keys,
+      policy,
+      hasChat: async (wid) => (session.client === undefined ? false : session.client.hasChat(wid)),
+      stillWaiting: async (jobId) => STILL_WAITING.has(await queues.outbox.getJobState(jobId)),
+    });
+    warmup = new WarmupTracker({ redis, keys, pacer, policy, logger });
+    const tracker = warmup;
+    session.on('status', (state) => tracker.onStatus(state.status));
+    const numbers = new NumberLookup({ redis, keys, ttls: { positiveSeconds: config.NUMBER_CHECK_TTL_S, negativeSeconds: config.NUMBER_CHECK_NEGATIVE_TTL_S } });
     const send = createSendHandler({
+      numbers,
       redis,
       keys,
       lease,
       publisher,
-      pacer: new Pacer(this.pacerSettings()),
+      pacer,
+      budget,
+      policy,
       readyClient: () => (session.status === 'READY' ? session.client : undefined),
       sessionLostWithin: (ms) => session.leavesReadyWithin(ms),
       retentionSeconds: config.MESSAGE_RETENTION_S,
+      videoFallback: config.MEDIA_VIDEO_FALLBACK,
+      eventsMaxLen: config.EVENTS_MAX_LEN,
     });
+    const expiries = new ExpirySweeper({ redis, keys, outbox: queues.outbox, logger, eventsMaxLen: config.EVENTS_MAX_LEN, ...(metrics === undefined ? {} : { onExpired: () => metrics.recordSend('expired') }) });
     const handlers: JobHandlers<JobContext> = {
-      connect: async () => {
-        await session.connect();
-        return { status: (await session.waitForQrOrReady(config.QR_WAIT_MS)).status };
+      connect: async ({ method, phoneNumber }) => {
+        const link = method === 'code' && phoneNumber !== undefined ? ({ method, phoneNumber } as const) : undefined;
+        await session.connect(link);
+        return { status: (await session.waitForQrOrReady(config.QR_WAIT_MS, link !== undefined)).status };
       },
       logout: async () => {
         await lease.assertHeld();
@@ -249,6 +304,11 @@ export class SessionOwner {
         await session.restart();
         return { status: session.status };
       },
+      check: async ({ number }) => {
+        const client = session.status === 'READY' ? session.client : undefined;
+        if (client === undefined) throw new NumberCheckUnavailableError(session.status);
+        return numbers.check(client, number);
+      },
       send: async (payload, context) => {
         const started = performance.now();
         try {
@@ -258,7 +318,7 @@ export class SessionOwner {
           return result;
         } catch (error) {
           const retry = retryClassOf(error);
-          metrics?.recordSend(retry === 'held' ? 'held' : retry === 'unrecoverable' ? 'failed' : 'retried');
+          metrics?.recordSend(error instanceof MessageWithdrawnError ? error.code : retry === 'held' ? 'held' : retry === 'unrecoverable' ? 'failed' : 'retried');
           throw error;
         }
       },
@@ -289,6 +349,7 @@ export class SessionOwner {
       await session.start();
       consumers.start();
       webhooks.start();
+      expiries.start();
       const outcome = await new Promise<'lost' | 'stopped'>((resolve) => {
         if (lost.signal.aborted) return resolve('lost');
         if (signal.aborted) return resolve('stopped');
@@ -297,9 +358,10 @@ export class SessionOwner {
       });
       if (outcome === 'lost') {
         // Another worker may own the session already: stop at once, publish nothing, write nothing.
-        await Promise.all([consumers.close(true), session.abandon(), backup?.stop(), webhooks.stop()]);
+        await Promise.all([consumers.close(true), session.abandon(), backup?.stop(), webhooks.stop(), expiries.stop()]);
       } else {
         logger.info('stopping: finishing the active job, then closing WhatsApp');
+        await expiries.stop();
         await consumers.close(false);
         const wasReady = session.status === 'READY';
         await session.stop('the worker is shutting down');
@@ -311,24 +373,10 @@ export class SessionOwner {
       }
       return outcome;
     } finally {
-      await webhooks.stop();
+      await Promise.all([webhooks.stop(), expiries.stop()]);
       this.current = undefined;
       metrics?.setLeaseHeld(false);
     }
-  }
-
-  /** The pacer's settings: fixed from the config, or read live through `pacing`. */
-  private pacerSettings(): { readonly intervalMs: number; readonly jitterMs: number } {
-    const { pacing, config } = this.options;
-    if (pacing === undefined) return { intervalMs: config.SEND_INTERVAL_MS, jitterMs: config.SEND_JITTER_MS };
-    return {
-      get intervalMs() {
-        return pacing().intervalMs;
-      },
-      get jitterMs() {
-        return pacing().jitterMs;
-      },
-    };
   }
 
   /**
@@ -350,26 +398,36 @@ export class SessionOwner {
   }
 
   private wireMessageEvents(driver: WhatsAppDriver, publisher: StatePublisher): void {
-    const { redis, queues, logger } = this.options;
+    const { redis, queues, logger, config } = this.options;
     const acks = new AckRecorder(redis, queues.keys, publisher, logger);
+    const incoming = new IncomingRecorder({
+      publisher,
+      store: new MediaStore(redis, queues.keys),
+      sessionId: config.SESSION_ID,
+      retentionSeconds: config.MEDIA_RETENTION_S,
+      maxBytes: config.MEDIA_MAX_BYTES,
+      logger: logger.child({ component: 'incoming' }),
+    });
     driver.on('ack', (waMessageId, ack) => acks.record(waMessageId, ack));
     driver.on('incoming', (message) => {
-      logger.info({ from: message.from, waMessageId: message.waMessageId }, 'message received');
-      void publisher
-        .append([{ type: 'message.incoming', at: new Date().toISOString(), ...message }])
-        .catch((error: unknown) => logger.warn({ err: error }, 'could not record an incoming message'));
+      logger.info({ from: message.from, waMessageId: message.waMessageId, ...(message.media === undefined ? {} : { mediaType: message.media.type }) }, 'message received');
+      incoming.record(message);
     });
   }
 
   /** A send that failed for good: its failure goes into the message record and a `message.failed` event, in one MULTI. */
   private async reportFailure(job: Job, failure: Failure, publisher: StatePublisher): Promise<void> {
-    const { queues, config } = this.options;
+    const { queues, config, redis } = this.options;
     // Only the outbox's jobs have message records (a raw `send` pushed onto the control queue has none).
-    if (job.queueName !== queues.outbox.name || job.id === undefined) return;
+    // A withdrawn message (expired, cancelled) was reported by its withdrawal — also when the send failed
+    // for another reason after it was withdrawn (e.g. its number turned out to have no account).
+    if (job.queueName !== queues.outbox.name || job.id === undefined || isWithdrawalCode(failure.code)) return;
     const id = String(job.id);
     const recordKey = queues.keys.message(id);
+    if (isWithdrawalCode((await redis.hget(recordKey, 'errorCode')) ?? undefined)) return;
     await publisher.append([{ type: 'message.failed', at: new Date().toISOString(), id, code: failure.code, reason: failure.message }], (multi) => {
       multi.hset(recordKey, messageFailureFields(failure)).expire(recordKey, messageRecordTtlSeconds(config.MESSAGE_RETENTION_S));
+      multi.zrem(queues.keys.expiries, id);
     });
   }
 }

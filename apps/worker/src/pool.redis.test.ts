@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { createProducer, registryKeys, SessionRegistry, sessionKeys, WorkerRegistry, type DeletionReport } from '@waq/shared';
-import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
+import { createRedisFixture, keysUnder, type RedisFixture } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { FakeWhatsApp } from './driver/fake-driver.js';
@@ -202,7 +202,7 @@ describe('WorkerPool', () => {
     expect(world('s2').paired).toBe(false);
     expect(JSON.parse((await fixture.redis.get(registryKeys(fixture.prefix).deleted('s1'))) ?? '{}')).toMatchObject({ sessionId: 's1', failedSends: s1?.failedSends });
     for (const id of ['s1', 's2']) {
-      expect(await fixture.redis.keys(`${fixture.prefix}:{${id}}:*`)).toEqual([]);
+      expect(await keysUnder(fixture.redis, `${fixture.prefix}:{${id}}`)).toEqual([]);
       expect(await registry.get(id)).toBeNull();
     }
     await expect(access(profile)).rejects.toThrow(/ENOENT/);
@@ -229,7 +229,7 @@ describe('WorkerPool', () => {
     await vi.waitFor(() => expect(reports).toHaveLength(1), { timeout: 20_000, interval: 50 });
     expect(reports[0]?.failedSends.map((f) => f.id)).toEqual(['only']);
     expect(started).toEqual([]);
-    expect(await fixture.redis.keys(`${fixture.prefix}:{s1}:*`)).toEqual([]);
+    expect(await keysUnder(fixture.redis, `${fixture.prefix}:{s1}`)).toEqual([]);
   });
 
   it('drains: hands its sessions over one at a time, each READY on the other member before the next moves', async () => {

@@ -28,6 +28,7 @@ import { hostname } from 'node:os';
 import {
   decodeState,
   OwnerLiveness,
+  pacingPolicy,
   sessionKeys,
   type DeletionReport,
   type Logger,
@@ -265,7 +266,7 @@ export class WorkerPool {
       prefix,
       connectionName: `${workerId}:${sessionId}`,
       config: { ...config, SESSION_ID: sessionId },
-      pacing: () => ({ intervalMs: settings().sendIntervalMs ?? config.SEND_INTERVAL_MS, jitterMs: settings().sendJitterMs ?? config.SEND_JITTER_MS }),
+      pacing: () => pacingPolicy(settings(), config),
       workerId,
       createDriver: createDriver(sessionId),
       logger: sessionLogger,

@@ -9,7 +9,7 @@
  * Idempotent: a deletion cut off half-way (the worker died) is run again by whoever claims the session
  * next, and the first report stands (`SET NX`).
  */
-import { registryKeys, scanKeys, SESSION_DELETED, type DeletionReport, type KeyScope, type Logger, type RedisClient, type SessionRegistry } from '@waq/shared';
+import { registryKeys, scanKeys, SESSION_DELETED, WAITING_JOB_STATES, type DeletionReport, type KeyScope, type Logger, type RedisClient, type SessionRegistry } from '@waq/shared';
 
 import { createOwnerConnections } from './connections.js';
 import { SessionLease } from './lease.js';
@@ -27,9 +27,6 @@ export interface DeletionOptions extends KeyScope {
   readonly logger: Logger;
 }
 
-/** Job states a send can be waiting in (an `active` one was left by a worker that died mid-send). */
-const WAITING_STATES = ['waiting', 'paused', 'delayed', 'prioritized', 'waiting-children', 'active'] as const;
-
 /** Runs the deletion; undefined when another worker holds the session (it will run it). */
 export async function deleteSession(options: DeletionOptions): Promise<DeletionReport | undefined> {
   const { redisUrl, prefix, sessionId, workerId, registry, logger } = options;
@@ -40,7 +37,7 @@ export async function deleteSession(options: DeletionOptions): Promise<DeletionR
     if (!(await lease.claimOnce())) return undefined;
     await lease.assertHeld();
     await queues.outbox.pause();
-    const jobs = await queues.outbox.getJobs([...WAITING_STATES], 0, -1, true);
+    const jobs = await queues.outbox.getJobs([...WAITING_JOB_STATES], 0, -1, true);
     const failedSends: DeletionReport['failedSends'] = jobs
       .filter((job) => job.name === 'send' && job.id !== undefined)
       .map((job) => {

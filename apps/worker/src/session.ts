@@ -19,7 +19,7 @@ import { EventEmitter, once } from 'node:events';
 
 import { backoffDelay, type Logger, type SessionState, type SessionStatus } from '@waq/shared';
 
-import { LOGOUT_REASON, type DriverFactory, type DriverMe, type WhatsAppDriver } from './driver/driver.js';
+import { LOGOUT_REASON, PAIRING_CODE_INTERVAL_MS, type DriverFactory, type DriverMe, type LinkByCode, type WhatsAppDriver } from './driver/driver.js';
 import type { SessionProfile } from './profile.js';
 import type { StatePublisher } from './state-publisher.js';
 import { withTimeout } from './with-timeout.js';
@@ -85,6 +85,8 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private watchdogTimer: NodeJS.Timeout | undefined;
   private authenticatedTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The number a pairing code is shown for, while linking by code. */
+  private pairingPhone: string | undefined;
   /** Serialises outbox pause/resume so they land in the order the states changed. */
   private gate: Promise<void> = Promise.resolve();
 
@@ -116,17 +118,42 @@ export class SessionController extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Starts a client unless one is initialising or initialised. Returns whether it started one. */
-  async connect(): Promise<boolean> {
+  /**
+   * Starts a client unless one is initialising or initialised; returns whether it started one. With
+   * `link`, to link by a pairing code for that number: a new client made for it, or, when one already
+   * shows a QR code, that one asked for a code too (the QR code stays as the fallback).
+   */
+  async connect(link?: LinkByCode): Promise<boolean> {
     if (this.stopped) return false;
     if (this.driver !== undefined) {
+      if (link !== undefined && this.status === 'QR') {
+        await this.requestCode(this.driver, link);
+        return false;
+      }
       this.options.logger.info({ status: this.status }, 'connect: a client is already running; nothing to do');
       return false;
     }
     this.cancelReconnect();
     this.reconnectAttempt = 0;
-    await this.launch();
+    await this.launch(link);
     return true;
+  }
+
+  /**
+   * Asks the running client (made for a QR code) for a pairing code. A client that cannot (whatsapp-web.js
+   * before 1.34 failed here with "window.onCodeReceivedEvent is not a function") is replaced by one made
+   * to link by code.
+   */
+  private async requestCode(driver: WhatsAppDriver, link: LinkByCode): Promise<void> {
+    this.pairingPhone = link.phoneNumber;
+    try {
+      await driver.requestPairingCode(link.phoneNumber);
+    } catch (error) {
+      if (driver !== this.driver) return;
+      this.options.logger.warn({ err: error }, 'the running client could not give a pairing code: starting one made to link by code');
+      await this.teardown();
+      await this.launch(link);
+    }
   }
 
   /** Resolves true if the session leaves READY within `ms` (or already has), else false. */
@@ -147,9 +174,12 @@ export class SessionController extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Resolves with the state once it is QR or READY (or FAILED / LOGGED_OUT), or after `timeoutMs`. */
-  async waitForQrOrReady(timeoutMs: number): Promise<SessionState> {
-    const settled = (s: SessionState): boolean => s.status === 'QR' || s.status === 'READY' || s.status === 'FAILED' || s.status === 'LOGGED_OUT';
+  /**
+   * Resolves with the state once it is QR (with a pairing code when `code`) or READY (or FAILED /
+   * LOGGED_OUT), or after `timeoutMs`.
+   */
+  async waitForQrOrReady(timeoutMs: number, code = false): Promise<SessionState> {
+    const settled = (s: SessionState): boolean => (s.status === 'QR' && (!code || s.pairingCode !== undefined)) || s.status === 'READY' || s.status === 'FAILED' || s.status === 'LOGGED_OUT';
     if (settled(this.state)) return this.state;
     const signal = AbortSignal.timeout(timeoutMs);
     try {
@@ -201,10 +231,11 @@ export class SessionController extends EventEmitter<SessionEvents> {
     await this.teardown();
   }
 
-  private async launch(): Promise<void> {
+  private async launch(link?: LinkByCode): Promise<void> {
     if (this.stopped) return;
     const generation = ++this.generation;
-    const driver = this.options.createDriver();
+    this.pairingPhone = link?.phoneNumber;
+    const driver = this.options.createDriver(link);
     this.driver = driver;
     this.qrCount = 0;
     this.wire(driver, generation);
@@ -234,6 +265,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private wire(driver: WhatsAppDriver, generation: number): void {
     const current = (): boolean => generation === this.generation && !this.stopped;
     driver.on('qr', (qr) => current() && this.detach(this.onQr(qr), 'showing the QR code'));
+    driver.on('code', (code) => current() && this.detach(this.onQr(code, this.pairingPhone), 'showing the pairing code'));
     driver.on('authenticated', () => current() && this.detach(this.onAuthenticated(generation), 'recording AUTHENTICATED'));
     driver.on('ready', (me) => current() && this.detach(this.onReady(me, generation), 'going READY'));
     driver.on('auth_failure', (message) => {
@@ -253,7 +285,8 @@ export class SessionController extends EventEmitter<SessionEvents> {
     });
   }
 
-  private async onQr(value: string): Promise<void> {
+  /** A new QR code, or (with `phoneNumber`) a new pairing code: both count towards `qrMaxRetries`. */
+  private async onQr(value: string, phoneNumber?: string): Promise<void> {
     this.qrCount += 1;
     if (this.qrCount > this.options.qrMaxRetries) {
       await this.setOutbox('pause');
@@ -262,6 +295,12 @@ export class SessionController extends EventEmitter<SessionEvents> {
         reason: 'QR code not scanned',
         lastError: { code: 'qr_not_scanned', message: `no QR code was scanned after ${this.options.qrMaxRetries} codes: send connect again to get a new one` },
       });
+      return;
+    }
+    if (phoneNumber !== undefined) {
+      const expiresAt = new Date(Date.now() + PAIRING_CODE_INTERVAL_MS).toISOString();
+      this.options.logger.info({ codeNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt, phoneNumber }, 'enter the pairing code on the phone (Linked devices → Link a device → Link with phone number instead)');
+      await this.publish('QR', { pairingCode: { code: value, phoneNumber: `+${phoneNumber}`, expiresAt } });
       return;
     }
     const expiresAt = new Date(Date.now() + (this.options.qrTtlMs ?? 20_000)).toISOString();

@@ -11,6 +11,7 @@ const CARRY_ERROR: ReadonlySet<SessionStatus> = new Set(['STARTING', 'QR', 'AUTH
 export interface Transition {
   readonly reason?: string;
   readonly qr?: SessionState['qr'];
+  readonly pairingCode?: SessionState['pairingCode'];
   readonly me?: SessionState['me'];
   readonly lastError?: { code: string; message: string };
 }
@@ -49,12 +50,15 @@ export class StatePublisher {
     const keepsIdentity = status !== 'LOGGED_OUT';
     // Why the session is not READY stays visible while it reconnects, until READY or a new reason.
     const keepsError = CARRY_ERROR.has(status) && change.lastError === undefined;
+    const stillLinking = status === 'QR' && previous.status === 'QR';
     this.state = {
       sessionId: previous.sessionId,
       status,
       since: previous.status === status ? previous.since : now,
       ...(change.me !== undefined ? { me: change.me } : keepsIdentity && previous.me !== undefined ? { me: previous.me } : {}),
-      ...(change.qr !== undefined ? { qr: change.qr } : {}),
+      // While it waits to be linked, the QR code and the pairing code stay until replaced (both may show).
+      ...(change.qr !== undefined ? { qr: change.qr } : stillLinking && previous.qr !== undefined ? { qr: previous.qr } : {}),
+      ...(change.pairingCode !== undefined ? { pairingCode: change.pairingCode } : stillLinking && previous.pairingCode !== undefined ? { pairingCode: previous.pairingCode } : {}),
       ...(change.lastError !== undefined
         ? { lastError: { ...change.lastError, at: now } }
         : keepsError && previous.lastError !== undefined
@@ -67,6 +71,7 @@ export class StatePublisher {
       events.push({ type: 'state', at: now, status, ...(change.reason === undefined ? {} : { reason: change.reason }) });
     }
     if (change.qr !== undefined) events.push({ type: 'qr', at: now, expiresAt: change.qr.expiresAt });
+    if (change.pairingCode !== undefined) events.push({ type: 'pairing_code', at: now, expiresAt: change.pairingCode.expiresAt });
     this.logger.info({ from: previous.status, to: status, reason: change.reason }, `session ${status}${change.reason ? `: ${change.reason}` : ''}`);
     await this.write(events);
   }

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { CONFIGURED_WEBHOOK_ID, encodeEvent, listDeadLetters, redriveDeadLetters, sessionKeys, WebhookRegistry, type SessionEvent, type SessionKeys } from '@waq/shared';
+import { CONFIGURED_WEBHOOK_ID, encodeEvent, listDeadLetters, redriveDeadLetters, sessionKeys, webhookHealth, webhookQueueKeys, WebhookRegistry, type SessionEvent, type SessionKeys } from '@waq/shared';
 import { createRedisFixture, type RedisFixture } from '@waq/test-utils';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -83,6 +83,7 @@ function start(overrides: Partial<WebhookDeliveriesOptions> = {}): WebhookDelive
     logger: silentLogger,
     timeoutMs: 2_000,
     retryPeriodMs: 60_000,
+    maxBodyBytes: 1_048_576,
     allowPrivate: true,
     userAgent: 'waq/test',
     pollMs: 50,
@@ -107,6 +108,58 @@ async function subscribe(events?: ('message.incoming' | 'message.ack' | 'session
   const created = await registry.create('sales', { url, ...(events === undefined ? {} : { events }) });
   secret = created.secret;
   return created.subscription.id;
+}
+
+/** A webhook whose receiver answers 410 to 7 events: 5 dead letters, then paused, 6 and 7 waiting. */
+async function pausedAfterFiveOfSeven(overrides: Partial<WebhookDeliveriesOptions> = {}): Promise<{ webhookId: string; scope: { redis: RedisFixture['redis']; prefix: string; sessionId: string } }> {
+  const webhookId = await subscribe(['message.incoming']);
+  answer = 410;
+  start(overrides);
+  await append(incoming(7));
+  await vi.waitFor(async () => expect((await registry.get('sales', webhookId))?.paused).not.toBeNull(), { timeout: 20_000, interval: 20 });
+  return { webhookId, scope: { redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' } };
+}
+
+/**
+ * A registry whose reads of a subscription by the deliveries wait, once it has paused a webhook, until
+ * `open()`: a delivery taken as the webhook was paused is held before it looks at its subscription.
+ */
+class GatedRegistry extends WebhookRegistry {
+  private gate: Promise<void> | undefined;
+  private release: () => void = () => undefined;
+  private reached: () => void = () => undefined;
+  /** Resolves when a delivery waits at the gate. */
+  readonly held = new Promise<void>((resolve) => {
+    this.reached = resolve;
+  });
+
+  override async pause(...args: Parameters<WebhookRegistry['pause']>): ReturnType<WebhookRegistry['pause']> {
+    const paused = await super.pause(...args);
+    this.gate ??= new Promise((resolve) => {
+      this.release = resolve;
+    });
+    return paused;
+  }
+
+  override async getStored(...args: Parameters<WebhookRegistry['getStored']>): ReturnType<WebhookRegistry['getStored']> {
+    if (this.gate !== undefined) {
+      this.reached();
+      await this.gate;
+    }
+    return super.getStored(...args);
+  }
+
+  open(): void {
+    this.release();
+  }
+}
+
+/** The seqs of a webhook's waiting deliveries, the head first. */
+async function waitingSeqs(webhookId: string): Promise<number[]> {
+  const queue = webhookQueueKeys(keys, webhookId);
+  const ids = (await fixture.redis.lrange(queue.wait, 0, -1)).reverse();
+  const data = await Promise.all(ids.map((id) => fixture.redis.hget(`${queue.jobPrefix}${id}`, 'data')));
+  return data.map((json) => (JSON.parse(json ?? '{}') as { envelope?: { seq?: number } }).envelope?.seq ?? 0);
 }
 
 describe('webhook deliveries', () => {
@@ -200,14 +253,9 @@ describe('webhook deliveries', () => {
   });
 
   it('pauses a webhook after 5 dead letters in a row, says so on the event stream, and resumes where it stopped', async () => {
-    const webhookId = await subscribe(['message.incoming']);
-    answer = 410;
-    start();
-    await append(incoming(7));
-    await vi.waitFor(async () => expect((await registry.get('sales', webhookId))?.paused).not.toBeNull(), { timeout: 20_000, interval: 20 });
-    const scope = { redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' };
+    const { webhookId, scope } = await pausedAfterFiveOfSeven();
     expect((await listDeadLetters(scope, webhookId)).map((d) => d.envelope.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect((await registry.get('sales', webhookId))?.paused?.reason).toMatch(/^5 deliveries in a row were given up \(the last: HTTP 410\): resume with PATCH enabled=true/);
+    expect((await registry.get('sales', webhookId))?.paused?.reason).toMatch(/^5 deliveries in a row were given up \(the last: HTTP 410\): once the receiver is fixed, redrive the dead letters, then resume with PATCH enabled=true/);
     const events = await fixture.redis.xrange(keys.events, '-', '+');
     expect(events.filter(([, fields]) => fields[1] === 'webhook.paused')).toHaveLength(1);
 
@@ -216,5 +264,55 @@ describe('webhook deliveries', () => {
     await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([6, 7]), { timeout: 20_000, interval: 20 });
     expect(await redriveDeadLetters(scope, webhookId)).toBe(5);
     await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([6, 7, 1, 2, 3, 4, 5]), { timeout: 20_000, interval: 20 });
+  });
+
+  it('redrives the dead letters ahead of the deliveries waiting, in order, each once even when two redrives run at once', async () => {
+    const { webhookId, scope } = await pausedAfterFiveOfSeven();
+    expect(await webhookHealth(scope, webhookId)).toMatchObject({ deadLetters: 5 });
+
+    answer = 200;
+    // Paused, 6 and 7 wait; redriven while paused, 1–5 go in front of them.
+    expect(await Promise.all([redriveDeadLetters(scope, webhookId), redriveDeadLetters(scope, webhookId)])).toEqual([5, 5]);
+    expect(await listDeadLetters(scope, webhookId)).toEqual([]);
+    await registry.update('sales', webhookId, { enabled: true });
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]), { timeout: 20_000, interval: 20 });
+    // Nothing more comes: the second redrive added nothing.
+    await vi.waitFor(async () => expect(await webhookHealth(scope, webhookId)).toEqual({ waiting: 0, active: 0, deadLetters: 0 }), { timeout: 20_000, interval: 20 });
+    expect(received).toHaveLength(7);
+  });
+
+  it('puts a delivery taken as the webhook was paused back behind the letters redriven before it looked', async () => {
+    const gated = new GatedRegistry(fixture.redis, fixture.prefix);
+    const { webhookId, scope } = await pausedAfterFiveOfSeven({ registry: gated });
+    await gated.held; // seq 6 is taken and has not looked at its subscription yet
+    answer = 200;
+    expect(await redriveDeadLetters(scope, webhookId)).toBe(5);
+    gated.open(); // 6 finds the webhook paused and goes back: behind 1–5, not at the head
+    await vi.waitFor(async () => expect(await waitingSeqs(webhookId)).toEqual([1, 2, 3, 4, 5, 6, 7]), { timeout: 20_000, interval: 20 });
+    await registry.update('sales', webhookId, { enabled: true });
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]), { timeout: 20_000, interval: 20 });
+  }, 60_000);
+
+  it('does not post a delivery taken as the webhook was paused ahead of the letters redriven before it was resumed', async () => {
+    const gated = new GatedRegistry(fixture.redis, fixture.prefix);
+    const { webhookId, scope } = await pausedAfterFiveOfSeven({ registry: gated });
+    await gated.held;
+    answer = 200;
+    expect(await redriveDeadLetters(scope, webhookId)).toBe(5);
+    await registry.update('sales', webhookId, { enabled: true });
+    gated.open(); // 6 finds the webhook enabled, and 1–5 waiting in front of it
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]), { timeout: 20_000, interval: 20 });
+  }, 60_000);
+
+  it('keeps an event over the body size cap as a dead letter without posting it, and goes on', async () => {
+    const webhookId = await subscribe(['message.incoming']);
+    start({ maxBodyBytes: 2_000 });
+    const [small1, big, small2] = incoming(3);
+    await append([small1!, { ...big!, body: 'x'.repeat(5_000) } as SessionEvent, small2!]);
+    await vi.waitFor(() => expect(received.map((r) => r.seq)).toEqual([1, 3]), { timeout: 20_000, interval: 20 });
+    const scope = { redis: fixture.redis, prefix: fixture.prefix, sessionId: 'sales' };
+    const [letter] = await listDeadLetters(scope, webhookId);
+    expect(letter).toMatchObject({ attempts: 0, status: null, envelope: { seq: 2 }, reason: expect.stringMatching(/^the body is \d+ bytes, over WEBHOOK_MAX_BODY_BYTES \(2000\): not posted; raise the cap and redrive it$/) });
+    expect(await fixture.redis.hget(keys.webhookSeq(webhookId), '#dead-in-a-row')).toBeNull();
   });
 });

@@ -29,6 +29,7 @@ import {
   webhookEnvelope,
   webhookEventOf,
   webhookQueue,
+  webhookQueueKeys,
   webhookQueueName,
   type ConfiguredWebhook,
   type DeliveryJob,
@@ -41,6 +42,7 @@ import {
 import { WaitingError, Worker, type Job, type Queue } from 'bullmq';
 
 import { abortableDelay } from './lease.js';
+import { queueOrderGuard, type QueueOrderGuard } from './queue-order.js';
 import { postWebhook } from './webhook-post.js';
 
 /** Orders two stream ids (`<ms>-<seq>`). */
@@ -57,6 +59,58 @@ if seq then return tonumber(seq) end
 seq = redis.call('HINCRBY', KEYS[1], '#next', 1)
 redis.call('HSET', KEYS[1], ARGV[1], seq)
 return seq
+`);
+
+/**
+ * Seq order in a webhook's wait list, whose head is its right end. Letters redriven while a delivery is
+ * being taken land in front of it; that delivery must not then be put back (BullMQ puts a job back at
+ * the head) or posted ahead of them: seen in the redis layer under load, seq 6 posted before the
+ * redriven 1–5 (and so in reliability scenario 15d).
+ */
+const SEQ_OF = `
+local function seqOf(prefix, id)
+  local data = redis.call('HGET', prefix .. id, 'data')
+  if not data then return nil end
+  local ok, job = pcall(cjson.decode, data)
+  if not ok or type(job) ~= 'table' or type(job.envelope) ~= 'table' then return nil end
+  return tonumber(job.envelope.seq)
+end
+`;
+
+/** KEYS[1] the wait list; ARGV[1] the job key prefix, ARGV[2] a seq. 1 when the delivery at the head has a lower seq. */
+const EARLIER_AT_HEAD = new RedisScript(`${SEQ_OF}
+local head = redis.call('LINDEX', KEYS[1], -1)
+if not head then return 0 end
+local seq = seqOf(ARGV[1], head)
+if seq and seq < tonumber(ARGV[2]) then return 1 end
+return 0
+`);
+
+/**
+ * KEYS[1] the wait list; ARGV[1] the job key prefix, ARGV[2] a job id just put back at the head, ARGV[3]
+ * its seq. Moves it behind the deliveries of a lower seq in front of it; 1 when it moved.
+ */
+const BEHIND_EARLIER = new RedisScript(`${SEQ_OF}
+local wait, prefix, id, seq = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local last = nil
+local to = redis.call('LLEN', wait) - 1
+while to >= 0 do
+  local from = math.max(0, to - 99)
+  local chunk = redis.call('LRANGE', wait, from, to)
+  local done = false
+  for k = #chunk, 1, -1 do
+    if chunk[k] ~= id then
+      local other = seqOf(prefix, chunk[k])
+      if other and other < seq then last = chunk[k] else done = true break end
+    end
+  end
+  if done then break end
+  to = from - 1
+end
+if not last then return 0 end
+if redis.call('LREM', wait, -1, id) == 0 then return 0 end
+redis.call('LINSERT', wait, 'BEFORE', last, id)
+return 1
 `);
 
 const DISPATCH_BATCH = 200;
@@ -84,6 +138,8 @@ export interface WebhookDeliveriesOptions {
   readonly logger: Logger;
   readonly timeoutMs: number;
   readonly retryPeriodMs: number;
+  /** WEBHOOK_MAX_BODY_BYTES: a larger envelope becomes a dead letter without being posted. */
+  readonly maxBodyBytes: number;
   readonly allowPrivate: boolean;
   readonly userAgent: string;
   /** How often subscriptions are re-read and the stream is looked at when nothing wakes the dispatcher. @defaultValue 1000 */
@@ -102,6 +158,7 @@ export interface WebhookDeliveriesOptions {
 interface Subscriber {
   readonly queue: Queue;
   readonly worker: Worker;
+  readonly order: QueueOrderGuard;
 }
 
 export class WebhookDeliveries {
@@ -225,6 +282,8 @@ export class WebhookDeliveries {
 
   private subscribe(webhookId: string): Subscriber {
     const existing = this.subscribers.get(webhookId);
+    // Paused by a delivery that found the subscription paused or disabled, and resumed since.
+    if (existing?.worker.isPaused() === true) existing.worker.resume();
     if (existing !== undefined) return existing;
     const { keys, lockMs = 30_000, logger } = this.options;
     const scope = { redis: this.connection, prefix: this.options.prefix, sessionId: this.options.sessionId };
@@ -239,7 +298,7 @@ export class WebhookDeliveries {
       maxStalledCount: 1_000,
     });
     worker.on('error', (error: Error) => logger.warn({ err: error, webhookId }, 'webhook consumer error'));
-    const subscriber = { queue, worker };
+    const subscriber = { queue, worker, order: queueOrderGuard(worker, FOREIGN_DELIVERY_RECHECK_MS) };
     this.subscribers.set(webhookId, subscriber);
     return subscriber;
   }
@@ -250,18 +309,14 @@ export class WebhookDeliveries {
     this.subscribers.delete(webhookId);
     await settleInitialisation([subscriber.worker, subscriber.queue]);
     await subscriber.worker.close();
+    await subscriber.order.close();
     await subscriber.queue.close();
   }
 
   private async deliver(webhookId: string, job: Job, token: string | undefined): Promise<unknown> {
-    // A delivery another worker holds is an earlier one (that worker died or lost the session with it
-    // active): this one goes back first and waits, so the earlier lands in front once its lock expires.
-    const subscriber = this.subscribers.get(webhookId);
-    if (subscriber !== undefined && (await this.connection.llen(`${this.options.keys.bullPrefix}:${webhookQueueName(webhookId)}:active`)) > 1) {
-      await subscriber.worker.rateLimit(FOREIGN_DELIVERY_RECHECK_MS);
-      throw Worker.RateLimitError();
-    }
-    const { registry, sessionId, timeoutMs, retryPeriodMs, allowPrivate, userAgent, retry = { baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS }, metrics } = this.options;
+    // A delivery another worker holds is an earlier one (queue-order.ts): this one waits behind it.
+    await this.subscribers.get(webhookId)?.order.keepBehindEarlierJob(job.id);
+    const { registry, sessionId, timeoutMs, retryPeriodMs, maxBodyBytes, allowPrivate, userAgent, retry = { baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS }, metrics } = this.options;
     const logger = this.options.logger.child({ webhookId, deliveryId: job.id });
     const parsed = deliveryJobSchema.safeParse(job.data);
     if (!parsed.success) {
@@ -272,10 +327,30 @@ export class WebhookDeliveries {
     const body = JSON.stringify(data.envelope);
     const firstAttemptAt = data.firstAttemptAt ?? Date.now();
     let attempts = data.attempts ?? 0;
+    const bytes = Buffer.byteLength(body);
+    if (bytes > maxBodyBytes) {
+      // Not the receiver's fault: kept without counting towards a pause, redriven once the cap is raised.
+      const reason = `the body is ${bytes} bytes, over WEBHOOK_MAX_BODY_BYTES (${maxBodyBytes}): not posted; raise the cap and redrive it`;
+      metrics?.observeDelivery('dead', 0);
+      logger.warn({ bytes, maxBodyBytes }, 'webhook delivery over the body size cap: kept as a dead letter');
+      await this.deadLetter(webhookId, data, { attempts, firstAttemptAt, status: null, reason, answer: '' });
+      return { deadLetter: true, attempts };
+    }
     for (;;) {
       const subscription = await registry.getStored(sessionId, webhookId);
       if (subscription === null) return { dropped: true, reason: 'the subscription was deleted' };
-      if (!subscription.enabled || subscription.paused !== null || this.abort.signal.aborted) return this.putBack(job, token);
+      if (!subscription.enabled || subscription.paused !== null || this.abort.signal.aborted) {
+        // This consumer takes no more of the webhook's deliveries until it is resumed: the next one it took
+        // would only be put back again, and one put back after a redrive would land in front of the
+        // redriven letters (seen once: seq 6 delivered before the redriven 1–5, reliability 15d).
+        if (!this.abort.signal.aborted) await this.subscribers.get(webhookId)?.worker.pause(true);
+        logger.info({ seq: data.envelope.seq, stopping: this.abort.signal.aborted }, 'webhook paused, disabled or stopping: delivery put back at the head of its queue');
+        return this.putBack(webhookId, job, token, data.envelope.seq);
+      }
+      if (await this.earlierWaiting(webhookId, data.envelope.seq)) {
+        logger.info({ seq: data.envelope.seq }, 'letters of an earlier seq were redriven while this delivery was taken: it goes back behind them');
+        return this.putBack(webhookId, job, token, data.envelope.seq);
+      }
       attempts += 1;
       const headers = signWebhook({ id: data.deliveryId, at: new Date(), body, secrets: [subscription.secret] });
       const outcome = await postWebhook({ url: subscription.url, body, headers, timeoutMs, policy: { allowPrivate }, userAgent });
@@ -288,16 +363,7 @@ export class WebhookDeliveries {
       if (outcome.kind === 'failed' || Date.now() + delayMs - firstAttemptAt > retryPeriodMs) {
         metrics?.observeDelivery('dead', outcome.ms / 1_000);
         logger.warn({ status: outcome.status, reason: outcome.reason, attempts }, 'webhook delivery given up: kept as a dead letter');
-        await recordDeadLetter({ redis: this.connection, prefix: this.options.prefix, sessionId }, webhookId, {
-          deliveryId: data.deliveryId,
-          envelope: data.envelope,
-          attempts,
-          firstAttemptAt: new Date(firstAttemptAt).toISOString(),
-          lastAttemptAt: new Date().toISOString(),
-          status: outcome.status,
-          reason: outcome.reason,
-          answer: outcome.answer,
-        });
+        await this.deadLetter(webhookId, data, { attempts, firstAttemptAt, status: outcome.status, reason: outcome.reason, answer: outcome.answer });
         await this.pauseIfFailing(webhookId, outcome.reason, logger);
         return { deadLetter: true, attempts };
       }
@@ -309,21 +375,48 @@ export class WebhookDeliveries {
     }
   }
 
+  private async deadLetter(webhookId: string, data: DeliveryJob, last: { attempts: number; firstAttemptAt: number; status: number | null; reason: string; answer: string }): Promise<void> {
+    const { prefix, sessionId } = this.options;
+    await recordDeadLetter({ redis: this.connection, prefix, sessionId }, webhookId, {
+      deliveryId: data.deliveryId,
+      envelope: data.envelope,
+      attempts: last.attempts,
+      firstAttemptAt: new Date(last.firstAttemptAt).toISOString(),
+      lastAttemptAt: new Date().toISOString(),
+      status: last.status,
+      reason: last.reason,
+      answer: last.answer,
+    });
+  }
+
   /** Pauses the webhook after `PAUSE_AFTER_DEAD_LETTERS` dead letters in a row, and says so on the session's event stream. */
   private async pauseIfFailing(webhookId: string, lastReason: string, logger: Logger): Promise<void> {
     const { keys, registry, sessionId, eventsMaxLen = 10_000 } = this.options;
     const inARow = await this.connection.hincrby(keys.webhookSeq(webhookId), DEAD_IN_A_ROW, 1);
     if (inARow < PAUSE_AFTER_DEAD_LETTERS) return;
-    const reason = `${inARow} deliveries in a row were given up (the last: ${lastReason}): resume with PATCH enabled=true once the receiver is fixed, and redrive the dead letters`;
+    const reason = `${inARow} deliveries in a row were given up (the last: ${lastReason}): once the receiver is fixed, redrive the dead letters, then resume with PATCH enabled=true`;
     if ((await registry.pause(sessionId, webhookId, reason)) === null) return;
     await this.connection.hdel(keys.webhookSeq(webhookId), DEAD_IN_A_ROW);
     await this.connection.xadd(keys.events, 'MAXLEN', '~', eventsMaxLen, '*', ...encodeEvent({ type: 'webhook.paused', at: new Date().toISOString(), webhookId, reason }));
     logger.warn({ reason }, 'webhook paused');
   }
 
-  /** Back to the head of its queue (stopping, or the subscription disabled or paused meanwhile). */
-  private async putBack(job: Job, token: string | undefined): Promise<never> {
-    if (token !== undefined) await job.moveToWait(token);
+  /** Whether the delivery at the head of the webhook's queue has a lower seq than `seq` (redriven letters). */
+  private async earlierWaiting(webhookId: string, seq: number): Promise<boolean> {
+    const { wait, jobPrefix } = webhookQueueKeys(this.options.keys, webhookId);
+    return Number(await EARLIER_AT_HEAD.run(this.connection, [wait], [jobPrefix, seq])) === 1;
+  }
+
+  /**
+   * Back to its queue (stopping, the subscription disabled or paused meanwhile, letters of an earlier seq
+   * redriven meanwhile): at the head, behind any deliveries of a lower seq there.
+   */
+  private async putBack(webhookId: string, job: Job, token: string | undefined, seq: number): Promise<never> {
+    if (token !== undefined) {
+      await job.moveToWait(token);
+      const { wait, jobPrefix } = webhookQueueKeys(this.options.keys, webhookId);
+      await BEHIND_EARLIER.run(this.connection, [wait], [jobPrefix, job.id ?? '', seq]);
+    }
     throw new WaitingError();
   }
 }

@@ -85,7 +85,7 @@ describe('the configured webhook', () => {
     const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
     const config = loadConfig({ WEBHOOK_URL: 'https://hooks.example/waq', WEBHOOK_SECRET: secret, WEBHOOK_EVENTS: 'message.incoming, session.qr' });
     expect(config).toMatchObject({ WEBHOOK_URL: 'https://hooks.example/waq', WEBHOOK_EVENTS: ['message.incoming', 'session.qr'] });
-    expect(loadConfig({}).WEBHOOK_EVENTS).toEqual(['message.incoming', 'message.sent', 'message.ack', 'message.failed', 'session.status']);
+    expect(loadConfig({}).WEBHOOK_EVENTS).toEqual(['message.incoming', 'message.sent', 'message.ack', 'message.failed', 'message.cancelled', 'session.status']);
     expect(() => loadConfig({ WEBHOOK_URL: 'https://hooks.example/waq' })).toThrow(/WEBHOOK_SECRET must be set with WEBHOOK_URL/);
     expect(() => loadConfig({ WEBHOOK_EVENTS: 'message.deleted' })).toThrow(/WEBHOOK_EVENTS/);
     let error: unknown;

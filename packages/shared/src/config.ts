@@ -9,7 +9,7 @@ import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
 import { parseClusterUrl } from './redis-url.js';
-import { DEFAULT_WEBHOOK_EVENTS, webhookEventTypeSchema, webhookUrlSchema, type WebhookEventType } from './webhook-registry.js';
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES, webhookEventTypeSchema, webhookUrlSchema, type WebhookEventType } from './webhook-registry.js';
 import { webhookSecretSchema } from './webhook-signature.js';
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
@@ -70,7 +70,7 @@ export const configSchema = z.object({
       z
         .string()
         .transform((list) => list.split(',').map((name) => name.trim()).filter((name) => name !== ''))
-        .pipe(z.array(webhookEventTypeSchema, { error: 'must be a comma-separated list of message.incoming, message.sent, message.ack, message.failed, session.status, session.qr' }).min(1))
+        .pipe(z.array(webhookEventTypeSchema, { error: `must be a comma-separated list of ${WEBHOOK_EVENT_TYPES.join(', ')}` }).min(1))
         .optional(),
     )
     .transform((events): WebhookEventType[] => events ?? [...DEFAULT_WEBHOOK_EVENTS])
@@ -81,6 +81,9 @@ export const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: positiveInt(10_000).meta({ description: 'How long one webhook delivery attempt waits for the receiver\'s answer (ms); no answer in time is retried.' }),
   WEBHOOK_RETRY_PERIOD_MS: positiveInt(86_400_000).meta({
     description: 'How long a webhook delivery is retried (exponential backoff with jitter, `Retry-After` honoured) after its first attempt before it becomes a dead letter (ms). Later events of the subscription wait behind it.',
+  }),
+  WEBHOOK_MAX_BODY_BYTES: positiveInt(1_048_576).meta({
+    description: 'The largest webhook body posted (bytes). A larger event is not posted: it is kept at once as a dead letter saying so (raise the cap and redrive it); later events go on.',
   }),
   WEBHOOK_ALLOW_PRIVATE: bool(false).meta({
     description: 'Allow webhook URLs on loopback, private and link-local addresses (a receiver on the same host or network). Off, such addresses are refused, checked on the address each delivery connects to.',
@@ -131,6 +134,18 @@ export const configSchema = z.object({
   RECONNECT_MAX_MS: positiveInt(60_000).meta({ description: 'Longest reconnect delay in ms.' }),
   SEND_INTERVAL_MS: nonNegativeInt(1_000).meta({ description: 'Minimum pause between two sends of one session in ms (pacing; jobs wait, never fail).' }),
   SEND_JITTER_MS: nonNegativeInt(500).meta({ description: 'Random extra pause of up to this many ms added to each send interval.' }),
+  SEND_DAILY_CAP: nonNegativeInt(1_000).meta({
+    description: 'Most messages one session sends in any 24 hours (0: no cap). Past it, sends wait (`waiting`, `daily_cap`) until the oldest of the window is a day old; they never fail for it, unless they expire.',
+  }),
+  SEND_NEW_CHATS_PER_DAY: nonNegativeInt(50).meta({
+    description: 'Most recipients one session writes to for the first time in any 24 hours (0: no budget). A send to a new chat past it waits (`waiting`, `new_chat_budget`) with the later sends to that recipient; the others go on.',
+  }),
+  SEND_WARMUP_AFTER_S: positiveInt(900).meta({ description: 'A session that was not READY for this many seconds (or is newly linked) sends its next SEND_WARMUP_MESSAGES messages at a warm-up rate.' }),
+  SEND_WARMUP_MESSAGES: nonNegativeInt(20).meta({ description: 'How many messages the warm-up lasts (0: no warm-up): their pause goes down evenly from SEND_WARMUP_INTERVAL_MS to SEND_INTERVAL_MS.' }),
+  SEND_WARMUP_INTERVAL_MS: nonNegativeInt(10_000).meta({ description: 'The pause before the first message of a warm-up, in ms.' }),
+  SEND_TYPING: bool(false).meta({ description: 'Show "typing…" before every message (a send\'s `typing` decides for itself), for 1 s plus 50 ms per character, at most 8 s.' }),
+  NUMBER_CHECK_TTL_S: positiveInt(86_400).meta({ description: 'How long WhatsApp\'s answer that a number has an account is kept (seconds): `GET /v1/sessions/:id/contacts/:number` and every send to that number use it.' }),
+  NUMBER_CHECK_NEGATIVE_TTL_S: positiveInt(3_600).meta({ description: 'How long an answer that a number has no WhatsApp account is kept (seconds); meanwhile sends to it are refused at once (422 `recipient_not_on_whatsapp`).' }),
   SEND_MAX_ATTEMPTS: positiveInt(5).meta({ description: 'Attempts of a send before it fails (time held while not READY does not count).' }),
   JOB_LOCK_MS: z.coerce
     .number()
@@ -139,6 +154,17 @@ export const configSchema = z.object({
     .default(30_000)
     .meta({ description: 'Job lock in ms: a job held by a worker that died is taken up again after at most about twice this.' }),
   MESSAGE_RETENTION_S: positiveInt(86_400).meta({ description: 'How long sent messages, their records and idempotency keys are kept, in seconds.' }),
+  MEDIA_MAX_BYTES: positiveInt(64 * 1024 * 1024).meta({ description: 'The largest file a send may carry, or an incoming file waq keeps (bytes); larger ones are refused as they arrive.' }),
+  MEDIA_VIDEO_FALLBACK: z
+    .enum(['document', 'fail'])
+    .default('document')
+    .meta({
+      description:
+        'What a video send does on a browser that cannot decode H.264/AAC (Chromium without proprietary codecs; WhatsApp Web needs them for videos): `document` sends the file as a document, `fail` fails it with `video_unsupported`. Google Chrome or Debian\'s Chromium (CHROMIUM_PATH) send videos as videos.',
+    }),
+  MEDIA_RETENTION_S: positiveInt(86_400).meta({
+    description: 'How long files are kept in the media store (seconds): an uploaded one for its send (a send still waiting past it fails with media_not_found), a received one for GET /v1/sessions/:id/media/:mediaId.',
+  }),
   EVENTS_MAX_LEN: positiveInt(10_000).meta({ description: 'Approximate length of the session event stream (oldest events are trimmed).' }),
   SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).meta({ description: 'Deadline for a graceful shutdown in ms; a second signal forces.' }),
   WAQ_SANDBOX: bool(false).meta({ description: 'Run against the built-in WhatsApp Web simulator instead of WhatsApp (no phone needed).' }),

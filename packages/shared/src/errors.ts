@@ -71,6 +71,18 @@ export class UnregisteredRecipientError extends WaqError {
   }
 }
 
+/** A video send on a browser without the codecs WhatsApp Web needs for it, with MEDIA_VIDEO_FALLBACK=fail. */
+export class VideoUnsupportedError extends WaqError {
+  override readonly name = 'VideoUnsupportedError';
+  readonly code = 'video_unsupported';
+  readonly retry = 'unrecoverable';
+  constructor() {
+    super(
+      "this worker's browser cannot decode H.264/AAC video, which WhatsApp Web needs to send a video: send it with asDocument: true, set MEDIA_VIDEO_FALLBACK=document, or run the worker with Google Chrome or Debian's Chromium (CHROMIUM_PATH)",
+    );
+  }
+}
+
 /** The session cannot send now (not READY, connection away, shutting down): the send waits (held), it does not fail. */
 export class SessionNotReadyError extends WaqError {
   override readonly name = 'SessionNotReadyError';
@@ -91,6 +103,29 @@ export class AccountChangedError extends WaqError {
   readonly retry = 'unrecoverable';
   constructor() {
     super('this message was accepted for the WhatsApp account linked at the time, and a different account is linked now: it was not sent from the other number. Send it again to send it from the account linked now');
+  }
+}
+
+/**
+ * A number check asked of a session that is not READY: only a linked device may ask WhatsApp. Not held
+ * like a send: the question is answered now or not at all (the caller asks again).
+ */
+export class NumberCheckUnavailableError extends WaqError {
+  override readonly name = 'NumberCheckUnavailableError';
+  readonly code = 'session_not_ready';
+  readonly retry = 'unrecoverable';
+  constructor(readonly status: string) {
+    super(`the session is ${status}: WhatsApp answers a number check only while it is READY; connect it, or try again once it is`);
+  }
+}
+
+/** A number check was asked of WhatsApp and not answered in time; the answer is kept once it comes. */
+export class NumberCheckPendingError extends WaqError {
+  override readonly name = 'NumberCheckPendingError';
+  readonly code = 'check_pending';
+  readonly retry = 'held';
+  constructor(readonly waitedMs: number) {
+    super(`WhatsApp did not answer within ${waitedMs} ms (the session's worker may be busy connecting): ask again in a few seconds, the answer is kept once it comes`);
   }
 }
 

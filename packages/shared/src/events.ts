@@ -26,8 +26,12 @@ export const sessionEventSchema = z.discriminatedUnion('type', [
     reason: z.string().optional(),
   }),
   z.object({ type: z.literal('qr'), at, expiresAt: at }),
+  /** A pairing code to enter on the phone is shown (read it from the state), until `expiresAt`. */
+  z.object({ type: z.literal('pairing_code'), at, expiresAt: at }),
   z.object({ type: z.literal('message.sent'), at, id: z.string(), waMessageId: z.string() }),
   z.object({ type: z.literal('message.failed'), at, id: z.string(), code: z.string(), reason: z.string() }),
+  /** Withdrawn before it was sent (`DELETE …/messages/:id`). */
+  z.object({ type: z.literal('message.cancelled'), at, id: z.string() }),
   z.object({ type: z.literal('message.ack'), at, id: z.string().optional(), waMessageId: z.string(), ack: ackNameSchema }),
   /** A webhook of the session was paused after its deliveries kept failing (resume it with PATCH `enabled: true`). */
   z.object({ type: z.literal('webhook.paused'), at, webhookId: z.string(), reason: z.string() }),
@@ -36,8 +40,19 @@ export const sessionEventSchema = z.discriminatedUnion('type', [
     at,
     waMessageId: z.string(),
     from: z.string(),
+    /** The text; for a file, its caption ('' without one). */
     body: z.string(),
     timestamp: z.number().int(),
+    /**
+     * A file the contact sent: stored in the session's media store (read it at `url`, a path on the API,
+     * until MEDIA_RETENTION_S), or, when it could not be downloaded, its `type` and the `error`.
+     */
+    media: z
+      .union([
+        z.object({ mediaId: z.string(), mimetype: z.string(), size: z.number().int(), sha256: z.string(), filename: z.string().optional(), url: z.string() }),
+        z.object({ type: z.string(), error: z.string() }),
+      ])
+      .optional(),
   }),
 ]);
 export type SessionEvent = z.infer<typeof sessionEventSchema>;

@@ -9,6 +9,14 @@
  *   <p>:{<s>}:events             stream  session events (XADD MAXLEN ~ EVENTS_MAX_LEN)
  *   <p>:{<s>}:msg:<id>           hash    record of one outbound message (phase, WA id, ack, fingerprint)
  *   <p>:{<s>}:messages           zset    message ids by acceptance time in ms (the message list; trimmed past retention)
+ *   <p>:{<s>}:expiries           zset    ids of messages with an expiry, by expiry in ms (the owner withdraws them when due)
+ *   <p>:{<s>}:settings           string  JSON copy of the session's settings from the registry, for scripts in the session's slot
+ *   <p>:{<s>}:pacing             hash    the owner's pacing state: readyUntil, warm-up left/total, dailyCapUntil (send-budget.ts)
+ *   <p>:{<s>}:pacing:sends       zset    ids of the messages sent in the last 24 h, by send time in ms (with a daily cap)
+ *   <p>:{<s>}:pacing:newchats    zset    recipients written to for the first time in the last 24 h, by that time in ms
+ *   <p>:{<s>}:pacing:parked:<r>  zset    ids of sends to recipient r waiting for the new-chat budget, by acceptance in ms
+ *   <p>:{<s>}:contacts:known     set     recipients the session has a chat with (no new-chat budget for them)
+ *   <p>:{<s>}:number:<digits>    string  JSON answer of WhatsApp on whether a number has an account (NUMBER_CHECK_TTL_S)
  *   <p>:{<s>}:wamsg:<waId>       string  message id of a WhatsApp message id (acks, crash-dedupe)
  *   <p>:{<s>}:control:…          BullMQ  control queue (connect / logout / restart)
  *   <p>:{<s>}:outbox:…           BullMQ  outbox queue (send)
@@ -48,6 +56,18 @@ export interface SessionKeys {
   readonly lease: string;
   /** Message ids by acceptance time (ms): the message list. */
   readonly messages: string;
+  /** Ids of messages that expire, by expiry (ms). */
+  readonly expiries: string;
+  /** The session's settings, copied from the registry into the session's slot (read by the send script). */
+  readonly settings: string;
+  /** The owner's pacing state (readyUntil, warm-up, dailyCapUntil). */
+  readonly pacing: string;
+  readonly pacingSends: string;
+  readonly pacingNewChats: string;
+  pacingParked(recipient: string): string;
+  readonly knownContacts: string;
+  /** The cached answer on whether a phone number (digits, country code first) is on WhatsApp. */
+  numberCheck(digits: string): string;
   readonly events: string;
   message(id: string): string;
   waMessage(waMessageId: string): string;
@@ -62,6 +82,9 @@ export interface SessionKeys {
   webhookCursor(webhookId: string): string;
   webhookSeq(webhookId: string): string;
   webhookDead(webhookId: string): string;
+  /** A stored media file's manifest (media-store.ts) and its chunks. */
+  media(mediaId: string): string;
+  mediaChunk(mediaId: string, index: number): string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -72,6 +95,14 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     state: `${base}:state`,
     lease: `${base}:lease`,
     messages: `${base}:messages`,
+    expiries: `${base}:expiries`,
+    settings: `${base}:settings`,
+    pacing: `${base}:pacing`,
+    pacingSends: `${base}:pacing:sends`,
+    pacingNewChats: `${base}:pacing:newchats`,
+    pacingParked: (recipient) => `${base}:pacing:parked:${recipient}`,
+    knownContacts: `${base}:contacts:known`,
+    numberCheck: (digits) => `${base}:number:${digits}`,
     events: `${base}:events`,
     message: (id) => `${base}:msg:${id}`,
     waMessage: (waMessageId) => `${base}:wamsg:${waMessageId}`,
@@ -84,6 +115,8 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     webhookCursor: (webhookId) => `${base}:webhook:${webhookId}:cursor`,
     webhookSeq: (webhookId) => `${base}:webhook:${webhookId}:seq`,
     webhookDead: (webhookId) => `${base}:webhook:${webhookId}:dead`,
+    media: (mediaId) => `${base}:media:${mediaId}`,
+    mediaChunk: (mediaId, index) => `${base}:media:${mediaId}:${index}`,
   };
 }
 

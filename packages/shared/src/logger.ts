@@ -17,9 +17,9 @@ export type { Logger } from 'pino';
 const SECRET = '[redacted]';
 
 /** Fields whose value is masked like a phone number. */
-const PHONE_FIELDS = new Set(['to', 'from', 'recipient', 'phone', 'wid', 'me', 'chatId']);
+const PHONE_FIELDS = new Set(['to', 'from', 'recipient', 'phone', 'phoneNumber', 'wid', 'me', 'chatId']);
 /** Fields whose value is replaced entirely (header names in lower case). */
-const SECRET_FIELDS = new Set(['text', 'body', 'qr', 'apiKey', 'api_key', 'password', 'token', 'secret', 'authorization', 'x-api-key', 'cookie', 'set-cookie', 'idempotency-key']);
+const SECRET_FIELDS = new Set(['text', 'body', 'qr', 'pairingCode', 'apiKey', 'api_key', 'password', 'token', 'secret', 'authorization', 'x-api-key', 'cookie', 'set-cookie', 'idempotency-key']);
 /** How deep redaction looks: the logged object's fields, and two levels of nesting below them. */
 const REDACT_DEPTH = 3;
 

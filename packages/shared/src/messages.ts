@@ -6,6 +6,8 @@ import { z } from 'zod';
 
 import type { Failure } from './errors.js';
 import { ackNameSchema } from './events.js';
+import type { SendPriority } from './jobs.js';
+import type { WaitReason } from './pacing.js';
 
 export const messageRecordSchema = z.object({
   /** sending: the side effect may have happened (a marker written before `sendMessage`). */
@@ -70,25 +72,55 @@ export function messageRecordTtlSeconds(retentionSeconds: number): number {
 /**
  * - `queued`: waiting its turn while the session is READY;
  * - `held`: accepted while the session is not READY; goes out, in order, once it is;
- * - `delayed`: a raw job added with a BullMQ `delay`, not due yet (a failing send is retried in place,
- *   at the head of the queue, and reads `sending` meanwhile);
+ * - `scheduled`: not due yet (`sendAt`, or a raw job added with a BullMQ `delay`; a failing send is
+ *   retried in place, at the head of the queue, and reads `sending` meanwhile);
+ * - `waiting`: a budget of the session is spent (its daily cap, or its budget of new chats): it goes
+ *   out when the budget frees (see `waiting`);
  * - `sending`: being sent now;
  * - `sent`: WhatsApp accepted it (see `ack` for delivered/read);
- * - `failed`: will not be sent (see `error`).
+ * - `failed`: will not be sent (see `error`; `expired` when it was still waiting at its `expiresAt`);
+ * - `cancelled`: withdrawn before it was sent (`DELETE …/messages/:id`).
  */
-export const MESSAGE_STATUSES = ['queued', 'held', 'delayed', 'sending', 'sent', 'failed'] as const;
+export const MESSAGE_STATUSES = ['queued', 'held', 'scheduled', 'waiting', 'sending', 'sent', 'failed', 'cancelled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** Statuses a message does not leave. */
+export const FINAL_MESSAGE_STATUSES: ReadonlySet<MessageStatus> = new Set(['sent', 'failed', 'cancelled']);
 
 export interface MessageView {
   readonly id: string;
   readonly status: MessageStatus;
   readonly to: string;
-  /** Attempts made so far (time held while the session is not READY does not count). */
+  /** Attempts made so far, the one under way included (time held while the session is not READY does not count). */
   readonly attempts: number;
   readonly maxAttempts: number;
   readonly acceptedAt: string;
+  readonly priority: SendPriority;
+  /** A scheduled send: not before then. */
+  readonly sendAt?: string;
+  /** Never sent after then (its own `expiresAt` / `ttlSeconds`, or the session's `messageTtlSeconds`). */
+  readonly expiresAt?: string;
+  /** Status `waiting`: which budget is spent, and when the send may go (at the earliest). */
+  readonly waiting?: { readonly reason: WaitReason; readonly until: string };
   readonly waMessageId?: string;
   readonly sentAt?: string;
   readonly ack?: z.infer<typeof ackNameSchema>;
   readonly error?: { readonly code: string; readonly message: string };
+}
+
+/**
+ * Record fields the producer writes when it accepts a message: who it is for, when it was accepted, its
+ * priority and schedule, and when it expires (epoch ms). A withdrawn message's job is removed from its
+ * queue, and its view is then read from these.
+ */
+export const RECORD_TO_FIELD = 'to';
+export const RECORD_ACCEPTED_AT_FIELD = 'acceptedAt';
+export const RECORD_PRIORITY_FIELD = 'priority';
+export const RECORD_SEND_AT_FIELD = 'sendAt';
+export const RECORD_EXPIRES_AT_FIELD = 'expiresAtMs';
+
+/** A message's expiry as its record holds it (epoch ms), or undefined. */
+export function decodeExpiresAt(hash: Record<string, string>): number | undefined {
+  const value = Number(hash[RECORD_EXPIRES_AT_FIELD]);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }

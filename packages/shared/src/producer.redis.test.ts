@@ -92,21 +92,21 @@ describe('producer.send', () => {
     const a = await producer.send({ to: '+4915123456789', text: 'a' });
     const b = await producer.send({ to: '+4915123456789', text: 'a' });
     expect(a.id).not.toBe(b.id);
-    expect(await producer.queues.outbox.getWaitingCount()).toBe(2);
+    expect(await producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(2);
   });
 
   it('accepts a repeat of the same key once, and refuses the key for a different message', async () => {
     await producer.send({ to: '+4915123456789', text: 'hello', idempotencyKey: 'k-1' });
     expect(await producer.send({ to: '4915123456789@c.us', text: 'hello', idempotencyKey: 'k-1' })).toMatchObject({ id: 'k-1', duplicate: true });
     await expect(producer.send({ to: '+4915123456789', text: 'other', idempotencyKey: 'k-1' })).rejects.toBeInstanceOf(IdempotencyConflictError);
-    expect(await producer.queues.outbox.getWaitingCount()).toBe(1);
+    expect(await producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(1);
   });
 
   it('keeps a message once under concurrent repeats of its key', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => producer.send({ to: '+4915123456789', text: 'once', idempotencyKey: 'race-1' })));
     expect(new Set(results.map((r) => r.id))).toEqual(new Set(['race-1']));
     expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
-    expect(await producer.queues.outbox.getWaitingCount()).toBe(1);
+    expect(await producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(1);
   });
 
   it('reports sends accepted while the session is not READY as held', async () => {
@@ -137,7 +137,7 @@ describe('producer.send', () => {
     }
     const accepted = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send({ to: '+4915123456789', text: `burst ${i}` })));
     expect(new Set(accepted.map((a) => a.id)).size).toBe(50);
-    expect(await producer.queues.outbox.getWaitingCount()).toBe(51);
+    expect(await producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(51);
     // 100 commands (a claim and an add per send) without coalescing.
     expect(writes).toBeGreaterThan(0);
     expect(writes).toBeLessThanOrEqual(5);
@@ -149,21 +149,21 @@ describe('producer.send', () => {
     await expect(producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'a:b' })).rejects.toThrow(/idempotencyKey/);
     await expect(producer.send(null as never)).rejects.toBeInstanceOf(InvalidPayloadError);
     // Only the registration and the queues' own metadata (written when a Queue is created) may exist.
-    expect((await keysUnder(fixture.redis, fixture.prefix)).filter((key) => !key.endsWith(':meta')).sort()).toEqual([registry.key, keys().registered]);
+    expect((await keysUnder(fixture.redis, fixture.prefix)).filter((key) => !key.endsWith(':meta')).sort()).toEqual([registry.key, keys().registered, keys().settings].sort());
   });
 
   it('refuses a send to a session that is not registered, with or without a key, and keeps no job or record of it', async () => {
     const typo = producer.session('sales');
     await expect(typo.send({ to: '+4915123456789', text: 'x' })).rejects.toBeInstanceOf(SessionNotFoundError);
     await expect(typo.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'k-typo' })).rejects.toThrow(/there is no session "sales"/);
-    expect(await typo.queues.outbox.getJobCounts('waiting', 'paused', 'delayed', 'active')).toEqual({ waiting: 0, paused: 0, delayed: 0, active: 0 });
+    expect(await typo.queues.outbox.getJobCounts('waiting', 'prioritized', 'paused', 'delayed', 'active')).toEqual({ waiting: 0, prioritized: 0, paused: 0, delayed: 0, active: 0 });
     expect(await fixture.redis.exists(typo.queues.keys.message('k-typo'), typo.queues.keys.messages)).toBe(0);
 
     await registry.create('sales');
     expect((await typo.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'k-typo' })).duplicate).toBe(false);
     await registry.markDeleted('sales');
     await expect(typo.send({ to: '+4915123456789', text: 'y' })).rejects.toBeInstanceOf(SessionNotFoundError);
-    expect(await typo.queues.outbox.getWaitingCount()).toBe(1);
+    expect(await typo.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(1);
   });
 
   it('addresses other sessions on the same connection, each with its own queues and ids', async () => {
@@ -180,6 +180,53 @@ describe('producer.send', () => {
     const named = createProducer({ redis: fixture.redis, prefix: fixture.prefix, session: 'sales' });
     cleanups.push(() => named.close());
     expect((await named.getMessage('same-key'))?.id).toBe('same-key');
+  });
+});
+
+describe('producer.send with expiry, schedule and priority', () => {
+  it('records the expiry from ttlSeconds or expiresAt, in the record and the expiries, and answers it', async () => {
+    await publishState('READY');
+    const before = Date.now();
+    const ttl = await producer.send({ to: '+4915123456789', text: 'code 1', ttlSeconds: 300, idempotencyKey: 'ttl-1' });
+    expect(Date.parse(ttl.expiresAt ?? '') - before).toBeGreaterThanOrEqual(300_000 - 1_000);
+    expect(Date.parse(ttl.expiresAt ?? '') - before).toBeLessThanOrEqual(300_000 + 1_000);
+    const at = new Date(Date.now() + 60_000).toISOString();
+    const own = await producer.send({ to: '+4915123456789', text: 'code 2', expiresAt: at });
+    expect(own.expiresAt).toBe(at);
+    expect(await fixture.redis.zrange(keys().expiries, 0, -1, 'WITHSCORES')).toEqual([own.id, String(Date.parse(at)), 'ttl-1', String(Date.parse(ttl.expiresAt!))]);
+    expect(await fixture.redis.hmget(keys().message('ttl-1'), 'to', 'expiresAtMs')).toEqual(['4915123456789@c.us', String(Date.parse(ttl.expiresAt!))]);
+    expect(await producer.getMessage('ttl-1')).toMatchObject({ status: 'queued', priority: 'normal', expiresAt: ttl.expiresAt });
+    // Without either, no expiry (the session has no messageTtlSeconds).
+    const none = await producer.send({ to: '+4915123456789', text: 'no expiry' });
+    expect(none).not.toHaveProperty('expiresAt');
+    expect(await fixture.redis.zscore(keys().expiries, none.id)).toBeNull();
+  });
+
+  it('queues a scheduled send as a delayed job and a priority with its BullMQ priority', async () => {
+    await publishState('READY');
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const scheduled = await producer.send({ to: '+4915123456789', text: 'later', sendAt, priority: 'low' });
+    expect(scheduled.status).toBe('scheduled');
+    const job = await producer.queues.outbox.getJob(scheduled.id);
+    expect(job?.opts).toMatchObject({ priority: 3 });
+    expect(job?.opts.delay).toBeGreaterThan(3_500_000);
+    expect(await producer.getMessage(scheduled.id)).toMatchObject({ status: 'scheduled', sendAt, priority: 'low' });
+    const urgent = await producer.send({ to: '+4915123456789', text: 'now', priority: 'high' });
+    expect((await producer.queues.outbox.getJob(urgent.id))?.opts.priority).toBe(1);
+  });
+
+  it.each([
+    [{ ttlSeconds: 0 }, 'ttlSeconds', /from 1 to 2592000/],
+    [{ ttlSeconds: 1.5 }, 'ttlSeconds', /whole number/],
+    [{ ttlSeconds: 60, expiresAt: '2099-01-01T00:00:00Z' }, 'ttlSeconds', /not both/],
+    [{ expiresAt: '2020-01-01T00:00:00Z' }, 'expiresAt', /in the past/],
+    [{ sendAt: '2099-01-01T00:00:00Z' }, 'sendAt', /days ahead/],
+    [{ sendAt: '2099-01-01T00:00:00Z', expiresAt: '2098-01-01T00:00:00Z' }, 'expiresAt', /not after sendAt/],
+  ])('refuses %j naming %s, and keeps nothing of it', async (timing, field, message) => {
+    const error = await producer.send({ to: '+4915123456789', text: 'x', idempotencyKey: 'refused-1', ...timing }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidPayloadError);
+    expect((error as InvalidPayloadError).problems).toContainEqual({ path: field, message: expect.stringMatching(message) });
+    expect(await fixture.redis.exists(keys().message('refused-1'), keys().expiries)).toBe(0);
   });
 });
 

@@ -10,9 +10,12 @@
 export const QUEUE_NAMES = {
   /** connect / logout / restart; consumed whatever the session state, concurrency 1. */
   control: 'control',
-  /** send; consumed only while the session is READY (paused otherwise), concurrency 1, FIFO. */
+  /** send; consumed only while the session is READY (paused otherwise), concurrency 1, by priority then acceptance. */
   outbox: 'outbox',
 } as const;
 
 export type QueueKind = keyof typeof QUEUE_NAMES;
 export type QueueName = (typeof QUEUE_NAMES)[QueueKind];
+
+/** BullMQ states of an outbox job that is accepted and not sent yet (nor failed). */
+export const WAITING_JOB_STATES = ['waiting', 'paused', 'delayed', 'prioritized', 'waiting-children', 'active'] as const;

@@ -21,7 +21,8 @@ export interface Recipient {
   readonly kind: RecipientKind;
 }
 
-const E164_DIGITS = /^[1-9]\d{6,14}$/;
+/** Digits of an international number, country code first, without `+` (E.164 without its `+`). */
+export const PHONE_DIGITS = /^[1-9]\d{6,14}$/;
 const USER_ID = /^([1-9]\d{6,14})@(c\.us|s\.whatsapp\.net)$/;
 const LID = /^\d{6,20}@lid$/;
 const GROUP_ID = /^(\d{15,25}|[1-9]\d{6,14}-\d{9,11})@g\.us$/;
@@ -56,7 +57,7 @@ export function parseRecipient(input: string): { ok: true; value: Recipient } | 
   }
   const digits = compact.slice(1);
   if (!/^\d+$/.test(digits)) return { ok: false, message: `phone number contains characters other than digits: ${RECIPIENT_HINT}` };
-  if (!E164_DIGITS.test(digits)) {
+  if (!PHONE_DIGITS.test(digits)) {
     return { ok: false, message: 'phone number must have 7 to 15 digits after the +, and cannot start with +0' };
   }
   return { ok: true, value: { wid: `${digits}@c.us`, kind: 'user' } };

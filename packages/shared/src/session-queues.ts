@@ -3,9 +3,9 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 
-import { Queue, type Job } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 
-import { idempotencyKeySchema, jobCatalog, parseJobPayload, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig, type JobPayload } from './jobs.js';
+import { idempotencyKeySchema, jobCatalog, mediaMode, parseJobPayload, toFieldProblems, type JobInput, type JobName, type JobOptionsConfig, type JobPayload } from './jobs.js';
 import { InvalidPayloadError } from './errors.js';
 import { sessionKeys, type KeyScope, type SessionKeys } from './keys.js';
 import type { Logger } from './logger.js';
@@ -84,7 +84,8 @@ export async function enqueue<K extends JobName>(
   const entry = jobCatalog[name];
   const queue = queues[entry.queue];
   const id = jobId === undefined ? undefined : parseJobId(jobId);
-  return (await queue.add(name, payload, { ...entry.options(config), ...(id === undefined ? {} : { jobId: id }) })) as Job<JobPayload<K>>;
+  const options = (entry.options as (config: JobOptionsConfig, payload: JobPayload<K>, now: number) => JobsOptions)(config, payload, Date.now());
+  return (await queue.add(name, payload, { ...options, ...(id === undefined ? {} : { jobId: id }) })) as Job<JobPayload<K>>;
 }
 
 export function parseJobId(id: string, field = 'idempotencyKey'): string {
@@ -98,6 +99,9 @@ export function newMessageId(): string {
 }
 
 /** A stable digest of what makes two sends "the same message" for idempotency purposes. */
-export function sendFingerprint(payload: Pick<JobPayload<'send'>, 'to' | 'text'>): string {
-  return hash('sha256', JSON.stringify([payload.to, payload.text]), 'base64url');
+export function sendFingerprint(payload: Pick<JobPayload<'send'>, 'to' | 'text' | 'media' | 'asDocument' | 'asVoice' | 'asSticker'>): string {
+  // A text-only send keeps the fingerprint it had before media existed (keys claimed by older producers).
+  const parts: unknown[] = [payload.to, payload.text];
+  if (payload.media !== undefined) parts.push(payload.media.sha256, mediaMode(payload));
+  return hash('sha256', JSON.stringify(parts), 'base64url');
 }

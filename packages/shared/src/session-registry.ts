@@ -36,10 +36,27 @@ export const registeredSessionIdSchema = z
 export const DESIRED_STATES = ['running', 'stopped'] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number] | 'deleted';
 
+/** Longest `messageTtlSeconds` (and a send's `ttlSeconds`): 30 days. */
+export const MAX_MESSAGE_TTL_S = 30 * 86_400;
+
 /** Per-session settings; an unset one takes the worker's configured value (SEND_INTERVAL_MS, …). */
 export const sessionSettingsSchema = z.strictObject({
   sendIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
   sendJitterMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** A send without `expiresAt` or `ttlSeconds` expires this many seconds after it was accepted (unset: never). */
+  messageTtlSeconds: z.number().int().min(1).max(MAX_MESSAGE_TTL_S).optional(),
+  /** SEND_DAILY_CAP of this session (0: no cap). */
+  dailyCap: z.number().int().min(0).max(1_000_000).optional(),
+  /** SEND_NEW_CHATS_PER_DAY of this session (0: no budget). */
+  newChatsPerDay: z.number().int().min(0).max(1_000_000).optional(),
+  /** SEND_WARMUP_AFTER_S of this session. */
+  warmupAfterSeconds: z.number().int().min(1).max(MAX_MESSAGE_TTL_S).optional(),
+  /** SEND_WARMUP_MESSAGES of this session (0: no warm-up). */
+  warmupMessages: z.number().int().min(0).max(10_000).optional(),
+  /** SEND_WARMUP_INTERVAL_MS of this session. */
+  warmupIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** SEND_TYPING of this session. */
+  typing: z.boolean().optional(),
 });
 export type SessionSettings = z.infer<typeof sessionSettingsSchema>;
 
@@ -173,9 +190,13 @@ export class SessionRegistry {
     return (await this.insert(checked, {})).created;
   }
 
-  /** Puts the session's marker key back (idempotent): a worker calls it when it claims the session. */
-  async markRegistered(record: Pick<SessionRecord, 'id' | 'createdAt'>): Promise<void> {
-    await this.redis.set(sessionKeys({ prefix: this.prefix, sessionId: record.id }).registered, record.createdAt);
+  /**
+   * Puts the session's marker key back, with the copy of its settings the send script reads in the
+   * session's slot (idempotent): a worker calls it when it claims the session.
+   */
+  async markRegistered(record: Pick<SessionRecord, 'id' | 'createdAt' | 'settings'>): Promise<void> {
+    const keys = sessionKeys({ prefix: this.prefix, sessionId: record.id });
+    await this.redis.multi().set(keys.registered, record.createdAt).set(keys.settings, JSON.stringify(record.settings)).exec();
   }
 
   /** The record of `id`, or null when there is none or it is unreadable. */
@@ -201,6 +222,8 @@ export class SessionRegistry {
     if (encoded === null) return null;
     const entry = decode(id, encoded);
     if (!isReadable(entry)) throw new Error(`session "${id}": the updated registry entry does not parse (${entry.problem})`);
+    // A session marked deleted has no marker any more, and must not get one back.
+    if (patch.settings !== undefined && entry.desired !== 'deleted') await this.redis.set(sessionKeys({ prefix: this.prefix, sessionId: id }).settings, JSON.stringify(entry.settings));
     return entry;
   }
 

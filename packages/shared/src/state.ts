@@ -4,7 +4,7 @@
  * Glossary (DESIGN.md): a **session** is one WhatsApp account linked as a device; its **owner** is the
  * one worker holding the session's lease; the **state** is what the owner last published.
  *
- *   STOPPED ──connect──▶ STARTING ──▶ QR ──scan──▶ AUTHENTICATED ──▶ READY
+ *   STOPPED ──connect──▶ STARTING ──▶ QR ──scan (or code)──▶ AUTHENTICATED ──▶ READY
  *      ▲                    │          │                │              │
  *      │                    ▼          ▼                ▼              ▼
  *      └───────────────── FAILED   (QR retries      DISCONNECTED ◀─────┘ (reconnects with backoff)
@@ -40,6 +40,12 @@ export const sessionStateSchema = z.object({
   me: z.object({ wid: z.string(), pushname: z.string().optional() }).optional(),
   /** The QR code to scan, while status is QR. */
   qr: z.object({ value: z.string(), expiresAt: z.iso.datetime() }).optional(),
+  /**
+   * The code to enter on the phone instead (Linked devices → Link a device → Link with phone number
+   * instead), while status is QR: asked for with `connect { method: "code", phoneNumber }`, renewed
+   * before it expires. The QR code may be shown beside it.
+   */
+  pairingCode: z.object({ code: z.string(), phoneNumber: z.string(), expiresAt: z.iso.datetime() }).optional(),
   /** Why the session is not READY, when there is a reason. */
   lastError: z.object({ code: z.string(), message: z.string(), at: z.iso.datetime() }).optional(),
   /** The worker that published this state, and when it last proved alive. */

@@ -7,10 +7,10 @@
  * every redelivery posts the same bytes) and its delivery id (the `webhook-id` header). Its job id is
  * the delivery id, so adding it twice (a dispatch repeated after a crash) adds it once.
  */
-import { Queue } from 'bullmq';
+import { Job, Queue, QueueKeys, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
-import { sessionKeys } from './keys.js';
+import { sessionKeys, type SessionKeys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import { WEBHOOK_EVENT_TYPES } from './webhook-registry.js';
 
@@ -66,9 +66,13 @@ export function webhookQueue({ redis, prefix, sessionId }: WebhookScope, webhook
   return new Queue(webhookQueueName(webhookId), { connection: redis, prefix: sessionKeys({ prefix, sessionId }).bullPrefix });
 }
 
-/** Adds one delivery (once: its job id is its delivery id, or `jobId` for a redrive). */
-export async function addDelivery(queue: Queue, job: DeliveryJob, jobId = job.deliveryId): Promise<void> {
-  await queue.add('deliver', deliveryJobSchema.parse(job), { jobId, removeOnComplete: { age: FINISHED_DELIVERY_AGE_S }, removeOnFail: { age: FINISHED_DELIVERY_AGE_S } });
+function deliveryJobOptions(jobId: string): JobsOptions {
+  return { jobId, removeOnComplete: { age: FINISHED_DELIVERY_AGE_S }, removeOnFail: { age: FINISHED_DELIVERY_AGE_S } };
+}
+
+/** Adds one delivery (once: its job id is its delivery id). */
+export async function addDelivery(queue: Queue, job: DeliveryJob): Promise<void> {
+  await queue.add('deliver', deliveryJobSchema.parse(job), deliveryJobOptions(job.deliveryId));
 }
 
 export async function recordDeadLetter({ redis, prefix, sessionId }: WebhookScope, webhookId: string, letter: DeadLetter): Promise<void> {
@@ -76,34 +80,54 @@ export async function recordDeadLetter({ redis, prefix, sessionId }: WebhookScop
   await redis.multi().rpush(key, JSON.stringify(deadLetterSchema.parse(letter))).ltrim(key, -DEAD_LETTERS_KEPT, -1).exec();
 }
 
-export async function listDeadLetters({ redis, prefix, sessionId }: WebhookScope, webhookId: string): Promise<DeadLetter[]> {
+/** The dead letters as stored (`raw`, to remove exactly those) and parsed; entries that do not parse are left out. */
+async function readDeadLetters({ redis, prefix, sessionId }: WebhookScope, webhookId: string): Promise<{ raw: string; letter: DeadLetter }[]> {
   const raw = await redis.lrange(sessionKeys({ prefix, sessionId }).webhookDead(webhookId), 0, -1);
   return raw.flatMap((entry) => {
     try {
       const parsed = deadLetterSchema.safeParse(JSON.parse(entry));
-      return parsed.success ? [parsed.data] : [];
+      return parsed.success ? [{ raw: entry, letter: parsed.data }] : [];
     } catch {
       return [];
     }
   });
 }
 
+export async function listDeadLetters(scope: WebhookScope, webhookId: string): Promise<DeadLetter[]> {
+  return (await readDeadLetters(scope, webhookId)).map(({ letter }) => letter);
+}
+
 /**
- * Puts a subscription's dead letters back into its delivery queue, in their order, with their delivery
- * ids (a receiver that got one after all drops the repeat), and empties the list. Returns how many.
+ * Puts a subscription's dead letters back at the head of its delivery queue, in their order (ahead of
+ * the deliveries waiting; a delivery being attempted finishes that attempt, and any next one comes after
+ * them: the worker looks at the head of the queue before each attempt), with their delivery ids (a
+ * receiver that got one after all drops the repeat), and takes them off the list. Returns how many.
+ *
+ * The jobs are added in one transaction, so a consumer taking jobs meanwhile cannot take a later letter
+ * before an earlier one; then exactly the letters read are taken off the list. Each redriven job's id is
+ * its delivery id and the time it was given up: a redrive repeated (two at once, or after a crash
+ * between the two steps) adds each letter once.
  */
 export async function redriveDeadLetters(scope: WebhookScope, webhookId: string): Promise<number> {
   const key = sessionKeys({ prefix: scope.prefix, sessionId: scope.sessionId }).webhookDead(webhookId);
-  const letters = await listDeadLetters(scope, webhookId);
+  const letters = await readDeadLetters(scope, webhookId);
   if (letters.length === 0) return 0;
   const queue = webhookQueue(scope, webhookId);
   try {
-    const at = Date.now();
-    for (const [index, letter] of letters.entries()) await addDelivery(queue, { deliveryId: letter.deliveryId, envelope: letter.envelope }, `${letter.deliveryId}-r${at}-${index}`);
-    await scope.redis.ltrim(key, letters.length, -1);
+    const multi = (await queue.client).multi();
+    // LIFO pushes to the head: the last letter first, so the first ends up in front.
+    for (const { letter } of [...letters].reverse()) {
+      const jobId = `${letter.deliveryId}-r${Date.parse(letter.lastAttemptAt)}`;
+      await new Job(queue, 'deliver', deliveryJobSchema.parse({ deliveryId: letter.deliveryId, envelope: letter.envelope }), { ...deliveryJobOptions(jobId), lifo: true }, jobId).addJob(multi);
+    }
+    const failed = ((await multi.exec()) ?? []).find(([error]) => error !== null);
+    if (failed !== undefined) throw failed[0] as Error;
   } finally {
     await queue.close();
   }
+  const remove = scope.redis.multi();
+  for (const { raw } of letters) remove.lrem(key, 1, raw);
+  await remove.exec();
   return letters.length;
 }
 
@@ -114,9 +138,16 @@ export interface WebhookHealth {
   readonly deadLetters: number;
 }
 
+/** A webhook queue's BullMQ keys: its wait and active lists, and the prefix of its job hashes (`<prefix><job id>`). */
+export function webhookQueueKeys(keys: Pick<SessionKeys, 'bullPrefix'>, webhookId: string): { wait: string; active: string; jobPrefix: string } {
+  const queue = new QueueKeys(keys.bullPrefix);
+  const name = webhookQueueName(webhookId);
+  return { wait: queue.toKey(name, 'wait'), active: queue.toKey(name, 'active'), jobPrefix: queue.toKey(name, '') };
+}
+
 export async function webhookHealth({ redis, prefix, sessionId }: WebhookScope, webhookId: string): Promise<WebhookHealth> {
   const keys = sessionKeys({ prefix, sessionId });
-  const queue = `${keys.bullPrefix}:${webhookQueueName(webhookId)}`;
-  const [waiting, active, deadLetters] = await Promise.all([redis.llen(`${queue}:wait`), redis.llen(`${queue}:active`), redis.llen(keys.webhookDead(webhookId))]);
+  const queue = webhookQueueKeys(keys, webhookId);
+  const [waiting, active, deadLetters] = await Promise.all([redis.llen(queue.wait), redis.llen(queue.active), redis.llen(keys.webhookDead(webhookId))]);
   return { waiting, active, deadLetters };
 }

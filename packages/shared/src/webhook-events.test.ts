@@ -13,6 +13,7 @@ describe('webhook envelopes', () => {
       { type: 'qr', at, expiresAt: at },
       { type: 'message.sent', at, id: 'm1', waMessageId: 'w1' },
       { type: 'message.failed', at, id: 'm2', code: 'send_failed', reason: 'x' },
+      { type: 'message.cancelled', at, id: 'm3' },
       { type: 'message.ack', at, id: 'm1', waMessageId: 'w1', ack: 'read' },
       { type: 'message.incoming', at, waMessageId: 'w2', from: '+4915123456789', body: 'hi', timestamp: 1 },
     ];

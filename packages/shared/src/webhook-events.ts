@@ -29,6 +29,9 @@ export function webhookEventOf(event: SessionEvent): { type: WebhookEventType; t
       return { type: 'session.status', timestamp: at, data };
     case 'qr':
       return { type: 'session.qr', timestamp: at, data };
+    case 'pairing_code':
+      // A way to link the device, like a QR code: the same opt-in event, said apart by its data.
+      return { type: 'session.qr', timestamp: at, data: { ...data, pairingCode: true } };
     case 'webhook.paused':
       return null;
     default:

@@ -18,7 +18,7 @@ import type { RedisClient } from './redis.js';
 import { generateWebhookSecret, webhookSecretSchema } from './webhook-signature.js';
 
 /** The events a subscription can ask for. `session.qr` is opt-in: a QR code is a credential while it is shown. */
-export const WEBHOOK_EVENT_TYPES = ['message.incoming', 'message.sent', 'message.ack', 'message.failed', 'session.status', 'session.qr'] as const;
+export const WEBHOOK_EVENT_TYPES = ['message.incoming', 'message.sent', 'message.ack', 'message.failed', 'message.cancelled', 'session.status', 'session.qr'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export const webhookEventTypeSchema = z.enum(WEBHOOK_EVENT_TYPES);
 /** What a subscription gets when it names no events: everything but `session.qr`. */
@@ -125,16 +125,23 @@ export class WebhookRegistry {
     return sessionKeys({ prefix: this.prefix, sessionId: session }).webhooks;
   }
 
+  /**
+   * A new subscription's record, with the next order of the session's subscriptions; its cursor is set at
+   * the session's newest event, so its deliveries start with the events after it (none of the history).
+   */
+  private async newRecord(session: string, id: string, fields: Pick<StoredWebhookSubscription, 'url' | 'events' | 'enabled' | 'secret'>): Promise<StoredWebhookSubscription> {
+    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
+    const at = this.now().toISOString();
+    const order = await this.redis.incr(keys.webhookOrder);
+    const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+    await this.redis.set(keys.webhookCursor(id), newest?.[0] ?? '0-0', 'NX');
+    return storedSchema.parse({ id, session, ...fields, paused: null, order, createdAt: at, updatedAt: at });
+  }
+
   /** Creates a subscription; the answer is the only one that carries its secret (generated when not given). */
   async create(session: string, input: CreateWebhookInput): Promise<{ subscription: WebhookSubscription; secret: string }> {
     const { url, events = DEFAULT_WEBHOOK_EVENTS, secret = generateWebhookSecret(), enabled = true } = createWebhookInputSchema.parse(input);
-    const at = this.now().toISOString();
-    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
-    const order = await this.redis.incr(keys.webhookOrder);
-    const stored = storedSchema.parse({ id: newWebhookId(), session, url, events: [...new Set(events)], enabled, paused: null, secret, order, createdAt: at, updatedAt: at });
-    // Its deliveries start with the events after this one (none of the session's history).
-    const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
-    await this.redis.set(keys.webhookCursor(stored.id), newest?.[0] ?? '0-0', 'NX');
+    const stored = await this.newRecord(session, newWebhookId(), { url, events: [...new Set(events)], enabled, secret });
     if ((await this.redis.hsetnx(this.key(session), stored.id, JSON.stringify(stored))) !== 1) throw new Error(`webhook id ${stored.id} already taken`);
     return { subscription: withoutSecret(stored), secret };
   }
@@ -177,16 +184,11 @@ export class WebhookRegistry {
    * events, secret), creating it the first time; whether it is enabled or paused is left as it is.
    */
   async ensureConfigured(session: string, configured: ConfiguredWebhook): Promise<void> {
-    const keys = sessionKeys({ prefix: this.prefix, sessionId: session });
     for (;;) {
       const raw = await this.redis.hget(this.key(session), CONFIGURED_WEBHOOK_ID);
       const stored = raw === null ? null : decodeStored(raw);
       if (stored === null) {
-        const at = this.now().toISOString();
-        const order = await this.redis.incr(keys.webhookOrder);
-        const [newest] = await this.redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
-        await this.redis.set(keys.webhookCursor(CONFIGURED_WEBHOOK_ID), newest?.[0] ?? '0-0', 'NX');
-        const created = storedSchema.parse({ id: CONFIGURED_WEBHOOK_ID, session, url: configured.url, events: [...configured.events], enabled: true, paused: null, secret: configured.secret, order, createdAt: at, updatedAt: at });
+        const created = await this.newRecord(session, CONFIGURED_WEBHOOK_ID, { url: configured.url, events: [...configured.events], enabled: true, secret: configured.secret });
         if (raw === null ? (await this.redis.hsetnx(this.key(session), CONFIGURED_WEBHOOK_ID, JSON.stringify(created))) === 1 : Number(await COMPARE_AND_SET.run(this.redis, [this.key(session)], [CONFIGURED_WEBHOOK_ID, raw, JSON.stringify(created)])) === 1) return;
         continue;
       }

@@ -140,7 +140,7 @@ export interface SandboxWorkerEnvOptions {
 
 /**
  * Environment of a worker process for E2E tests: sandbox mode against the simulator, short lease and
- * job lock (crash recovery in seconds, not half a minute), quick reconnects, no send pacing.
+ * job lock (crash recovery in seconds, not half a minute), quick reconnects, no send pacing, budgets or warm-up.
  */
 export function sandboxWorkerEnv({ redisUrl, prefix, simUrl, root, workerPort, leaseTtlMs = 4_000 }: SandboxWorkerEnvOptions): Record<string, string> {
   return {
@@ -157,5 +157,9 @@ export function sandboxWorkerEnv({ redisUrl, prefix, simUrl, root, workerPort, l
     RECONNECT_MAX_MS: '2000',
     SEND_INTERVAL_MS: '0',
     SEND_JITTER_MS: '0',
+    // No budgets and no warm-up unless a test is about them: the scenarios send hundreds at once.
+    SEND_DAILY_CAP: '0',
+    SEND_NEW_CHATS_PER_DAY: '0',
+    SEND_WARMUP_MESSAGES: '0',
   };
 }

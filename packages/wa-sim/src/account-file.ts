@@ -23,6 +23,8 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 
+import { wireMediaSchema } from './protocol.js';
+
 const deviceSchema = z.object({ id: z.string().min(1), linkedAt: z.number() });
 const sentSchema = z.object({
   id: z.string().min(1),
@@ -33,8 +35,10 @@ const sentSchema = z.object({
   receivedAt: z.number(),
   order: z.number().int(),
   ack: z.number().int(),
+  // Media metadata only: the bytes are not kept in the account file.
+  media: wireMediaSchema.extend({ sha256: z.string() }).optional(),
 });
-const incomingSchema = z.object({ id: z.string().min(1), from: z.string(), body: z.string(), t: z.number(), delivered: z.boolean() });
+const incomingSchema = z.object({ id: z.string().min(1), from: z.string(), body: z.string(), t: z.number(), delivered: z.boolean(), media: wireMediaSchema.optional() });
 
 /** What a restarted phone server needs to continue the same account. */
 export const accountStateSchema = z.object({

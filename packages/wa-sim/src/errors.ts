@@ -12,6 +12,14 @@ export class PhoneApiError extends Error {
 }
 
 /** `POST /phone/scan` while no page shows a QR code. */
+/** A pairing code entered on the phone that no page is waiting for, has expired, or is for another number. */
+export class PairingCodeError extends PhoneApiError {
+  override readonly name = 'PairingCodeError';
+  constructor(message: string) {
+    super(409, 'BAD_CODE', message);
+  }
+}
+
 export class NoQrOnScreenError extends PhoneApiError {
   override readonly name = 'NoQrOnScreenError';
   constructor(ref?: string) {

@@ -7,10 +7,13 @@
  *   GET  /accounts               every account: { accounts: [{ id, me, linked, online, devices }] }
  *   GET  /phone                  state and the QR ref on screen
  *   POST /phone/scan   {ref?}    scan the QR on screen (or that ref) → the page links
+ *   POST /phone/link-code {code} enter a pairing code the gateway shows → the page that asked for it links
+ *   GET  /phone/pairing-codes     the codes pages are waiting for, with the number each was asked for
  *   POST /phone/logout           unlink every device → whatsapp-web.js sees LOGOUT
  *   POST /phone/offline|online   drop/restore the network → reconnect path
  *   POST /phone/incoming {from, body}
  *   GET  /phone/messages?to=     what the gateway sent, in order, with WA ids
+ *   GET  /phone/chatstates?to=   the chat states ("typing…") the gateway showed, in order
  *   POST /phone/reset
  */
 import { z } from 'zod';
@@ -34,7 +37,18 @@ const numberField = z.string().transform((value, ctx) => {
 });
 
 export const scanBodySchema = z.object({ ref: z.string().min(1).optional() }).strict();
+export const linkCodeBodySchema = z.object({ code: z.string().min(8).max(16) }).strict();
 export const incomingBodySchema = z.object({ from: numberField, body: z.string().min(1).max(65_536) }).strict();
+
+/** The `to` query parameter: undefined when absent, null when it is no phone number. */
+function toQuery(url: URL): string | undefined | null {
+  const value = url.searchParams.get('to');
+  return value === null ? undefined : normalizeNumber(value);
+}
+
+function badToQuery(): ApiResponse {
+  return errorResponse(400, 'VALIDATION', 'Query "to" must be a phone number.', [{ path: 'to' }]);
+}
 
 export function errorResponse(status: number, code: string, message: string, details?: unknown): ApiResponse {
   return { status, body: { error: { code, message, details: details ?? null } } };
@@ -109,6 +123,12 @@ function answer(phone: () => SimPhone, method: string, url: URL, body: unknown, 
         const { ref } = parse(scanBodySchema, body);
         return { status: 200, body: phone().scan(ref) };
       }
+      case 'POST /phone/link-code': {
+        const { code } = parse(linkCodeBodySchema, body);
+        return { status: 200, body: phone().enterCode(code) };
+      }
+      case 'GET /phone/pairing-codes':
+        return { status: 200, body: { codes: phone().pairingCodes() } };
       case 'POST /phone/logout':
         return { status: 200, body: phone().logout() };
       case 'POST /phone/offline':
@@ -121,10 +141,12 @@ function answer(phone: () => SimPhone, method: string, url: URL, body: unknown, 
         return { status: 200, body: { id: rec.id, from: rec.from, t: rec.t } };
       }
       case 'GET /phone/messages': {
-        const toParam = url.searchParams.get('to');
-        const to = toParam === null ? undefined : normalizeNumber(toParam);
-        if (to === null) return errorResponse(400, 'VALIDATION', 'Query "to" must be a phone number.', [{ path: 'to' }]);
-        return { status: 200, body: { messages: phone().messages(to) } };
+        const to = toQuery(url);
+        return to === null ? badToQuery() : { status: 200, body: { messages: phone().messages(to) } };
+      }
+      case 'GET /phone/chatstates': {
+        const to = toQuery(url);
+        return to === null ? badToQuery() : { status: 200, body: { chatStates: phone().chatStates(to) } };
       }
       case 'POST /phone/reset':
         phone().reset();

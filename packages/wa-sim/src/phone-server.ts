@@ -44,13 +44,15 @@ export interface PhoneServer {
 }
 
 const MAX_BODY_BYTES = 1_000_000;
+/** A page's frames carry media uploads and downloads as base64 (a 64 MiB file is about 86 MiB of it). */
+const MAX_FRAME_BYTES = 128 * 1024 * 1024;
 
 export async function startPhoneServer(options: PhoneServerOptions = {}): Promise<PhoneServer> {
   const { port: listenPort, host: listenHost, ...accountOptions } = options;
   const accounts = await PhoneAccounts.open(accountOptions);
   const phone = accounts.account(DEFAULT_ACCOUNT_ID);
   const host = listenHost ?? '127.0.0.1';
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
   const server = createServer((req, res) => {
     void respond(accounts, req, res);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NoQrOnScreenError } from './errors.js';
 import type { ServerMessage } from './protocol.js';
@@ -197,5 +199,41 @@ describe('SimPhone', () => {
     expect(phone.receive(link, { type: 'send', msg: { id: '' } }).ok).toBe(false);
     expect(phone.receive(link, 'nonsense').ok).toBe(false);
     expect(link.sent).toEqual([]);
+  });
+  it('keeps an uploaded file by its hash, records a media send with the bytes it got, and refuses bytes that do not match their filehash', () => {
+    phone = new SimPhone();
+    const { link } = pairedPage(phone);
+    const bytes = Buffer.from('%PDF-1.7 a small document');
+    const filehash = createHash('sha256').update(bytes).digest('base64');
+    phone.receive(link, { type: 'upload', reqId: 1, mediaType: 'document', mimetype: 'application/pdf', filehash: createHash('sha256').update('other').digest('base64'), data: bytes.toString('base64') });
+    expect(link.last('result')).toEqual({ type: 'result', reqId: 1, ok: false, error: 'wa-sim: the upload does not match its filehash' });
+
+    phone.receive(link, { type: 'upload', reqId: 2, mediaType: 'document', mimetype: 'application/pdf', filehash, data: bytes.toString('base64') });
+    const uploaded = link.last('result');
+    expect(uploaded).toMatchObject({ reqId: 2, ok: true, value: { directPath: `/wa-sim/media/${createHash('sha256').update(bytes).digest('hex')}`, encFilehash: filehash } });
+    const directPath = (uploaded as { value: { directPath: string } }).value.directPath;
+    expect(phone.mediaFile(directPath)).toEqual({ bytes, mimetype: 'application/pdf' });
+
+    const media = { type: 'document' as const, mimetype: 'application/pdf', filename: 'a.pdf', size: 1, filehash, directPath };
+    phone.receive(link, { type: 'send', msg: { id: 'M1', to: `${PEER}@c.us`, body: '', t: 1_700_000_000, msgType: 'document', media } });
+    // The record's size is that of the bytes received, not the one the page claimed.
+    expect(phone.messages(PEER)[0]?.media).toEqual({ ...media, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(phone.account().sent[0]?.media?.filename).toBe('a.pdf');
+
+    phone.receive(link, { type: 'download', reqId: 3, directPath: '/wa-sim/media/unknown' });
+    expect(link.last('result')).toEqual({ type: 'result', reqId: 3, ok: true, value: null });
+  });
+
+  it('delivers a contact\'s file with its metadata (no bytes on the wire), and serves the bytes on a download', () => {
+    phone = new SimPhone();
+    const { link } = pairedPage(phone);
+    const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+    const record = phone.addIncomingMedia(PEER, { data: bytes, mimetype: 'image/jpeg', caption: 'hi', filename: 'ignored.jpg' });
+    const wire = link.last('incoming')!.msg;
+    expect(wire).toMatchObject({ id: record.id, body: 'hi', media: { type: 'image', mimetype: 'image/jpeg', size: 7, caption: 'hi' } });
+    expect(wire.media?.filename).toBeUndefined();
+    expect(JSON.stringify(wire)).not.toContain(bytes.toString('base64'));
+    phone.receive(link, { type: 'download', reqId: 1, directPath: wire.media!.directPath });
+    expect(link.last('result')).toEqual({ type: 'result', reqId: 1, ok: true, value: { data: bytes.toString('base64'), mimetype: 'image/jpeg' } });
   });
 });

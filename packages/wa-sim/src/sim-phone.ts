@@ -6,11 +6,11 @@
  * Storage-free too: {@link SimPhone.account} exports what survives a restart, `options.account` restores
  * it and `options.onChange` says when it changed (account-file.ts keeps it on disk).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AccountState } from './account-file.js';
-import { NoQrOnScreenError } from './errors.js';
+import { NoQrOnScreenError, PairingCodeError } from './errors.js';
 import { DEFAULT_ME, defaultIsRegistered, normalizeNumber, toJid } from './numbers.js';
-import { pageMessageSchema, type PageMessage, type ServerMessage, type WireMessage } from './protocol.js';
+import { pageMessageSchema, type MediaType, type PageMessage, type ServerMessage, type WireMedia, type WireMessage } from './protocol.js';
 
 /** The push name of the default account (the others add their id: `waq sandbox (sales)`). */
 export const DEFAULT_PUSHNAME = 'waq sandbox';
@@ -37,6 +37,8 @@ export interface SimPhoneOptions {
   serverAckDelayMs?: number;
   /** How often an unscanned QR ref rotates, in ms (WhatsApp: about 20 s). @defaultValue 20_000 */
   qrRefreshMs?: number;
+  /** How long a pairing code may be entered after it was issued, in ms (whatsapp-web.js asks for a new one every 3 min). @defaultValue 180_000 */
+  pairingCodeTtlMs?: number;
   /** Whether a number is on WhatsApp. @defaultValue every number not starting with `999` */
   isRegistered?: (number: string) => boolean;
   /** How many recent messages the page receives when it (re)connects. @defaultValue 200 */
@@ -66,6 +68,33 @@ export interface SentRecord {
   order: number;
   /** 1 sent (server), 2 delivered (device), 3 read. */
   ack: number;
+  /** A media message: what the page said of it, and `sha256` (hex) and `size` of the bytes it uploaded. */
+  media?: SentMedia;
+}
+
+/** A chat state ("typing…") the gateway showed in a chat. */
+export interface ChatStateRecord {
+  /** The contact's number (digits). */
+  to: string;
+  state: 'typing' | 'recording' | 'stop';
+  /** When the phone server received it (ms since epoch). */
+  at: number;
+}
+
+export interface SentMedia extends WireMedia {
+  /** Hex SHA-256 of the bytes the phone server received (empty when the upload never came). */
+  readonly sha256: string;
+}
+
+/** A file a contact sends ({@link SimPhone.addIncomingMedia}). */
+export interface IncomingMediaInput {
+  readonly data: Buffer;
+  readonly mimetype: string;
+  /** Sent with documents. */
+  readonly filename?: string;
+  readonly caption?: string;
+  /** @defaultValue from the mimetype: image/*, video/*, audio/*, else document */
+  readonly type?: MediaType;
 }
 
 export interface IncomingRecord {
@@ -75,6 +104,7 @@ export interface IncomingRecord {
   t: number;
   /** The page handed it to whatsapp-web.js (until then it is re-delivered on every reconnect). */
   delivered: boolean;
+  media?: WireMedia;
 }
 
 interface LinkState {
@@ -82,6 +112,15 @@ interface LinkState {
   ref: string | null;
   refIssuedAt: number;
   refTimer: NodeJS.Timeout | null;
+  /** The pairing code this page asked for (linking by code), while it is valid. */
+  pairing: { code: string; phone: string; expiresAt: number } | null;
+}
+
+/** Letters and digits of a pairing code, without the easily confused ones (WhatsApp's codes look like `ABCD-1234`). */
+const PAIRING_ALPHABET = 'ABCDEFGHJKLMNPQRSTVWXYZ23456789';
+
+function newPairingCode(): string {
+  return Array.from(randomBytes(8), (byte) => PAIRING_ALPHABET[byte % PAIRING_ALPHABET.length]).join('');
 }
 
 interface Device {
@@ -114,6 +153,7 @@ export class SimPhone {
   serverAckDelayMs: number;
   private readonly lid: string;
   private readonly qrRefreshMs: number;
+  private readonly pairingCodeTtlMs: number;
   private readonly isRegistered: (number: string) => boolean;
   private readonly historyLimit: number;
   private readonly links = new Map<PageLink, LinkState>();
@@ -124,6 +164,11 @@ export class SimPhone {
   private order = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly onChange: () => void;
+  /** What the pages say of H.264/AAC ({@link setVideoCodecs}). */
+  private videoCodecs = true;
+  /** Media bytes by directPath (in memory only: a restarted phone server has the records, not the files). */
+  private readonly files = new Map<string, { bytes: Buffer; mimetype: string }>();
+  private readonly chatStateLog: ChatStateRecord[] = [];
 
   constructor(options: SimPhoneOptions = {}) {
     const { account } = options;
@@ -132,6 +177,7 @@ export class SimPhone {
     this.ackDelayMs = options.ackDelayMs ?? 300;
     this.serverAckDelayMs = options.serverAckDelayMs ?? 0;
     this.qrRefreshMs = options.qrRefreshMs ?? 20_000;
+    this.pairingCodeTtlMs = options.pairingCodeTtlMs ?? 180_000;
     this.isRegistered = options.isRegistered ?? defaultIsRegistered;
     this.historyLimit = options.historyLimit ?? 200;
     this.onChange = options.onChange ?? (() => undefined);
@@ -173,7 +219,8 @@ export class SimPhone {
       link.close(CLOSE_OFFLINE, 'phone offline');
       return;
     }
-    this.links.set(link, { deviceId: null, ref: null, refIssuedAt: 0, refTimer: null });
+    this.links.set(link, { deviceId: null, ref: null, refIssuedAt: 0, refTimer: null, pairing: null });
+    if (!this.videoCodecs) link.send({ type: 'codecs', video: false });
   }
 
   detach(link: PageLink): void {
@@ -210,6 +257,39 @@ export class SimPhone {
         }
         return;
       }
+      case 'upload': {
+        const bytes = Buffer.from(msg.data, 'base64');
+        const digest = createHash('sha256').update(bytes).digest();
+        if (digest.toString('base64') !== msg.filehash) {
+          link.send({ type: 'result', reqId: msg.reqId, ok: false, error: 'wa-sim: the upload does not match its filehash' });
+          return;
+        }
+        const directPath = this.storeFile(bytes, msg.mimetype);
+        link.send({
+          type: 'result',
+          reqId: msg.reqId,
+          ok: true,
+          value: { directPath, mediaKey: randomBytes(32).toString('base64'), mediaKeyTimestamp: Math.floor(Date.now() / 1000), encFilehash: msg.filehash },
+        });
+        return;
+      }
+      case 'download': {
+        const file = this.files.get(msg.directPath);
+        link.send({ type: 'result', reqId: msg.reqId, ok: true, value: file === undefined ? null : { data: file.bytes.toString('base64'), mimetype: file.mimetype } });
+        return;
+      }
+      case 'pairing-code': {
+        // A code for a number that has an account; for another one WhatsApp would say so.
+        const phone = normalizeNumber(msg.phone);
+        if (phone === null || !this.isRegistered(phone)) {
+          link.send({ type: 'result', reqId: msg.reqId, ok: false, error: 'wa-sim: no WhatsApp account has that number' });
+          return;
+        }
+        const code = newPairingCode();
+        state.pairing = { code, phone, expiresAt: Date.now() + this.pairingCodeTtlMs };
+        link.send({ type: 'result', reqId: msg.reqId, ok: true, value: code });
+        return;
+      }
       case 'query': {
         const number = normalizeNumber(msg.jid);
         link.send({ type: 'result', reqId: msg.reqId, ok: true, value: number !== null && this.isRegistered(number) });
@@ -223,8 +303,11 @@ export class SimPhone {
       case 'refresh-qr':
         if (!state.deviceId) this.showQr(link, state, 'ref');
         return;
-      case 'chatstate':
+      case 'chatstate': {
+        const to = normalizeNumber(msg.to);
+        if (to !== null) this.chatStateLog.push({ to, state: msg.state, at: Date.now() });
         return;
+      }
     }
   }
 
@@ -250,10 +333,10 @@ export class SimPhone {
     state.ref = null;
     state.deviceId = deviceId;
     const history: WireMessage[] = [
-      ...this.sent.map((m) => ({ id: m.id, chat: toJid(m.to), fromMe: true, body: m.body, t: m.t, ack: m.ack })),
+      ...this.sent.map((m) => ({ id: m.id, chat: toJid(m.to), fromMe: true, body: m.body, t: m.t, ack: m.ack, ...(m.media === undefined ? {} : { media: wireMediaOf(m.media) }) })),
       ...this.incoming
         .filter((m) => m.delivered)
-        .map((m) => ({ id: m.id, chat: toJid(m.from), fromMe: false, body: m.body, t: m.t, ack: 3 })),
+        .map((m) => ({ ...incomingWire(m), ack: 3 })),
     ]
       .sort((a, b) => a.t - b.t)
       .slice(-this.historyLimit);
@@ -261,7 +344,7 @@ export class SimPhone {
     link.send({ type: 'welcome', deviceId, me: toJid(this.me), lid: `${this.lid}@lid`, pushname: this.pushname, history, pending });
   }
 
-  private recordSend(link: PageLink, msg: { id: string; to: string; body: string; t: number }): void {
+  private recordSend(link: PageLink, msg: { id: string; to: string; body: string; t: number; media?: WireMedia | undefined }): void {
     const to = normalizeNumber(msg.to);
     const existing = this.sent.find((m) => m.id === msg.id);
     if (existing) {
@@ -282,6 +365,7 @@ export class SimPhone {
       receivedAt: Date.now(),
       order: ++this.order,
       ack: 1,
+      ...(msg.media === undefined ? {} : { media: this.sentMedia(msg.media) }),
     };
     this.sent.push(record);
     this.onChange();
@@ -312,7 +396,48 @@ export class SimPhone {
     this.timers.add(timer);
   }
 
+  private storeFile(bytes: Buffer, mimetype: string): string {
+    const directPath = `/wa-sim/media/${createHash('sha256').update(bytes).digest('hex')}`;
+    this.files.set(directPath, { bytes, mimetype });
+    return directPath;
+  }
+
+  private sentMedia(media: WireMedia): SentMedia {
+    const file = this.files.get(media.directPath);
+    return file === undefined ? { ...media, sha256: '' } : { ...media, size: file.bytes.length, sha256: createHash('sha256').update(file.bytes).digest('hex') };
+  }
+
   // ------------------------------------------------------------------ the phone API
+
+  /** The bytes of a media message (sent by the gateway or by a contact), by its `directPath`. */
+  mediaFile(directPath: string): { bytes: Buffer; mimetype: string } | undefined {
+    const file = this.files.get(directPath);
+    return file === undefined ? undefined : { bytes: file.bytes, mimetype: file.mimetype };
+  }
+
+  /**
+   * Makes the account's pages answer as a Chromium without H.264/AAC (`false`) or with them: what
+   * `MediaSource.isTypeSupported` says there, for pages connected now and later.
+   */
+  setVideoCodecs(video: boolean): void {
+    this.videoCodecs = video;
+    for (const link of this.links.keys()) link.send({ type: 'codecs', video });
+  }
+
+  /** A contact sends the account a file (an image, a document, …), with an optional caption. */
+  addIncomingMedia(from: string, input: IncomingMediaInput): IncomingRecord {
+    const type = input.type ?? (/^image\//.test(input.mimetype) ? 'image' : /^video\//.test(input.mimetype) ? 'video' : /^audio\//.test(input.mimetype) ? 'audio' : 'document');
+    const media: WireMedia = {
+      type,
+      mimetype: input.mimetype,
+      ...(type === 'document' && input.filename !== undefined ? { filename: input.filename } : {}),
+      size: input.data.length,
+      filehash: createHash('sha256').update(input.data).digest('base64'),
+      directPath: this.storeFile(input.data, input.mimetype),
+      ...(input.caption === undefined ? {} : { caption: input.caption }),
+    };
+    return this.addIncomingRecord(from, input.caption ?? '', media);
+  }
 
   snapshot(): PhoneSnapshot {
     const connected = new Set([...this.links.values()].map((s) => s.deviceId));
@@ -342,7 +467,32 @@ export class SimPhone {
       if (ref !== undefined ? s.ref === ref : target === undefined || s.refIssuedAt >= target[1].refIssuedAt) target = entry;
     }
     if (!target) throw new NoQrOnScreenError(ref);
-    const [link, state] = target;
+    return this.link(target[0], target[1]);
+  }
+
+  /**
+   * The phone's owner enters a pairing code ("Link with phone number instead"): the page that asked for
+   * it is linked. The code must be current, and issued for this phone's own number.
+   */
+  enterCode(code: string): { deviceId: string } {
+    const entered = code.replace(/[\s-]/g, '').toUpperCase();
+    for (const [link, state] of this.links) {
+      if (state.pairing === null || state.pairing.code !== entered) continue;
+      if (state.pairing.expiresAt < Date.now()) throw new PairingCodeError('this code has expired: ask the gateway for a new one');
+      if (state.pairing.phone !== this.me) throw new PairingCodeError(`this code was issued for +${state.pairing.phone}, not for this phone (+${this.me})`);
+      return this.link(link, state);
+    }
+    throw new PairingCodeError('no page is waiting for this code: check it, or ask the gateway for a new one');
+  }
+
+  /** The codes pages are waiting for (a test reads the code as the gateway shows it, and checks it is the phone's). */
+  pairingCodes(): { code: string; phone: string; expiresAt: number }[] {
+    return [...this.links.values()].flatMap((state) => (state.pairing === null ? [] : [{ ...state.pairing }]));
+  }
+
+  /** Links a new device to the page of `link`. */
+  private link(link: PageLink, state: LinkState): { deviceId: string } {
+    state.pairing = null;
     if (state.refTimer) clearInterval(state.refTimer);
     state.refTimer = null;
     state.ref = null;
@@ -376,6 +526,10 @@ export class SimPhone {
 
   /** A contact sends the account a message; the page gets it now or when it reconnects. */
   addIncoming(from: string, body: string): IncomingRecord {
+    return this.addIncomingRecord(from, body);
+  }
+
+  private addIncomingRecord(from: string, body: string, media?: WireMedia): IncomingRecord {
     const record: IncomingRecord = {
       // 32 hex digits: the shape of an Android sender's id (whatsapp-web.js reports deviceType 'android').
       id: randomBytes(16).toString('hex').toUpperCase(),
@@ -383,11 +537,17 @@ export class SimPhone {
       body,
       t: Math.floor(Date.now() / 1000),
       delivered: false,
+      ...(media === undefined ? {} : { media }),
     };
     this.incoming.push(record);
     this.onChange();
     this.broadcast({ type: 'incoming', msg: incomingWire(record) });
     return record;
+  }
+
+  /** The chat states the gateway showed, in arrival order; optionally only in the chat with one number. */
+  chatStates(to?: string): ChatStateRecord[] {
+    return this.chatStateLog.filter((c) => to === undefined || c.to === to).map((c) => ({ ...c }));
   }
 
   /** What the gateway sent, in arrival order; optionally only to one number. */
@@ -406,6 +566,7 @@ export class SimPhone {
     this.devices.clear();
     this.sent = [];
     this.incoming = [];
+    this.chatStateLog.length = 0;
     this.order = 0;
     this.online = true;
     this.onChange();
@@ -431,5 +592,10 @@ function newRef(): string {
 }
 
 function incomingWire(m: IncomingRecord): WireMessage {
-  return { id: m.id, chat: toJid(m.from), fromMe: false, body: m.body, t: m.t, ack: 3 };
+  return { id: m.id, chat: toJid(m.from), fromMe: false, body: m.body, t: m.t, ack: 3, ...(m.media === undefined ? {} : { media: m.media }) };
+}
+
+/** A sent record's media as the wire carries it (without the phone's own sha256). */
+function wireMediaOf({ sha256: _sha256, ...media }: SentMedia): WireMedia {
+  return media;
 }

@@ -49,7 +49,7 @@ describe('POST /v1/messages', () => {
     expect(await first.json()).toMatchObject({ id: 'otp-8812', duplicate: false });
     expect(again.status).toBe(202);
     expect(await again.json()).toMatchObject({ id: 'otp-8812', duplicate: true });
-    expect(await t.api.producer.queues.outbox.getWaitingCount()).toBe(1);
+    expect(await t.api.producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(1);
   });
 
   it('accepts the key in the header and the body when they agree, and refuses them when they differ', async () => {
@@ -96,22 +96,88 @@ describe('POST /v1/messages', () => {
     const malformed = await post('{"to": "+4915123456789", "text": ');
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: { code: 'invalid_json', message: 'the request body is not valid JSON' } });
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
       const response = await t.fetch('/v1/messages', { method: 'POST', headers: { 'Content-Type': type }, body: 'to=%2B4915123456789&text=hi' });
       expect(response.status).toBe(415);
       expect(await response.json()).toMatchObject({ error: { code: 'unsupported_media_type' } });
     }
+    // multipart/form-data is taken (a file upload), so a body that is not one is a 400.
+    const notMultipart = await t.fetch('/v1/messages', { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=x' }, body: 'to=%2B4915123456789&text=hi' });
+    expect(notMultipart.status).toBe(400);
+    expect(await notMultipart.json()).toMatchObject({ error: { code: 'upload_incomplete' } });
     const none = await t.fetch('/v1/messages', { method: 'POST' });
     expect(none.status).toBe(415);
     const huge = await post({ to: '+4915123456789', text: 'x'.repeat(600_000) });
     expect(huge.status).toBe(413);
     expect(await huge.json()).toMatchObject({ error: { code: 'payload_too_large' } });
-    expect(await t.api.producer.queues.outbox.getWaitingCount()).toBe(0);
+    expect(await t.api.producer.queues.outbox.getJobCountByTypes('waiting', 'prioritized')).toBe(0);
   });
 
   it('accepts the longest text, escaped as \\u sequences, within the body limit', async () => {
     const body = JSON.stringify({ to: '+4915123456789', text: 'é'.repeat(65_536) }).replaceAll('é', '\\u00e9');
     expect((await post(body)).status).toBe(202);
+  });
+});
+
+describe('POST …/messages with expiry, schedule and priority', () => {
+  it('takes ttlSeconds, sendAt and priority in JSON and in a multipart form, and answers the expiry', async () => {
+    await t.publishState('READY');
+    const response = await post({ to: '+4915123456789', text: 'your code is 1234', ttlSeconds: 300, priority: 'high', typing: true, idempotencyKey: 'otp-1' });
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { expiresAt: string; status: string };
+    expect(body.status).toBe('queued');
+    expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(290_000);
+    expect((await t.api.producer.queues.outbox.getJob('otp-1'))?.data).toMatchObject({ priority: 'high', typing: true, expiresAt: body.expiresAt });
+
+    const form = new FormData();
+    form.set('to', '+4915123456789');
+    form.set('text', 'caption');
+    form.set('sendAt', new Date(Date.now() + 3_600_000).toISOString());
+    form.set('ttlSeconds', '7200');
+    form.set('typing', 'false');
+    form.set('file', new Blob([Buffer.from('%PDF-1.4\n%%EOF\n')], { type: 'application/pdf' }), 'doc.pdf');
+    const multipart = await t.fetch('/v1/sessions/default/messages', { method: 'POST', body: form });
+    expect(multipart.status).toBe(202);
+    expect(await multipart.json()).toMatchObject({ status: 'scheduled', expiresAt: expect.any(String) });
+  });
+
+  it('answers 422 naming the field for a bad expiry, schedule or priority, and enqueues nothing', async () => {
+    for (const [body, field] of [
+      [{ ttlSeconds: -5 }, 'ttlSeconds'],
+      [{ ttlSeconds: 60, expiresAt: '2099-01-01T00:00:00Z' }, 'ttlSeconds'],
+      [{ expiresAt: '2001-01-01T00:00:00Z' }, 'expiresAt'],
+      [{ sendAt: 'tomorrow' }, 'sendAt'],
+      [{ priority: 'urgent' }, 'priority'],
+    ] as const) {
+      const response = await post({ to: '+4915123456789', text: 'x', ...body });
+      expect(response.status).toBe(422);
+      expect(((await response.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path)).toContain(field);
+    }
+    expect(await t.api.producer.queues.outbox.count()).toBe(0);
+  });
+});
+
+describe('DELETE /v1/messages/:id', () => {
+  it('cancels a message not yet sent: 200 cancelled, then 409; 404 for an unknown one', async () => {
+    await post({ to: '+4915123456789', text: 'cancel me', idempotencyKey: 'c-1' });
+    const cancelled = await t.fetch('/v1/sessions/default/messages/c-1', { method: 'DELETE' });
+    expect(cancelled.status).toBe(200);
+    expect(await cancelled.json()).toMatchObject({ id: 'c-1', status: 'cancelled', error: { code: 'cancelled' } });
+    expect(await (await t.fetch('/v1/messages/c-1')).json()).toMatchObject({ status: 'cancelled' });
+    const again = await t.fetch('/v1/messages/c-1', { method: 'DELETE' });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: { code: 'message_final' } });
+    expect((await t.fetch('/v1/messages/never-1', { method: 'DELETE' })).status).toBe(404);
+    expect((await t.fetch('/v1/messages/not%3Aa%3Akey', { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('refuses to cancel a message being sent: 409 message_sending', async () => {
+    await post({ to: '+4915123456789', text: 'in flight', idempotencyKey: 'c-2' });
+    await t.fixture.redis.hset(t.keys.message('c-2'), { phase: 'sending', attemptStartedAt: new Date().toISOString() });
+    const response = await t.fetch('/v1/messages/c-2', { method: 'DELETE' });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: 'message_sending' } });
+    expect(await t.api.producer.queues.outbox.getJob('c-2')).toBeDefined();
   });
 });
 

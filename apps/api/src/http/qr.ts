@@ -13,6 +13,9 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 export function qrOrReason(state: ReportedSessionState, sessionPath: string, now = Date.now()): { value: string; expiresAt: string } | HttpResult {
   switch (state.status) {
     case 'QR':
+      if (state.qr === undefined && state.pairingCode !== undefined) {
+        return errorResponse(404, 'pairing_code_shown', `this session links by a pairing code (${sessionPath}: state.pairingCode), not a QR code; POST ${sessionPath}/connect without a body for one`);
+      }
       if (state.qr === undefined) return errorResponse(404, 'qr_pending', 'no QR code yet: the worker is about to show one; retry in a moment');
       if (Date.parse(state.qr.expiresAt) <= now) {
         return errorResponse(404, 'qr_expired', `the QR code expired at ${state.qr.expiresAt}: a new one comes by itself, or POST ${sessionPath}/connect after too many unscanned codes`);

@@ -42,8 +42,26 @@ describe('POST /v1/sandbox/scan', () => {
     const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: sim.url });
     const response = await t.fetch('/v1/sandbox/scan', { method: 'POST' });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ scanned: true, simulator: { linked: true } });
+    expect(await response.json()).toEqual({ scanned: true, codeEntered: false, simulator: { linked: true } });
     expect(sim.requests).toEqual(['POST /phone/scan']);
+  });
+
+  it('enters the pairing code the session shows instead of scanning', async () => {
+    const bodies: string[] = [];
+    const sim = await fakeSimulator((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"deviceId":"d1"}');
+      });
+    });
+    const t = await start({ WAQ_SANDBOX: '1', WAQ_SIM_URL: sim.url });
+    await t.publishState('QR', { pairingCode: { code: 'K7QX2M9P', phoneNumber: '+15550100001', expiresAt: new Date(Date.now() + 60_000).toISOString() } });
+    const response = await t.fetch('/v1/sandbox/scan', { method: 'POST' });
+    expect(await response.json()).toEqual({ scanned: false, codeEntered: true, simulator: { deviceId: 'd1' } });
+    expect(sim.requests).toEqual(['POST /phone/link-code']);
+    expect(bodies).toEqual(['{"code":"K7QX2M9P"}']);
   });
 
   it('scans with the phone of the session\'s own simulated account; SESSION_ID keeps the default account', async () => {

@@ -1,3 +1,4 @@
+import { writeNumberCheck } from '@waq/shared';
 import { describe, expect, it } from 'vitest';
 
 import { qrState, startTestApiForTest, type TestApi } from '../testing/test-api.js';
@@ -49,6 +50,37 @@ describe('POST /v1/session/connect', () => {
     const response = await pending;
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ waited: true, state: { status: 'QR', qr: { value: 'ref-after-connect' } } });
+  });
+
+  it('with method code, queues a connect for a pairing code and answers the code once the worker shows it', async () => {
+    const t = await start();
+    await t.publishState('QR', qrState('ref-shown-first'));
+    const pending = t.fetch('/v1/sessions/default/connect', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ method: 'code', phoneNumber: '+49 151 23456789' }) });
+    await expect.poll(async () => (await t.api.producer.queues.control.getJobs(['waiting'])).map((job) => job.data)).toEqual([{ method: 'code', phoneNumber: '4915123456789', requestedBy: 'api' }]);
+    const expiresAt = new Date(Date.now() + 170_000).toISOString();
+    await t.publishState('QR', { ...qrState('ref-shown-first'), pairingCode: { code: 'K7QX2M9P', phoneNumber: '+4915123456789', expiresAt } });
+    await t.publishEvent({ type: 'pairing_code', at: now(), expiresAt });
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ waited: true, pairingCode: 'K7QX2M9P', state: { status: 'QR', qr: { value: 'ref-shown-first' }, pairingCode: { code: 'K7QX2M9P' } } });
+  });
+
+  it('answers 422 for a code without a phone number, a phone number without method code, a number that is none, or an unknown method; queues nothing', async () => {
+    const t = await start();
+    for (const [body, field] of [
+      [{ method: 'code' }, 'phoneNumber'],
+      [{ phoneNumber: '+49 151 23456789' }, 'phoneNumber'],
+      [{ method: 'qr', phoneNumber: '+49 151 23456789' }, 'phoneNumber'],
+      [{ method: 'code', phoneNumber: '0151 23456789' }, 'phoneNumber'],
+      [{ method: 'sms' }, 'method'],
+      [{ method: 'qr', extra: 1 }, ''],
+    ] as const) {
+      const response = await t.fetch('/v1/session/connect', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      expect(response.status).toBe(422);
+      const details = ((await response.json()) as { error: { details: { path: string }[] } }).error.details.map((d) => d.path);
+      expect(details.some((path) => path === field || (field === '' && path === ''))).toBe(true);
+    }
+    expect(await t.api.producer.queues.control.count()).toBe(0);
   });
 
   it('with wait=true, answers at once when the session is already READY', async () => {
@@ -152,5 +184,34 @@ describe('GET /v1/session/qr', () => {
     expect(bad.status).toBe(422);
     expect(await bad.json()).toMatchObject({ error: { details: [{ path: 'format' }] } });
     expect((await t.fetch('/v1/session/qr?format=png&format=svg')).status).toBe(422);
+  });
+});
+
+describe('GET /v1/sessions/:session/contacts/:number', () => {
+  it('answers a kept answer at once, queues a check for the worker otherwise (503 check_pending while none answers), 409 while the session is not READY, and 422 for what is no number', async () => {
+    const t = await startTestApiForTest({ limits: { numberCheckWaitMs: 300 } });
+    // Not READY: no worker could ask WhatsApp, so nothing is queued for one.
+    const notReady = await t.fetch('/v1/contacts/%2B33612345678');
+    expect(notReady.status).toBe(409);
+    expect(await notReady.json()).toMatchObject({ error: { code: 'session_not_ready' } });
+    expect(await t.api.producer.queues.control.getJobs(['waiting'])).toEqual([]);
+    await t.publishState('READY');
+    await writeNumberCheck(t.fixture.redis, t.keys, '4915123456789', '4915123456789@c.us', { positiveSeconds: 60, negativeSeconds: 60 });
+    const kept = await t.fetch('/v1/sessions/default/contacts/%2B49%20151%2023456789');
+    expect(kept.status).toBe(200);
+    expect(await kept.json()).toMatchObject({ number: '+4915123456789', onWhatsApp: true, wid: '4915123456789@c.us', cached: true });
+    expect(await (await t.fetch('/v1/contacts/4915123456789@c.us')).json()).toMatchObject({ onWhatsApp: true });
+
+    const pending = await t.fetch('/v1/contacts/%2B33612345678');
+    expect(pending.status).toBe(503);
+    expect(pending.headers.get('retry-after')).toBe('2');
+    expect(await pending.json()).toMatchObject({ error: { code: 'check_pending' } });
+    expect((await t.api.producer.queues.control.getJobs(['waiting'])).map((job) => [job.name, job.data])).toEqual([['check', { number: '33612345678', requestedBy: 'api' }]]);
+
+    for (const bad of ['0151234567', '120363025343454321@g.us', 'hello']) {
+      const response = await t.fetch(`/v1/contacts/${encodeURIComponent(bad)}`);
+      expect(response.status).toBe(422);
+      expect(await response.json()).toMatchObject({ error: { code: 'invalid_payload', details: [{ path: 'number' }] } });
+    }
   });
 });

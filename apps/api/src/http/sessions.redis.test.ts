@@ -3,6 +3,7 @@
  * worker does (publishing a state, finishing a deletion) is done by the test where it matters.
  */
 import { registryKeys, SESSION_DELETED, SessionRegistry, sessionKeys, SessionStore, WorkerRegistry, type DeletionReport } from '@waq/shared';
+import { keysUnder } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { startTestApi, startTestApiForTest, TEST_WORKER_ID, type TestApi } from '../testing/test-api.js';
@@ -141,7 +142,7 @@ describe('per-session routes', () => {
     expect(await refused.json()).toMatchObject({ error: { code: 'session_not_found' } });
     for (const path of ['/v1/sessions/nope/connect', '/v1/sessions/nope/logout', '/v1/sessions/nope/restart']) expect((await call('POST', path)).status).toBe(404);
     for (const path of ['/v1/sessions/nope/qr', '/v1/sessions/nope/events', '/v1/sessions/nope/messages']) expect((await call('GET', path)).status).toBe(404);
-    expect(await t.fixture.redis.keys(`${t.prefix}:*nope*`)).toEqual([]);
+    expect((await keysUnder(t.fixture.redis, t.prefix)).filter((key) => key.includes('nope'))).toEqual([]);
     expect(await new SessionRegistry(t.fixture.redis, t.prefix).get('nope')).toBeNull();
   });
 

@@ -10,6 +10,12 @@ import {
   registeredSessionIdSchema,
   SessionStore,
   toFieldProblems,
+  WAITING_JOB_STATES,
+  pacingPolicy,
+  readPacingUsage,
+  type PacingConfig,
+  type PacingPolicy,
+  type PacingUsage,
   type DesiredState,
   type Producer,
   type RedisClient,
@@ -30,6 +36,8 @@ export interface SessionView extends SessionRecord {
   readonly waitingSends: number;
   /** Its newest good backup in the session store (SESSION_STORE=redis), or null. */
   readonly backup: BackupView | null;
+  /** Its sending policy (its settings over the configuration) and how much of its budgets it used. */
+  readonly pacing: PacingPolicy & PacingUsage;
 }
 
 export interface BackupView {
@@ -41,8 +49,6 @@ export interface BackupView {
   readonly stale: boolean;
 }
 
-/** Outbox job states of a send that is accepted and not yet sent (or failed). */
-const WAITING_STATES = ['wait', 'paused', 'prioritized', 'delayed', 'active'] as const;
 
 export interface SessionsDependencies {
   readonly registry: SessionRegistry;
@@ -55,6 +61,8 @@ export interface SessionsDependencies {
   readonly backups: { readonly store: 'local' | 'redis'; readonly maxAgeMs: number };
   /** Called when a session stops existing for the API (deleted), so caches let go of it. */
   readonly onDeleted?: (id: string) => void;
+  /** The SEND_* configuration, under a session's settings (the policy its worker applies). */
+  readonly pacing: PacingConfig;
 }
 
 export function sessionNotFound(id: string): HttpResult {
@@ -72,14 +80,15 @@ export function sessionIdParam(raw: unknown): string | null {
   return result.success ? result.data : null;
 }
 
-export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 'redis' | 'backups'>, record: SessionRecord): Promise<SessionView> {
+export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 'redis' | 'backups' | 'pacing'>, record: SessionRecord): Promise<SessionView> {
   const session = deps.producer.session(record.id);
   const store = deps.backups.store === 'redis' ? new SessionStore(deps.redis, session.queues.keys, record.id) : undefined;
-  const [state, holder, counts, stored] = await Promise.all([
+  const [state, holder, counts, stored, usage] = await Promise.all([
     session.getState(),
     deps.redis.get(session.queues.keys.lease),
-    session.queues.outbox.getJobCounts(...WAITING_STATES),
+    session.queues.outbox.getJobCounts(...WAITING_JOB_STATES),
     store?.state(),
+    readPacingUsage(deps.redis, session.queues.keys),
   ]);
   const waitingSends = Object.values(counts).reduce((sum, n) => sum + n, 0);
   const current = stored?.current ?? null;
@@ -88,7 +97,7 @@ export async function sessionView(deps: Pick<SessionsDependencies, 'producer' | 
     current === null
       ? null
       : { generation: current.generation, bytes: current.bytes, completedAt: current.completedAt.toISOString(), ageSeconds: Math.round(ageMs / 1_000), stale: state.status === 'READY' && ageMs > deps.backups.maxAgeMs };
-  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder, waitingSends, backup };
+  return { ...record, state, owner: state.status === 'WORKER_OFFLINE' ? null : holder, waitingSends, backup, pacing: { ...pacingPolicy(record.settings, deps.pacing), ...usage } };
 }
 
 function invalidBody(details: Parameters<typeof errorResponse>[3]): HttpResult {
@@ -139,7 +148,7 @@ export async function updateSession(deps: SessionsDependencies, raw: unknown, bo
   const record = await existing(deps, raw);
   if (isAnswer(record)) return record;
   if (record.desired === 'deleted') return beingDeleted(record.id);
-  const settings = Object.fromEntries(Object.entries(parsed.data.settings).filter(([, value]) => value !== undefined)) as { [K in keyof SessionSettings]?: number | null };
+  const settings = Object.fromEntries(Object.entries(parsed.data.settings).filter(([, value]) => value !== undefined)) as { [K in keyof SessionSettings]?: SessionSettings[K] | null };
   const updated = await deps.registry.update(record.id, { settings });
   if (updated === null) return sessionNotFound(record.id);
   return { status: 200, body: await sessionView(deps, updated) };

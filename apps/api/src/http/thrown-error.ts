@@ -3,7 +3,7 @@
  * Redis connection failures as 503 + Retry-After, body-parser failures as 4xx, and anything else as a
  * 500 that says nothing about internals.
  */
-import { IdempotencyConflictError, InvalidPayloadError, SessionNotFoundError } from '@waq/shared';
+import { IdempotencyConflictError, InvalidPayloadError, NumberCheckPendingError, NumberCheckUnavailableError, SessionNotFoundError, UnregisteredRecipientError } from '@waq/shared';
 
 import { errorResponse, redisUnavailable, type HttpResult } from './error-response.js';
 
@@ -35,6 +35,10 @@ export function errorFromThrown(error: unknown): HttpResult | undefined {
   if (error instanceof IdempotencyConflictError) return errorResponse(409, error.code, error.message, [{ path: 'idempotencyKey', message: 'already used for a different message' }]);
   // The send script found no registered session: deleted since the route checked, or never created.
   if (error instanceof SessionNotFoundError) return errorResponse(404, error.code, error.message);
+  // WhatsApp said (within NUMBER_CHECK_NEGATIVE_TTL_S) that the number has no account.
+  if (error instanceof UnregisteredRecipientError) return errorResponse(422, error.code, error.message, [{ path: 'to', message: 'has no WhatsApp account' }]);
+  if (error instanceof NumberCheckUnavailableError) return errorResponse(409, error.code, error.message);
+  if (error instanceof NumberCheckPendingError) return errorResponse(503, error.code, error.message, undefined, { 'Retry-After': '2' });
   if (isRedisConnectionError(error)) return redisUnavailable();
   const parser = error as BodyParserError;
   switch (parser.type) {

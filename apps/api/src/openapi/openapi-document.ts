@@ -23,7 +23,8 @@ const errorResponse = (description: string) => ({ description, content: json(ref
 /** The groups operations are listed under, with what each holds. */
 const TAGS = {
   Sessions: 'The sessions of the deployment (one WhatsApp number each): create, list, settings, start, stop, delete.',
-  Messages: 'Sending text messages from a session and reading what became of them.',
+  Messages: 'Sending text messages and files from a session and reading what became of them.',
+  Media: 'Files for sends, stored in the session\'s media store (Redis, with a TTL), and reading them back.',
   Session: 'One WhatsApp session: linking a phone (QR code), logging out, restarting, live events.',
   'Default session': 'The routes of waq 0.1, kept as aliases of the per-session routes for the `SESSION_ID` session (`default` unless configured).',
   Webhooks: 'A session’s webhook subscriptions: where its events are posted, signed (Standard Webhooks).',
@@ -47,6 +48,10 @@ export interface Operation {
   readonly pathParams?: Readonly<Record<string, string>>;
   readonly headers?: readonly { name: string; description: string; schema?: JsonSchema }[];
   readonly requestBody?: string;
+  /** The body may be left out. */
+  readonly optionalBody?: boolean;
+  /** The body may also be `multipart/form-data` of this schema. */
+  readonly multipartBody?: string;
   readonly responses: Readonly<Record<string, unknown>>;
   /** Public endpoints (no API key). */
   readonly public?: boolean;
@@ -62,7 +67,7 @@ const SESSION_PARAM = { session: 'The session id.' } as const;
 
 /** An operation of one session: served at `/v1/sessions/{session}<path>` and, for SESSION_ID, at `alias.path`. */
 interface SessionOperation extends Omit<Operation, 'path' | 'operationId' | 'tag'> {
-  readonly tag: 'Messages' | 'Session' | 'Sandbox';
+  readonly tag: 'Messages' | 'Media' | 'Session' | 'Sandbox';
   readonly path: string;
   readonly operationId: string;
   readonly alias: { readonly path: string; readonly operationId: string };
@@ -75,20 +80,61 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     operationId: 'sendSessionMessage',
     alias: { path: '/v1/messages', operationId: 'sendMessage' },
     tag: 'Messages',
-    summary: 'Send a text message',
+    summary: 'Send a text message or a file',
     description:
       'Accepts the message and queues it. Accepted whatever the session state: while it is not READY the message is `held` and goes out, in order, once it is. ' +
-      'With an idempotency key (header or body) a repeat returns the same id and enqueues nothing; the same key with a different message is a 409. Keys are per session.',
+      'With `expiresAt` or `ttlSeconds` (or the session\'s `messageTtlSeconds`) it is never sent after that moment: still waiting then, it ends `failed` with code `expired`. ' +
+      'With `sendAt` it is `scheduled` until then; `priority: high` goes before the session\'s normal and low messages. ' +
+      'With an idempotency key (header or body) a repeat returns the same id and enqueues nothing; the same key with a different message is a 409. Keys are per session. ' +
+      'A file comes as `media` (a URL waq fetches, inline base64, or a stored file\'s id) or as a multipart/form-data upload (part `file`); its type is read from its bytes, and the job carries only a reference to it (the file\'s sha256 is part of the idempotency fingerprint).',
     headers: [{ name: 'Idempotency-Key', description: 'Same as the body field `idempotencyKey`; becomes the message id.' }],
     requestBody: 'SendMessageRequest',
+    multipartBody: 'SendMessageForm',
     responses: {
       '202': { description: 'Accepted (also for a repeat of the same key: `duplicate` is true).', content: json(ref('Accepted')), headers: { Location: { description: 'The message URL.', schema: { type: 'string' } } } },
-      '400': errorResponse('The body is not valid JSON.'),
+      '400': errorResponse('The body is not valid JSON, or a multipart upload was cut off (`upload_incomplete`).'),
       '404': errorResponse(NOT_FOUND_SESSION),
       '409': errorResponse('The idempotency key was already used for a different message.'),
-      '413': errorResponse('The body is too large.'),
-      '415': errorResponse('The body is not `application/json`.'),
-      '422': errorResponse('A field is invalid; `details` names it.'),
+      '413': errorResponse('The body is too large, or the file is over MEDIA_MAX_BYTES (`media_too_large`).'),
+      '415': errorResponse('The body is neither `application/json` nor `multipart/form-data`.'),
+      '422': errorResponse('A field is invalid; `details` names it. The recipient has no WhatsApp account (`recipient_not_on_whatsapp`, a kept number check). For files: `media_fetch_failed`, `media_url_refused`, `media_type_mismatch`, `media_not_found`.'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'post',
+    path: '/media',
+    operationId: 'uploadSessionMedia',
+    alias: { path: '/v1/media', operationId: 'uploadMedia' },
+    tag: 'Media',
+    summary: 'Store a file for sends',
+    description: 'Stores a file (multipart part `file`, or `{"url": …}` / `{"base64": …}`) for `POST …/messages` with `media: {"mediaId": …}`. Kept for MEDIA_RETENTION_S.',
+    requestBody: 'MediaSource',
+    multipartBody: 'MediaUploadForm',
+    responses: {
+      '201': { description: 'Stored.', content: json(ref('StoredMedia')) },
+      '400': errorResponse('The body is not valid JSON, or the upload was cut off (`upload_incomplete`).'),
+      '404': errorResponse(NOT_FOUND_SESSION),
+      '413': errorResponse('The file is over MEDIA_MAX_BYTES (`media_too_large`).'),
+      '415': errorResponse('The body is neither `application/json` nor `multipart/form-data`.'),
+      '422': errorResponse('The file was refused (`media_fetch_failed`, `media_url_refused`, `media_type_mismatch`, `media_empty`); `details` names the input.'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
+    method: 'get',
+    path: '/media/{mediaId}',
+    operationId: 'getSessionMedia',
+    alias: { path: '/v1/media/{mediaId}', operationId: 'getMedia' },
+    tag: 'Media',
+    summary: 'Read a stored file',
+    description: 'The file\'s bytes, streamed, with its type, `ETag` (its sha256) and one `Range` (bytes=a-b).',
+    pathParams: { mediaId: 'The file id (`md_…`).' },
+    responses: {
+      '200': { description: 'The file.', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      '206': { description: 'The range asked for.', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      '404': errorResponse('No such file (never stored, or past MEDIA_RETENTION_S), or no such session.'),
+      '416': { description: 'The range is outside the file.' },
       ...COMMON_ERRORS,
     },
   },
@@ -123,19 +169,41 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     },
   },
   {
+    method: 'delete',
+    path: '/messages/{id}',
+    operationId: 'cancelSessionMessage',
+    alias: { path: '/v1/messages/{id}', operationId: 'cancelMessage' },
+    tag: 'Messages',
+    summary: 'Cancel a message not yet being sent',
+    description:
+      'Withdraws a queued, held or scheduled message: it is never sent, ends `cancelled`, and a `message.cancelled` event is written. ' +
+      'A message being sent (or whose interrupted attempt may have reached WhatsApp) cannot be cancelled any more.',
+    pathParams: { id: 'The message id (the idempotency key).' },
+    responses: {
+      '200': { description: 'Cancelled: the message, now `cancelled`.', content: json(ref('Message')) },
+      '404': errorResponse('No such message (never accepted, or past retention), or no such session.'),
+      '409': errorResponse('Too late: being sent (`message_sending`), or sent, failed or cancelled already (`message_final`).'),
+      ...COMMON_ERRORS,
+    },
+  },
+  {
     method: 'post',
     path: '/connect',
     operationId: 'connectSessionById',
     alias: { path: '/v1/session/connect', operationId: 'connectSession' },
     tag: 'Session',
-    summary: 'Connect (show a QR code, or restore the saved session)',
-    description: 'Queues a `connect` control job (idempotent in the worker). With `wait=true` the request waits up to QR_WAIT_MS for a QR code or READY and returns the state then.',
+    summary: 'Connect (show a QR code or a pairing code, or restore the saved session)',
+    description:
+      'Queues a `connect` control job (idempotent in the worker). With `wait=true` the request waits up to QR_WAIT_MS for a QR code or READY and returns the state then. ' +
+      'With `{"method": "code", "phoneNumber": "+…"}` it asks for a pairing code instead, to enter on that phone (Linked devices → Link a device → Link with phone number instead), waits for it by default and answers it as `pairingCode`; it is renewed before it expires (a `pairing_code` event each time). A QR code already shown stays as the fallback.',
     query: connectQuerySchema,
+    requestBody: 'ConnectRequest',
+    optionalBody: true,
     responses: {
-      '200': { description: 'With wait: the wait ended with a QR code to scan, READY, or FAILED.', content: json(ref('ConnectResponse')) },
+      '200': { description: 'With wait: the wait ended with a QR code (or the pairing code asked for), READY, or FAILED.', content: json(ref('ConnectResponse')) },
       '202': { description: 'Queued (without wait, or the wait ran out first).', content: json(ref('ConnectResponse')) },
       '404': errorResponse(NOT_FOUND_SESSION),
-      '422': errorResponse('Invalid query parameter.'),
+      '422': errorResponse('Invalid query parameter or body (`details` names it): method code needs phoneNumber, an international number.'),
       ...COMMON_ERRORS,
     },
   },
@@ -158,6 +226,26 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     summary: 'Restart the session’s browser',
     description: 'Queues a `restart` control job: the worker closes Chromium and starts it again, restoring the saved session without a QR code. Sends stay held meanwhile.',
     responses: { '202': { description: 'Queued.', content: json(ref('JobAccepted')) }, '404': errorResponse(NOT_FOUND_SESSION), ...COMMON_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/contacts/{number}',
+    operationId: 'checkSessionNumber',
+    alias: { path: '/v1/contacts/{number}', operationId: 'checkNumber' },
+    tag: 'Session',
+    summary: 'Check whether a number is on WhatsApp',
+    description:
+      'The kept answer (`cached: true`), or asked of WhatsApp through the session\'s worker, waiting up to 10 s. ' +
+      'Answers are kept for NUMBER_CHECK_TTL_S (NUMBER_CHECK_NEGATIVE_TTL_S for a number without an account); every send to a number uses them, and a send to a number without an account is refused at once (422 `recipient_not_on_whatsapp`).',
+    pathParams: { number: 'The number, E.164 (`+4915123456789`; URL-encode the +, or give `4915123456789@c.us`).' },
+    responses: {
+      '200': { description: 'The answer.', content: json(ref('NumberCheck')) },
+      '404': errorResponse(NOT_FOUND_SESSION),
+      '409': errorResponse('The session is not READY (`session_not_ready`): only a linked device may ask.'),
+      '422': errorResponse('Not a phone number; `details` says why.'),
+      '503': errorResponse('WhatsApp did not answer within 10 s (`check_pending`): ask again after `Retry-After` seconds; the answer is kept once it comes. Or Redis is unreachable.'),
+      '401': COMMON_ERRORS['401'],
+    },
   },
   {
     method: 'get',
@@ -204,11 +292,11 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     alias: { path: '/v1/sandbox/scan', operationId: 'simulateQrScan' },
     tag: 'Sandbox',
     summary: 'Simulate scanning the QR code (sandbox mode only)',
-    description: 'Asks the simulator phone of the session’s account (at WAQ_SIM_URL) to scan the QR code on screen. 404 unless WAQ_SANDBOX is on.',
+    description: 'Asks the simulator phone of the session’s account (at WAQ_SIM_URL) to scan the QR code on screen, or, when a pairing code is shown, to enter that code. 404 unless WAQ_SANDBOX is on.',
     responses: {
-      '200': { description: 'Scanned.', content: json(ref('SandboxScan')) },
+      '200': { description: 'Scanned, or the pairing code entered (`codeEntered`).', content: json(ref('SandboxScan')) },
       '404': errorResponse('Sandbox mode is off, or no such session.'),
-      '409': errorResponse('There is no QR code to scan.'),
+      '409': errorResponse('There is no QR code to scan (`no_qr`), or the simulated phone refused the pairing code (`code_refused`).'),
       '502': errorResponse('The simulator did not answer.'),
       ...COMMON_ERRORS,
     },
@@ -392,7 +480,7 @@ const WEBHOOK_OPERATIONS: readonly Operation[] = [
     operationId: 'redriveWebhook',
     tag: 'Webhooks',
     summary: 'Deliver a webhook’s dead letters again',
-    description: 'Puts them back into the webhook’s queue in their order, with their `webhook-id`s (a receiver that did get one drops the repeat).',
+    description: 'Puts them back at the head of the webhook’s queue, in their order, ahead of the deliveries waiting, with their `webhook-id`s (a receiver that did get one drops the repeat). On a paused webhook, redrive first and then resume it: the receiver gets everything in `seq` order.',
     pathParams: WEBHOOK_PARAMS,
     responses: { '200': { description: 'How many were put back.', content: json(ref('WebhookRedrive')) }, '404': errorResponse(NOT_FOUND_WEBHOOK), ...COMMON_ERRORS },
   },
@@ -506,7 +594,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       summary: op.summary,
       ...(op.description === undefined ? {} : { description: op.description }),
       ...(parameters.length === 0 ? {} : { parameters }),
-      ...(op.requestBody === undefined ? {} : { requestBody: { required: true, content: json(ref(op.requestBody)) } }),
+      ...(op.requestBody === undefined
+        ? {}
+        : { requestBody: { required: op.optionalBody !== true, content: { ...json(ref(op.requestBody)), ...(op.multipartBody === undefined ? {} : { 'multipart/form-data': { schema: ref(op.multipartBody) } }) } } }),
       responses: op.responses,
       ...(op.public === true ? { security: [] } : {}),
     };

@@ -77,6 +77,11 @@ button.link:hover { color: var(--text); }
 .webhooks li:first-child { border-top: 0; }
 .webhooks .url { font-weight: 600; overflow-wrap: anywhere; }
 .webhooks .detail { grid-column: 1 / -1; color: var(--muted); overflow-wrap: anywhere; }
+.pairing { margin: 8px 0 12px; }
+.pairing-code { font: 600 34px/1.2 ui-monospace, SFMono-Regular, Menlo, monospace; letter-spacing: 0.12em; margin: 0 0 8px; }
+.pacing { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 6px 16px; margin: 0; font-size: 14px; }
+.pacing dt { color: var(--muted); }
+.pacing dd { margin: 0; overflow-wrap: anywhere; }
 .webhooks .empty { display: block; color: var(--muted); }
 .live { font-size: 13px; color: var(--muted); display: inline-flex; align-items: center; gap: 6px; font-weight: 400; }
 .live::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--idle); }

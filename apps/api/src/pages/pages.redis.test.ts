@@ -81,8 +81,9 @@ describe('docs and OpenAPI', () => {
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
     expect(refs.length).toBeGreaterThan(5);
     for (const ref of refs) expect(doc.components.schemas).toHaveProperty(ref as string);
-    expect(doc.components.schemas['SendMessageRequest']).toMatchObject({ type: 'object', required: ['to', 'text'], properties: { idempotencyKey: { pattern: expect.any(String) } } });
-    expect(doc.paths['/v1/messages']).toHaveProperty('post.requestBody');
+    // A text, or a file with `text` as its caption: only `to` is always required.
+    expect(doc.components.schemas['SendMessageRequest']).toMatchObject({ type: 'object', required: ['to'], properties: { idempotencyKey: { pattern: expect.any(String) }, media: expect.any(Object) } });
+    expect(doc.paths['/v1/messages']).toHaveProperty('post.requestBody.content.multipart/form-data');
   });
 
   it('renders the document as a page without script', async () => {

@@ -102,12 +102,16 @@ describe('status page', () => {
       reason: 'HTTP 410',
       answer: '',
     });
-    await webhooks.pause('default', failing.id, '5 deliveries in a row were given up (the last: HTTP 410): resume with PATCH enabled=true once the receiver is fixed, and redrive the dead letters');
+    await webhooks.pause('default', failing.id, '5 deliveries in a row were given up (the last: HTTP 410): once the receiver is fixed, redrive the dead letters, then resume with PATCH enabled=true');
     const { page, cspViolations } = await signedIn(t);
     await expect.poll(() => page.locator('#webhooks li').count()).toBe(2);
     expect(await page.locator(`#webhooks li[data-webhook="${failing.id}"] .badge`).textContent()).toBe('Paused');
     expect(await page.locator(`#webhooks li[data-webhook="${failing.id}"] .detail`).textContent()).toMatch(/HTTP 410.* — 0 waiting · 1 dead letters/);
     await expect.poll(() => page.locator('#status').getAttribute('data-status')).toBe('STOPPED');
+    // How the session sends: the configured defaults, and what it used of its budgets.
+    await expect.poll(() => page.locator('#pacing dd[data-pacing="daily-cap"]').textContent()).toBe('0 of 1000 in the last 24 h');
+    expect(await page.locator('#pacing dd[data-pacing="new-chats"]').textContent()).toBe('0 of 50 in the last 24 h');
+    expect(await page.locator('#pacing dd[data-pacing="warm-up"]').textContent()).toMatch(/the next 20 messages after 15 min away go slower/);
     await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
 
     await showQr(t);
@@ -226,6 +230,23 @@ describe('status page', () => {
     await expect.poll(async () => (await t.api.producer.queues.control.getJobs(['waiting'])).map((j) => j.name).sort()).toEqual(['connect', 'logout']);
   });
 
+  it('asks for a pairing code from its form and shows the code to enter on the phone', async () => {
+    const t = await start();
+    await t.publishState('STOPPED');
+    const { page, cspViolations } = await signedIn(t);
+    await page.fill('#code-phone', '+49 151 23456789');
+    await page.click('#by-code button');
+    await expect.poll(async () => (await t.api.producer.queues.control.getJobs(['waiting'])).map((job) => job.data)).toEqual([{ method: 'code', phoneNumber: '4915123456789', requestedBy: 'api' }]);
+    const expiresAt = new Date(Date.now() + 170_000).toISOString();
+    await t.publishState('QR', { pairingCode: { code: 'K7QX2M9P', phoneNumber: '+4915123456789', expiresAt } });
+    await t.publishEvent({ type: 'pairing_code', at: now(), expiresAt });
+    await expect.poll(() => page.locator('#pairing-code').textContent()).toBe('K7QX-2M9P');
+    expect(await page.locator('#pairing-phone').textContent()).toBe('+4915123456789');
+    expect(await page.locator('#by-code').isHidden()).toBe(true);
+    await page.screenshot({ path: path.join(IMG_DIR, 'status-pairing-code.png') });
+    expect(cspViolations).toEqual([]);
+  });
+
   it('opens Bull Board with the control and outbox queues', async () => {
     const t = await start();
     await t.publishState('QR', qrState(QR_VALUE));
@@ -238,7 +259,7 @@ describe('status page', () => {
     await page.getByText('default outbox').first().waitFor();
     await page.getByText('default control').first().waitFor();
     await page.screenshot({ path: path.join(IMG_DIR, 'bull-board.png') });
-    await page.goto(`${t.url}/admin/queues/queue/${encodeURIComponent('default/outbox')}?status=waiting`);
+    await page.goto(`${t.url}/admin/queues/queue/${encodeURIComponent('default/outbox')}?status=prioritized`);
     await page.getByText('order-1042').first().waitFor();
     await page.screenshot({ path: path.join(IMG_DIR, 'bull-board-outbox.png') });
   });

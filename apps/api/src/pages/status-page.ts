@@ -37,6 +37,23 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
       </div>
     </div>
 
+    <div id="pairing" class="pairing" hidden>
+      <p class="pairing-code" id="pairing-code" aria-live="polite"></p>
+      <ol class="qr-help">
+        <li>On the phone of <strong id="pairing-phone"></strong>, open <strong>WhatsApp</strong> → <strong>Linked devices</strong></li>
+        <li>Tap <strong>Link a device</strong>, then <strong>Link with phone number instead</strong></li>
+        <li>Enter this code</li>
+      </ol>
+      <p class="expires" id="pairing-expires"></p>
+    </div>
+
+    <form id="by-code" class="inline-form" autocomplete="off" hidden>
+      <label for="code-phone">Or link with a code</label>
+      <input id="code-phone" name="phoneNumber" type="tel" required maxlength="40" placeholder="+49 151 23456789" aria-describedby="code-phone-help">
+      <button type="submit">Get a code</button>
+      <span class="help" id="code-phone-help">the number of the phone that links, with its country code</span>
+    </form>
+
     <div id="linked" class="linked" hidden>
       <span class="tick" aria-hidden="true">✓</span>
       <div><strong>Linked and ready.</strong><br><span id="linked-as"></span></div>
@@ -46,7 +63,7 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
 
     <div class="actions">
       <button type="button" class="primary" id="connect">Connect</button>
-      ${sandbox ? html`<button type="button" id="scan">Simulate scan</button>` : ''}
+      ${sandbox ? html`<button type="button" id="scan">Simulate the phone</button>` : ''}
       <button type="button" class="danger" id="logout">Log out</button>
     </div>
     <p class="message" id="message" role="alert"></p>
@@ -55,6 +72,11 @@ export function statusPage({ sessionId, sandbox }: StatusPageOptions): string {
   <section class="card" aria-labelledby="events-title">
     <div class="card-title"><h2 id="events-title">Recent events</h2></div>
     <ul class="events" id="events"><li class="empty">No events yet.</li></ul>
+  </section>
+
+  <section class="card wide" aria-labelledby="sending-title">
+    <div class="card-title"><h2 id="sending-title">Sending</h2></div>
+    <dl class="pacing" id="pacing"><dt>Loading…</dt><dd></dd></dl>
   </section>
 
   <section class="card wide" aria-labelledby="webhooks-title">

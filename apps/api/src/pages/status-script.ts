@@ -25,8 +25,10 @@ export const STATUS_SCRIPT = String.raw`'use strict';
 
   function signIn() { location.assign('/login?next=' + encodeURIComponent(location.pathname)); }
 
-  async function api(method, path) {
-    const response = await fetch(path, { method, headers: { Accept: 'application/json' } });
+  async function api(method, path, body) {
+    const init = { method, headers: { Accept: 'application/json' } };
+    if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+    const response = await fetch(path, init);
     if (response.status === 401) { signIn(); throw new Error('signed out'); }
     return response;
   }
@@ -61,7 +63,8 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     const s = state;
     if (!s) return;
     const status = $('status');
-    status.textContent = LABELS[s.status] || s.status;
+    const code = s.status === 'QR' && s.pairingCode && Date.parse(s.pairingCode.expiresAt) > Date.now() ? s.pairingCode : null;
+    status.textContent = code && !(s.qr && Date.parse(s.qr.expiresAt) > Date.now()) ? 'Waiting for the code' : LABELS[s.status] || s.status;
     status.dataset.tone = TONES[s.status] || 'idle';
     status.dataset.status = s.status;
     $('since').textContent = 'for ' + ago(s.since);
@@ -74,15 +77,23 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       const left = Math.max(0, Math.round((Date.parse(s.qr.expiresAt) - Date.now()) / 1000));
       $('qr-expires').textContent = 'This code refreshes in ' + left + ' s.';
     }
+    $('pairing').hidden = !code;
+    if (code) {
+      $('pairing-code').textContent = code.code.slice(0, 4) + '-' + code.code.slice(4);
+      $('pairing-phone').textContent = code.phoneNumber;
+      $('pairing-expires').textContent = 'A new code comes in ' + Math.max(0, Math.round((Date.parse(code.expiresAt) - Date.now()) / 1000)) + ' s.';
+    }
+    // Linking by code is offered wherever linking is: while nothing is linked and no code is shown.
+    $('by-code').hidden = !!code || s.status === 'READY' || s.status === 'AUTHENTICATED';
     $('linked').hidden = s.status !== 'READY';
     $('linked-as').textContent = s.me ? 'Linked as ' + (s.me.pushname ? s.me.pushname + ' · ' : '') + phone(s.me.wid) : '';
-    const notice = s.status === 'QR' && !hasQr ? 'The QR code expired; a new one is on its way.' : NOTICES[s.status] || '';
+    const notice = s.status === 'QR' && !hasQr && !code ? 'The code expired; a new one is on its way.' : NOTICES[s.status] || '';
     $('notice').textContent = notice;
     $('notice').hidden = !notice;
     // Connect is idempotent, but offering it while a connection is under way only confuses.
-    $('connect').hidden = s.status === 'READY' || s.status === 'STARTING' || s.status === 'AUTHENTICATED' || hasQr;
+    $('connect').hidden = s.status === 'READY' || s.status === 'STARTING' || s.status === 'AUTHENTICATED' || hasQr || !!code;
     $('logout').hidden = s.status === 'STOPPED' || s.status === 'LOGGED_OUT';
-    if ($('scan')) $('scan').hidden = !(sandbox && hasQr);
+    if ($('scan')) $('scan').hidden = !(sandbox && (hasQr || code));
   }
 
   let loading = null;
@@ -91,7 +102,7 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     loading = (async () => {
       try {
         const response = await api('GET', base);
-        if (response.ok) { state = (await response.json()).state; render(); }
+        if (response.ok) { const view = await response.json(); state = view.state; render(); renderPacing(view.pacing); }
         else if (response.status === 404) say('This session does not exist (any more). Go back to all sessions.', 'error');
         else say('Could not read the session state (' + response.status + '). Retrying…', 'error');
       } catch (error) {
@@ -99,6 +110,26 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       } finally { loading = null; }
     })();
     return loading;
+  }
+
+  /** How the session sends: pacing, its budgets and how much of them it used, the warm-up, typing. */
+  function renderPacing(p) {
+    if (!p) return;
+    const rows = [
+      ['Pace', p.intervalMs === 0 && p.jitterMs === 0 ? 'no pause between messages' : 'a message every ' + (p.intervalMs / 1000) + ' s + up to ' + (p.jitterMs / 1000) + ' s'],
+      ['Daily cap', p.dailyCap === 0 ? 'none' : p.sentLast24h + ' of ' + p.dailyCap + ' in the last 24 h' + (p.dailyCapUntil ? ' — reached: sends wait until ' + new Date(p.dailyCapUntil).toLocaleString() : '')],
+      ['New chats', p.newChatsPerDay === 0 ? 'no budget' : p.newChatsLast24h + ' of ' + p.newChatsPerDay + ' in the last 24 h' + (p.newChatsLast24h >= p.newChatsPerDay ? ' — spent: first messages to new numbers wait' : '')],
+      ['Warm-up', p.warmupMessages === 0 ? 'off' : p.warmupLeft > 0 ? p.warmupLeft + ' messages still to go slower' : 'the next ' + p.warmupMessages + ' messages after ' + Math.round(p.warmupAfterMs / 60000) + ' min away go slower'],
+      ['Typing', p.typing ? 'shown before each message' : 'only when a send asks for it'],
+    ];
+    $('pacing').replaceChildren(...rows.flatMap(([term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      dd.dataset.pacing = term.toLowerCase().replace(/ /g, '-');
+      return [dt, dd];
+    }));
   }
 
   /** Each webhook: where it posts, whether it does (active, paused with the reason, disabled), its queue and dead letters. */
@@ -138,6 +169,8 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       case 'qr': return 'New QR code';
       case 'message.sent': return 'Message ' + e.id + ' sent';
       case 'message.failed': return 'Message ' + e.id + ' failed: ' + e.reason;
+      case 'message.cancelled': return 'Message ' + e.id + ' cancelled';
+      case 'pairing_code': return 'New pairing code';
       case 'message.ack': return 'Message ' + (e.id || e.waMessageId) + ' ' + (ACKS[e.ack] || e.ack);
       case 'message.incoming': return 'Incoming message from ' + phone(String(e.from));
       case 'webhook.paused': return 'Webhook ' + e.webhookId + ' paused: ' + e.reason;
@@ -171,24 +204,24 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     const live = $('live');
     source.addEventListener('open', () => { live.dataset.on = 'true'; live.textContent = 'live'; void loadState(); });
     source.addEventListener('error', () => { live.dataset.on = 'false'; live.textContent = 'reconnecting…'; });
-    for (const type of ['state', 'qr', 'message.sent', 'message.failed', 'message.ack', 'message.incoming', 'webhook.paused']) {
+    for (const type of ['state', 'qr', 'pairing_code', 'message.sent', 'message.failed', 'message.cancelled', 'message.ack', 'message.incoming', 'webhook.paused']) {
       source.addEventListener(type, (message) => {
         let data = {};
         try { data = JSON.parse(message.data); } catch { return; }
         addEvent(type, message.lastEventId, data);
-        if (type === 'state' || type === 'qr') void loadState();
+        if (type === 'state' || type === 'qr' || type === 'pairing_code') void loadState();
         if (type === 'webhook.paused') void loadWebhooks();
       });
     }
   }
 
-  async function act(button, method, path, done) {
+  async function act(button, method, path, done, body) {
     button.disabled = true;
     say('');
     try {
-      const response = await api(method, path);
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) say((body.error && body.error.message) || 'Request failed (' + response.status + ')', 'error');
+      const response = await api(method, path, body);
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) say((answer.error && answer.error.message) || 'Request failed (' + response.status + ')', 'error');
       else say(done);
       await loadState();
     } catch (error) {
@@ -202,7 +235,12 @@ export const STATUS_SCRIPT = String.raw`'use strict';
       void act(event.currentTarget, 'POST', base + '/logout', 'Logging out…');
     }
   });
-  if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', base + '/sandbox/scan', 'Scanned by the simulated phone.'));
+  $('by-code').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const phoneNumber = $('code-phone').value.trim();
+    void act(event.currentTarget.querySelector('button'), 'POST', base + '/connect', 'Asking WhatsApp for a code…', { method: 'code', phoneNumber });
+  });
+  if ($('scan')) $('scan').addEventListener('click', (event) => act(event.currentTarget, 'POST', base + '/sandbox/scan', 'Linked by the simulated phone.'));
 
   // The lease can lapse without any event (a worker killed with -9): re-read the state now and then.
   setInterval(() => { void loadState(); void loadWebhooks(); }, 10000);

@@ -6,19 +6,25 @@
  * The cases run in order on one simulated account and share its pairing (a real pairing costs a
  * Chromium start), so each case builds on the previous one: read them top to bottom.
  */
+import { createHash, randomBytes } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { LOGOUT_REASON, type DriverEvents, type DriverMe, type WhatsAppDriver } from './driver.js';
+import { LOGOUT_REASON, type DriverEvents, type DriverMe, type LinkByCode, type WhatsAppDriver } from './driver.js';
 
 export interface ContractSentMessage {
   readonly waMessageId: string;
   readonly body: string;
+  /** A file's hex sha256, of the bytes WhatsApp received. */
+  readonly sha256?: string | undefined;
 }
 
 /** The simulated phone and WhatsApp's servers, as the battery scripts them. */
 export interface ContractPhone {
   /** Scan the QR code on screen (links the device). */
   scan(): Promise<void> | void;
+  /** The phone's owner enters a pairing code a client shows. */
+  enterCode(code: string): Promise<void> | void;
   /** "Log out" this device from the phone's Linked devices screen. */
   unlink(): Promise<void> | void;
   /** The connection to WhatsApp drops and stays down (the phone or network is offline). */
@@ -26,18 +32,24 @@ export interface ContractPhone {
   goOnline(): Promise<void> | void;
   /** A contact (`from`, a `…@c.us` id) writes to the account. */
   receive(from: string, body: string): Promise<void> | void;
+  /** A contact sends a file with a caption. */
+  receiveFile(from: string, file: { readonly data: Buffer; readonly mimetype: string; readonly caption: string }): Promise<void> | void;
   /** What WhatsApp received from the account for `wid`, in arrival order. */
   sentTo(wid: string): Promise<ContractSentMessage[]> | ContractSentMessage[];
+  /** The chat states (`typing`, `stop`) the account showed in the chat with `wid`, in order. */
+  chatStates(wid: string): Promise<string[]> | string[];
 }
 
 export interface DriverContractHarness {
   /** A new driver on the same saved session (profile) every time, like the controller's factory. */
-  createDriver(): WhatsAppDriver;
+  createDriver(link?: LinkByCode): WhatsAppDriver;
   readonly phone: ContractPhone;
   /** A contact that is on WhatsApp. */
   readonly peerWid: string;
   /** A `…@c.us` id that is not on WhatsApp. */
   readonly unregisteredWid: string;
+  /** A contact on WhatsApp the account never writes to (no chat with it). */
+  readonly strangerWid: string;
   /** Stops the phone, removes temporary files; drivers are destroyed by the battery before. */
   cleanup(): Promise<void>;
 }
@@ -55,7 +67,7 @@ interface Recorded {
   readonly at: number;
 }
 
-const EVENT_NAMES: readonly EventName[] = ['qr', 'authenticated', 'ready', 'auth_failure', 'disconnected', 'ack', 'incoming', 'crashed'];
+const EVENT_NAMES: readonly EventName[] = ['qr', 'code', 'authenticated', 'ready', 'auth_failure', 'disconnected', 'ack', 'incoming', 'crashed'];
 
 /** Everything a driver emitted, in order, with waits on future (or past) events. */
 export class DriverEventLog {
@@ -122,8 +134,8 @@ export function describeDriverContract(name: string, createHarness: () => Promis
     const sent: ContractSentMessage[] = [];
     let incomingBody: string;
 
-    const start = (): { driver: WhatsAppDriver; log: DriverEventLog } => {
-      const created = h.createDriver();
+    const start = (link?: LinkByCode): { driver: WhatsAppDriver; log: DriverEventLog } => {
+      const created = h.createDriver(link);
       drivers.push(created);
       return { driver: created, log: new DriverEventLog(created, eventTimeoutMs) };
     };
@@ -178,11 +190,24 @@ export function describeDriverContract(name: string, createHarness: () => Promis
       expect([...acks].sort()).toEqual(acks);
     });
 
-    it('isRegistered tells contacts on WhatsApp from others; sendText to an unregistered id rejects and sends nothing', async () => {
-      expect(await driver.isRegistered(h.peerWid)).toBe(true);
-      expect(await driver.isRegistered(h.unregisteredWid)).toBe(false);
+    it('numberId gives the WhatsApp id of a number on WhatsApp and null for one without; sendText to an unregistered id rejects and sends nothing', async () => {
+      expect(await driver.numberId(h.peerWid.split('@')[0]!)).toBe(h.peerWid);
+      expect(await driver.numberId(h.unregisteredWid.split('@')[0]!)).toBeNull();
       await expect(driver.sendText(h.unregisteredWid, 'nobody reads this')).rejects.toThrow();
       expect(await sentTo(h.unregisteredWid)).toEqual([]);
+    });
+
+    it('hasChat knows a chat written to, and no chat with a contact never written to (asking creates none)', async () => {
+      expect(await driver.hasChat(h.peerWid)).toBe(true);
+      expect(await driver.hasChat(h.strangerWid)).toBe(false);
+      expect(await driver.hasChat(h.strangerWid)).toBe(false);
+    });
+
+    it('showTyping shows "typing…" in the chat for the time asked, then clears it', async () => {
+      const started = Date.now();
+      await driver.showTyping(h.peerWid, 300);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      await vi.waitFor(async () => expect((await h.phone.chatStates(h.peerWid)).slice(-2)).toEqual(['typing', 'stop']), waitOptions);
     });
 
     it('an incoming message becomes an incoming event', async () => {
@@ -204,6 +229,26 @@ export function describeDriverContract(name: string, createHarness: () => Promis
       expect(own.every((m) => Number.isInteger(m.timestamp) && m.timestamp > 1_600_000_000)).toBe(true);
       expect(own.some((m) => m.body === incomingBody)).toBe(false);
       expect(await driver.recentOwnMessages(h.peerWid, 1)).toEqual([expect.objectContaining({ waMessageId: sent.at(-1)?.waMessageId })]);
+    });
+
+    it('sendMedia sends a file once; recentOwnMessages knows it by its sha256; a file from a contact downloads to the same bytes', async () => {
+      const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+      const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(50_000)]);
+      const { waMessageId } = await driver.sendMedia(h.peerWid, { data: pdf, mimetype: 'application/pdf', filename: 'a.pdf', caption: 'a file', mode: 'auto' });
+      sent.push({ waMessageId, body: 'a file' });
+      expect(await copiesOf(waMessageId)).toBe(1);
+      expect((await sentTo(h.peerWid)).find((m) => m.waMessageId === waMessageId)?.sha256).toBe(sha256(pdf));
+      const own = await driver.recentOwnMessages(h.peerWid, 10);
+      expect(own.find((m) => m.waMessageId === waMessageId)).toMatchObject({ body: 'a file', sha256: sha256(pdf) });
+      expect(own.filter((m) => m.waMessageId !== waMessageId).every((m) => m.sha256 === undefined)).toBe(true);
+
+      const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(50_000)]);
+      await h.phone.receiveFile(h.peerWid, { data: jpeg, mimetype: 'image/jpeg', caption: 'a photo' });
+      const [message] = await log.waitFor('incoming', (m) => m.body === 'a photo');
+      expect(message.media?.type).toBe('image');
+      const downloaded = await message.media?.download();
+      expect(downloaded?.mimetype).toBe('image/jpeg');
+      expect(downloaded === undefined ? undefined : sha256(downloaded.data)).toBe(sha256(jpeg));
     });
 
     it('the connection dropping is not a disconnect: TIMEOUT, then CONNECTED; a send meanwhile resolves once it went out, and arrives once', async () => {
@@ -266,11 +311,31 @@ export function describeDriverContract(name: string, createHarness: () => Promis
       await expect(driver.sendText(h.peerWid, 'after the unlink')).rejects.toThrow();
     });
 
-    it('after an unlink the next driver starts unpaired: a QR, not ready', async () => {
+    it('after an unlink the next driver starts unpaired: a QR, not ready; asked for a pairing code, it shows one, and the phone links by it', async () => {
       ({ driver, log } = start());
       await driver.initialize();
       await log.waitFor('qr');
       expect(log.has('ready')).toBe(false);
+      // A client made for a QR code, asked for a code (the pitfall of whatsapp-web.js before 1.34).
+      const code = await driver.requestPairingCode(me.wid.split('@')[0]!);
+      expect(code).toMatch(/^[A-Z0-9]{8}$/);
+      const [emitted] = await log.waitFor('code');
+      expect(emitted).toBe(code);
+      await h.phone.enterCode(code);
+      const [linked] = await log.waitFor('ready');
+      expect(linked.wid).toBe(me.wid);
+      await driver.destroy();
+    });
+
+    it('a driver made to link by code shows a code instead of a QR, and the phone links by it', async () => {
+      await h.phone.unlink();
+      ({ driver, log } = start({ method: 'code', phoneNumber: me.wid.split('@')[0]! }));
+      await driver.initialize();
+      const [code] = await log.waitFor('code');
+      expect(code).toMatch(/^[A-Z0-9]{8}$/);
+      expect(log.has('qr')).toBe(false);
+      await h.phone.enterCode(code);
+      await log.waitFor('ready');
       await driver.destroy();
     });
 

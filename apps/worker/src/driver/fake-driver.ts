@@ -7,15 +7,22 @@
  * meanwhile go out on reconnect, their `sendText` resolving only then; `disconnected` / `crashed` end a driver's lifetime; incoming messages
  * wait for a ready client.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
-import { LOGOUT_REASON, type DriverEvents, type DriverMe, type IncomingMessage, type OwnMessage, type WhatsAppDriver } from './driver.js';
+import { abortableDelay } from '../lease.js';
+import { LOGOUT_REASON, type DownloadedMedia, type DriverEvents, type DriverMe, type IncomingMessage, type LinkByCode, type OutgoingMedia, type OwnMessage, type WhatsAppDriver } from './driver.js';
 
 export interface FakeSentMessage {
   readonly waMessageId: string;
   readonly to: string;
+  /** The text; for a file, its caption ('' without one). */
   readonly body: string;
   readonly timestamp: number;
+  /** When the servers received it, in ms (the phone's clock: pacing tests measure the gaps). */
+  readonly receivedAtMs?: number;
+  /** A file: what WhatsApp got (hex sha256 and size of the bytes), and how it was to be shown. */
+  readonly media?: { readonly mimetype: string; readonly filename?: string | undefined; readonly size: number; readonly sha256: string; readonly mode: OutgoingMedia['mode'] };
 }
 
 export interface FakeWhatsAppOptions {
@@ -41,6 +48,8 @@ export class FakeWhatsApp {
   readonly pendingIncoming: IncomingMessage[] = [];
   /** False between {@link goOffline} and {@link goOnline}. */
   online = true;
+  /** Whether the simulated browser decodes H.264 video (a Chromium without proprietary codecs does not). */
+  videoCodecs = true;
   readonly registered: Set<string> | null;
   /** The linked account (a test may link another one: unlink, change it, scan again). */
   me: DriverMe;
@@ -60,6 +69,14 @@ export class FakeWhatsApp {
   rejectNextRestores = 0;
   /** Authenticated clients never get ready (WhatsApp Web stuck syncing), while this many remain. */
   stallAfterAuthenticated = 0;
+  /** "typing…" shown, in order: to whom, for how long, and when (ms). */
+  readonly typings: { readonly to: string; readonly ms: number; readonly at: number }[] = [];
+  /** Numbers whose WhatsApp id is not `<digits>@c.us` (as for some countries' numbers). */
+  readonly numberIds = new Map<string, string>();
+  /** Chats the account had before this test (an established number's chat list). */
+  readonly existingChats = new Set<string>();
+  /** Clients made for a QR code fail when asked for a pairing code, as whatsapp-web.js before 1.34 did. */
+  failPairingCodeRequests = false;
   /** Called at the start of sendText, before anything leaves (a hook to crash or throw there). */
   beforeSend: ((wid: string, text: string) => void) | undefined;
   /** Called inside sendText after WhatsApp "accepted" the message but before it returns. */
@@ -73,12 +90,26 @@ export class FakeWhatsApp {
     this.me = options.me ?? { wid: '4915000000001@c.us', pushname: 'waq test' };
   }
 
-  createDriver = (): FakeDriver => new FakeDriver(this);
+  createDriver = (link?: LinkByCode): FakeDriver => new FakeDriver(this, link);
 
   /** The phone scans the current QR. */
   scan(): void {
     this.paired = true;
     for (const driver of this.live) driver.simulatePaired();
+  }
+
+  /** The codes clients show now (linking by code), with the number each was asked for. */
+  pairingCodes(): { code: string; phoneNumber: string }[] {
+    return [...this.live].flatMap((driver) => (driver.pairing === undefined ? [] : [{ ...driver.pairing }]));
+  }
+
+  /** The phone's owner enters a pairing code: the client showing it is linked, if it was asked for this account's number. */
+  enterCode(code: string): void {
+    const driver = [...this.live].find((d) => d.pairing?.code === code);
+    if (driver === undefined) throw new Error('no client shows this code');
+    if (`${driver.pairing?.phoneNumber}@c.us` !== this.me.wid) throw new Error(`this code was asked for +${driver.pairing?.phoneNumber}, not this phone's number`);
+    this.paired = true;
+    driver.simulatePaired();
   }
 
   /** The phone unlinks this device: ready clients get `disconnected(LOGOUT)`, which ends them. */
@@ -136,6 +167,24 @@ export class FakeWhatsApp {
     this.deliverIncoming();
   }
 
+  /**
+   * A contact sends a file (with a caption); its download fails `failDownloads` times first, or always
+   * when `gone` (WhatsApp no longer has it: undefined).
+   */
+  receiveMedia(from: string, file: DownloadedMedia & { readonly type: string; readonly caption?: string; readonly failDownloads?: number; readonly gone?: boolean }): void {
+    let failures = file.failDownloads ?? 0;
+    const media = {
+      type: file.type,
+      download: async (): Promise<DownloadedMedia | undefined> => {
+        if (file.gone === true) return undefined;
+        if (failures-- > 0) throw new Error('download failed (simulated)');
+        return { data: file.data, mimetype: file.mimetype, filename: file.filename };
+      },
+    };
+    this.pendingIncoming.push({ waMessageId: `false_${from}_${this.nextId()}`, from, body: file.caption ?? '', timestamp: Math.floor(Date.now() / 1_000), media });
+    this.deliverIncoming();
+  }
+
   /** Hands held incoming messages to a ready client, if there is one. */
   deliverIncoming(): void {
     const reader = [...this.live].find((driver) => driver.isReady);
@@ -150,7 +199,7 @@ export class FakeWhatsApp {
 
   /** The servers received `message`: record it and ack it 1 → 2 → 3 to the clients alive then. */
   transmit(message: FakeSentMessage): void {
-    this.sent.push(message);
+    this.sent.push({ ...message, receivedAtMs: Date.now() });
     for (const [index, ack] of [1, 2, 3].entries()) {
       setTimeout(() => {
         for (const driver of this.live) driver.ack(message.waMessageId, ack);
@@ -171,9 +220,34 @@ export class FakeWhatsApp {
 export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDriver {
   private state: 'new' | 'initialized' | 'ready' | 'ended' | 'crashed' | 'destroyed' = 'new';
   private qrTimer: NodeJS.Timeout | undefined;
+  private codeTimer: NodeJS.Timeout | undefined;
+  /** The pairing code this client shows (linking by code), and the number it was asked for. */
+  pairing: { code: string; phoneNumber: string } | undefined;
 
-  constructor(private readonly world: FakeWhatsApp) {
+  constructor(
+    private readonly world: FakeWhatsApp,
+    private readonly link?: LinkByCode,
+  ) {
     super();
+  }
+
+  /** Shows a new pairing code for `phoneNumber`, and a newer one every `qrIntervalMs`, like whatsapp-web.js. */
+  private showCodes(phoneNumber: string): string {
+    const issue = (): string => {
+      const code = this.world.nextId().slice(-8);
+      this.pairing = { code, phoneNumber };
+      this.emit('code', code);
+      return code;
+    };
+    clearInterval(this.codeTimer);
+    this.codeTimer = setInterval(() => this.state === 'initialized' && issue(), this.world.qrIntervalMs);
+    return issue();
+  }
+
+  async requestPairingCode(phoneNumber: string): Promise<string> {
+    if (this.state !== 'initialized') throw new Error(`a pairing code is asked for by a client that waits to be linked (this one is ${this.state})`);
+    if (this.world.failPairingCodeRequests && this.link === undefined) throw new TypeError('window.onCodeReceivedEvent is not a function');
+    return this.showCodes(phoneNumber);
   }
 
   get isReady(): boolean {
@@ -196,6 +270,9 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
       setImmediate(() => this.state === 'initialized' && this.emit('auth_failure', 'Unable to log in. Are the session details valid?'));
     } else if (this.world.paired) {
       setImmediate(() => this.simulatePaired());
+    } else if (this.link !== undefined) {
+      const { phoneNumber } = this.link;
+      setImmediate(() => this.state === 'initialized' && this.showCodes(phoneNumber));
     } else {
       const rotate = (): void => {
         if (this.state === 'initialized') this.emit('qr', `2@fake-${this.world.nextId()},ref`);
@@ -208,6 +285,8 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   simulatePaired(): void {
     if (this.state !== 'initialized') return;
     clearInterval(this.qrTimer);
+    clearInterval(this.codeTimer);
+    this.pairing = undefined;
     this.state = 'ready';
     this.emit('authenticated');
     if (this.world.stallAfterAuthenticated > 0) {
@@ -225,6 +304,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   end(event: 'disconnected' | 'crashed', reason: string): void {
     if (this.state !== 'ready' && !(event === 'crashed' && this.state === 'initialized')) return;
     clearInterval(this.qrTimer);
+    clearInterval(this.codeTimer);
     this.state = event === 'crashed' ? 'crashed' : 'ended';
     this.world.abandonWaits(this, reason);
     this.emit(event, reason);
@@ -237,6 +317,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
 
   async destroy(): Promise<void> {
     clearInterval(this.qrTimer);
+    clearInterval(this.codeTimer);
     this.state = 'destroyed';
     this.world.abandonWaits(this, 'destroyed');
     this.world.live.delete(this);
@@ -264,18 +345,27 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
     }
   }
 
-  async isRegistered(wid: string): Promise<boolean> {
+  async canSendVideo(): Promise<boolean> {
     this.assertReady();
-    return this.world.registered === null || this.world.registered.has(wid);
+    return this.world.videoCodecs;
   }
 
-  async sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
+  sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
+    return this.send(wid, text);
+  }
+
+  sendMedia(wid: string, media: OutgoingMedia): Promise<{ waMessageId: string }> {
+    const sha256 = createHash('sha256').update(media.data).digest('hex');
+    return this.send(wid, media.caption ?? '', { mimetype: media.mimetype, filename: media.filename, size: media.data.length, sha256, mode: media.mode });
+  }
+
+  private async send(wid: string, text: string, media?: FakeSentMessage['media']): Promise<{ waMessageId: string }> {
     this.assertReady();
     this.world.beforeSend?.(wid, text);
     const failure = this.world.failNextSends.shift();
     if (failure !== undefined) throw failure;
     if (this.world.registered !== null && !this.world.registered.has(wid) && !wid.endsWith('@g.us')) throw new Error('No LID for user');
-    const message: FakeSentMessage = { waMessageId: `true_${wid}_${this.world.nextId()}`, to: wid, body: text, timestamp: Math.floor(Date.now() / 1_000) };
+    const message: FakeSentMessage = { waMessageId: `true_${wid}_${this.world.nextId()}`, to: wid, body: text, timestamp: Math.floor(Date.now() / 1_000), ...(media === undefined ? {} : { media }) };
     // Like whatsapp-web.js with waitUntilMsgSent: queued locally at once (offline it goes out on
     // reconnect), resolved once the servers have it.
     if (this.world.online) this.world.transmit(message);
@@ -287,7 +377,24 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
 
   async recentOwnMessages(wid: string, limit: number): Promise<OwnMessage[]> {
     this.assertReady();
-    return this.world.ownMessagesTo(wid).slice(-limit).map(({ waMessageId, body, timestamp }) => ({ waMessageId, body, timestamp }));
+    return this.world.ownMessagesTo(wid).slice(-limit).map(({ waMessageId, body, timestamp, media }) => ({ waMessageId, body, timestamp, ...(media === undefined ? {} : { sha256: media.sha256 }) }));
+  }
+
+  async hasChat(wid: string): Promise<boolean> {
+    this.assertReady();
+    return this.world.existingChats.has(wid) || this.world.sent.some((m) => m.to === wid) || this.world.pending.some((m) => m.to === wid);
+  }
+
+  async showTyping(wid: string, ms: number, signal?: AbortSignal): Promise<void> {
+    this.assertReady();
+    this.world.typings.push({ to: wid, ms, at: Date.now() });
+    await abortableDelay(ms, signal);
+  }
+
+  async numberId(number: string): Promise<string | null> {
+    this.assertReady();
+    const wid = this.world.numberIds.get(number) ?? `${number}@c.us`;
+    return this.world.registered === null || this.world.registered.has(wid) ? wid : null;
   }
 
   private assertReady(): void {

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findProfileProcesses } from '../chromium-hygiene.js';
 import { killProcessGroup, processGroupAlive } from './chromium.js';
 import { DriverEventLog, describeDriverContract } from './driver-contract.js';
-import { WwebjsDriver, type WwebjsDriverOptions } from './wwebjs-driver.js';
+import type { LinkByCode } from './driver.js';
+import { withLink, WwebjsDriver, type WwebjsDriverOptions } from './wwebjs-driver.js';
 
 const logger = createLogger({ service: 'test', version: '0', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const PEER = '15550100002@c.us';
@@ -37,15 +38,15 @@ class SimAccount {
     return join(this.dir, 'auth', 'session-default');
   }
 
-  createDriver(options: Partial<WwebjsDriverOptions> = {}): WwebjsDriver {
-    const clientOptions = prepareSimClientOptions({
+  createDriver(options: Partial<WwebjsDriverOptions> = {}, link?: LinkByCode): WwebjsDriver {
+    const simOptions = prepareSimClientOptions({
       phoneUrl: this.server.url,
       cacheDir: join(this.dir, 'cache'),
       dataPath: join(this.dir, 'auth'),
       clientId: 'default',
       ...(process.env.CHROMIUM_PATH ? { chromiumPath: process.env.CHROMIUM_PATH } : {}),
     });
-    const driver = new WwebjsDriver(clientOptions, { logger, initTimeoutMs: 30_000, ...options });
+    const driver = new WwebjsDriver(withLink(simOptions, link), { logger, initTimeoutMs: 30_000, ...options });
     this.drivers.push(driver);
     return driver;
   }
@@ -65,17 +66,21 @@ describeDriverContract('WwebjsDriver + wa-sim', async () => {
   const account = await SimAccount.start();
   const { phone } = account.server;
   return {
-    createDriver: () => account.createDriver(),
+    createDriver: (link) => account.createDriver({}, link),
     phone: {
       scan: () => void phone.scan(),
+      enterCode: (code) => void phone.enterCode(code),
       unlink: () => void phone.logout(),
       goOffline: () => void phone.setOnline(false),
       goOnline: () => void phone.setOnline(true),
       receive: (from, body) => void phone.addIncoming(digits(from), body),
-      sentTo: (wid) => phone.messages(digits(wid)).map((m) => ({ waMessageId: m.serialized, body: m.body })),
+      receiveFile: (from, { data, mimetype, caption }) => void phone.addIncomingMedia(digits(from), { data, mimetype, caption }),
+      sentTo: (wid) => phone.messages(digits(wid)).map((m) => ({ waMessageId: m.serialized, body: m.body, sha256: m.media?.sha256 })),
+      chatStates: (wid) => phone.chatStates(digits(wid)).map((c) => c.state),
     },
     peerWid: PEER,
     unregisteredWid: `${UNREGISTERED_NUMBER}@c.us`,
+    strangerWid: '15550100003@c.us',
     cleanup: () => account.cleanup(),
   };
 });

@@ -14,9 +14,11 @@ import { EventEmitter } from 'node:events';
 
 import type { Logger } from '@waq/shared';
 import wwebjs from 'whatsapp-web.js';
+import { z } from 'zod';
 
 import { killProcessGroup, processGroupAlive, waitForProcessGroupExit } from './chromium.js';
-import { LOGOUT_REASON, type DriverEvents, type DriverFactory, type OwnMessage, type WhatsAppDriver } from './driver.js';
+import { LOGOUT_REASON, PAIRING_CODE_INTERVAL_MS, type DriverEvents, type DriverFactory, type LinkByCode, type OutgoingMedia, type OwnMessage, type WhatsAppDriver } from './driver.js';
+import { abortableDelay } from '../lease.js';
 import { withTimeout } from '../with-timeout.js';
 
 export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -40,9 +42,14 @@ export interface WwebjsDriverFactoryOptions extends WwebjsDriverOptions {
   readonly clientOptions: () => wwebjs.ClientOptions;
 }
 
+/** Client options that link by code for `link` (whatsapp-web.js `pairWithPhoneNumber`), or `base` as it is. */
+export function withLink(base: wwebjs.ClientOptions, link: LinkByCode | undefined): wwebjs.ClientOptions {
+  return link === undefined ? base : { ...base, pairWithPhoneNumber: { phoneNumber: link.phoneNumber, showNotification: true, intervalMs: PAIRING_CODE_INTERVAL_MS } };
+}
+
 /** A new `WwebjsDriver` (and Client) per call, as the session controller wants for every (re)connect. */
 export function createWwebjsDriverFactory({ clientOptions, ...options }: WwebjsDriverFactoryOptions): DriverFactory {
-  return () => new WwebjsDriver(clientOptions(), options);
+  return (link) => new WwebjsDriver(withLink(clientOptions(), link), options);
 }
 
 /** How long `destroy()` lets the library finish its own post-LOGOUT clean-up first (see `close`). */
@@ -58,6 +65,16 @@ interface ClientInternals {
   authStrategy: { afterBrowserInitialized(): Promise<void> };
 }
 
+/** What `getNumberId` answers (a Wid as the page serialises it), or null. */
+const numberIdSchema = z.object({ user: z.string().min(1), server: z.string().min(1), _serialized: z.string().min(1).optional() });
+
+/** A media message's `filehash` (base64 SHA-256) from the library's raw message data, when it has one. */
+const rawFilehashSchema = z.object({ filehash: z.string().min(1) });
+function filehashOf(raw: unknown): string | undefined {
+  const parsed = rawFilehashSchema.safeParse(raw);
+  return parsed.success ? parsed.data.filehash : undefined;
+}
+
 export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsAppDriver {
   private readonly client: wwebjs.Client;
   private readonly logger: DriverLogger;
@@ -68,6 +85,8 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   /** `disconnected` or `crashed` was emitted: this lifetime is over. */
   private ended = false;
   private ready = false;
+  /** The browser's answer on H.264/AAC, asked once per client. */
+  private videoSupport: Promise<boolean> | undefined;
   private injectedOnce = false;
   private watching = false;
   private initSettled: Promise<void> | undefined;
@@ -151,9 +170,19 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     return (await this.client.getState()) ?? null;
   }
 
-  async isRegistered(wid: string): Promise<boolean> {
+  async canSendVideo(): Promise<boolean> {
     this.assertReady();
-    return this.client.isRegisteredUser(wid);
+    const page = this.client.pupPage;
+    if (!page) return false;
+    this.videoSupport ??= page
+      // A string: the worker's TypeScript has no DOM types, and this runs in the page.
+      .evaluate(`typeof MediaSource !== 'undefined' && MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E, mp4a.40.2"')`)
+      .then((supported) => supported === true)
+      .catch((error: unknown) => {
+        this.videoSupport = undefined;
+        throw error;
+      });
+    return this.videoSupport;
   }
 
   async sendText(wid: string, text: string): Promise<{ waMessageId: string }> {
@@ -166,6 +195,59 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     return { waMessageId: message.id._serialized };
   }
 
+  async sendMedia(wid: string, media: OutgoingMedia): Promise<{ waMessageId: string }> {
+    this.assertReady();
+    // The library takes the file as base64 and hands it to the page in one evaluate (a 20 MB file is
+    // about 27 MB of it, once, for the length of the send).
+    const file = new wwebjs.MessageMedia(media.mimetype, media.data.toString('base64'), media.filename ?? null, media.data.length);
+    const message = await this.client.sendMessage(wid, file, {
+      sendSeen: false,
+      waitUntilMsgSent: true,
+      ...(media.caption === undefined ? {} : { caption: media.caption }),
+      sendMediaAsDocument: media.mode === 'document',
+      sendAudioAsVoice: media.mode === 'voice',
+      sendMediaAsSticker: media.mode === 'sticker',
+    });
+    return { waMessageId: message.id._serialized };
+  }
+
+  async requestPairingCode(phoneNumber: string): Promise<string> {
+    if (this.phase !== 'running' || this.ready) throw new Error('a pairing code is asked for by a client that runs and waits to be linked');
+    // whatsapp-web.js 1.34.7 exposes the page's `onCodeReceivedEvent` itself before asking (older ones did
+    // not, and a client made for a QR code failed with "window.onCodeReceivedEvent is not a function"); the
+    // session controller falls back to a client made for a code if this fails anyway.
+    const code: unknown = await this.client.requestPairingCode(phoneNumber, true, PAIRING_CODE_INTERVAL_MS);
+    return String(code);
+  }
+
+  async hasChat(wid: string): Promise<boolean> {
+    this.assertReady();
+    const page = this.client.pupPage;
+    if (!page) return false;
+    // WhatsApp Web's chat collection (whatsapp-web.js 1.34.7 reads it the same way in getChatById); a
+    // string, since this runs in the page. `wid` is a validated WhatsApp id; JSON quotes it.
+    const found: unknown = await page.evaluate(
+      `(() => { const chat = window.require('WAWebCollections').Chat.get(${JSON.stringify(wid)}); return !!chat && ((chat.t || 0) > 0 || chat.msgs.length > 0); })()`,
+    );
+    return found === true;
+  }
+
+  async showTyping(wid: string, ms: number, signal?: AbortSignal): Promise<void> {
+    this.assertReady();
+    const chat = await this.client.getChatById(wid);
+    await chat.sendStateTyping();
+    await abortableDelay(ms, signal);
+    await chat.clearState();
+  }
+
+  async numberId(number: string): Promise<string | null> {
+    this.assertReady();
+    const id: unknown = await this.client.getNumberId(number);
+    const parsed = numberIdSchema.safeParse(id);
+    if (!parsed.success) return null;
+    return parsed.data._serialized ?? `${parsed.data.user}@${parsed.data.server}`;
+  }
+
   async recentOwnMessages(wid: string, limit: number): Promise<OwnMessage[]> {
     this.assertReady();
     const chat = await this.client.getChatById(wid);
@@ -176,7 +258,10 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     // reach further back than what is loaded.
     let messages = await chat.fetchMessages({ fromMe: true });
     if (messages.length < limit) messages = await chat.fetchMessages({ fromMe: true, limit });
-    return messages.slice(-limit).map((m) => ({ waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp }));
+    return messages.slice(-limit).map((m) => {
+      const filehash = filehashOf(m.rawData);
+      return { waMessageId: m.id._serialized, body: m.body, timestamp: m.timestamp, ...(filehash === undefined ? {} : { sha256: Buffer.from(filehash, 'base64').toString('hex') }) };
+    });
   }
 
   /**
@@ -214,6 +299,7 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
   private wireClient(): void {
     const client = this.client;
     client.on('qr', (qr: string) => this.forward('qr', qr));
+    client.on('code', (code: unknown) => this.forward('code', String(code)));
     client.on('authenticated', () => this.forward('authenticated'));
     client.on('auth_failure', (message: string) => this.forward('auth_failure', String(message)));
     client.on('ready', () => {
@@ -238,7 +324,16 @@ export class WwebjsDriver extends EventEmitter<DriverEvents> implements WhatsApp
     });
     client.on('message', (message: wwebjs.Message) => {
       if (message.fromMe || message.id.fromMe || message.isStatus || message.from === 'status@broadcast') return;
-      this.forward('incoming', { waMessageId: message.id._serialized, from: message.from, body: message.body, timestamp: message.timestamp });
+      const media = message.hasMedia
+        ? {
+            type: message.type,
+            download: async () => {
+              const file = await message.downloadMedia();
+              return file === undefined ? undefined : { data: Buffer.from(file.data, 'base64'), mimetype: file.mimetype, filename: file.filename ?? undefined };
+            },
+          }
+        : undefined;
+      this.forward('incoming', { waMessageId: message.id._serialized, from: message.from, body: message.body, timestamp: message.timestamp, ...(media === undefined ? {} : { media }) });
     });
   }
 

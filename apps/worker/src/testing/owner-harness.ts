@@ -41,6 +41,15 @@ export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   RECONNECT_MAX_MS: 200,
   SEND_INTERVAL_MS: 0,
   SEND_JITTER_MS: 0,
+  // Budgets and warm-up off unless a test is about them.
+  SEND_DAILY_CAP: 0,
+  SEND_NEW_CHATS_PER_DAY: 0,
+  SEND_WARMUP_AFTER_S: 900,
+  SEND_WARMUP_MESSAGES: 0,
+  SEND_WARMUP_INTERVAL_MS: 10_000,
+  SEND_TYPING: false,
+  NUMBER_CHECK_TTL_S: 86_400,
+  NUMBER_CHECK_NEGATIVE_TTL_S: 3_600,
   MESSAGE_RETENTION_S: 3_600,
   EVENTS_MAX_LEN: 10_000,
   JOB_LOCK_MS: 5_000,
@@ -51,6 +60,10 @@ export const FAST_CONFIG: Omit<OwnerConfig, 'SESSION_DIR'> = {
   WAQ_PREFIX: 'waq',
   WEBHOOK_TIMEOUT_MS: 2_000,
   WEBHOOK_RETRY_PERIOD_MS: 60_000,
+  WEBHOOK_MAX_BODY_BYTES: 1_048_576,
+  MEDIA_MAX_BYTES: 64 * 1024 * 1024,
+  MEDIA_RETENTION_S: 3_600,
+  MEDIA_VIDEO_FALLBACK: 'document',
   WEBHOOK_ALLOW_PRIVATE: true,
   WEBHOOK_EVENTS: [...DEFAULT_WEBHOOK_EVENTS],
 };
@@ -100,6 +113,14 @@ export class OwnerHarness {
 
   async state(): Promise<SessionState | null> {
     return decodeState(await this.fixture.redis.get(this.keys.state));
+  }
+
+  /** A first pairing: connect, the QR, the phone scans it, READY. */
+  async pairFresh(): Promise<void> {
+    await this.producer.connect();
+    await this.waitForStatus('QR');
+    this.world.scan();
+    await this.waitForStatus('READY');
   }
 
   async waitForStatus(status: SessionState['status'], timeout = 20_000): Promise<SessionState> {

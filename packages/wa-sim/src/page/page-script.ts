@@ -5,7 +5,8 @@
  * `keepNames`) inject `__name(...)` helpers into function bodies, which do not exist in the page. The
  * script is parse-checked by `page-script.test.ts` and exercised for real by the e2e contract test.
  *
- * It implements only what whatsapp-web.js 1.34.7 touches (src/Client.js, src/util/Injected/*):
+ * It implements only what whatsapp-web.js 1.34.7 touches (src/Client.js, src/util/Injected/*, and the
+ * media paths: processMediaData, processStickerData, Message.downloadMedia):
  * `window.Debug.VERSION` and `window.require(name)` for a list of WA Web module names. Every name the
  * library asks for that is not provided is recorded in `window.__waSim.missing`, so the contract test can
  * fail loudly when an upgrade needs more.
@@ -375,9 +376,14 @@ export const PAGE_SCRIPT = String.raw`
   function msgFromRecord(r, isNewMsg) {
     var me = createWid(pairing.me);
     var peer = createWid(r.chat);
-    return new Msg({
+    var m = r.media;
+    var media = m ? {
+      type: m.type, mimetype: m.mimetype, filename: m.filename, size: m.size, filehash: m.filehash, directPath: m.directPath,
+      caption: m.caption, isGif: m.isGif === true, mediaKey: m.filehash, mediaKeyTimestamp: r.t, encFilehash: m.filehash,
+    } : {};
+    return attachMedia(new Msg(Object.assign({
       id: { fromMe: r.fromMe, remote: peer, id: r.id },
-      body: r.body,
+      body: m ? '' : r.body,
       type: 'chat',
       t: r.t,
       from: r.fromMe ? me : peer,
@@ -392,7 +398,7 @@ export const PAGE_SCRIPT = String.raw`
       broadcast: false,
       mentionedJidList: [],
       groupMentions: [],
-    });
+    }, media)));
   }
 
   function mergeHistory(records) {
@@ -444,7 +450,10 @@ export const PAGE_SCRIPT = String.raw`
   Socket._onListen = function (name) { if (name === 'change:hasSynced') maybeFinishSync(); };
 
   function transmit(msg) {
-    return send({ type: 'send', msg: { id: msg.id.id, to: msg.id.remote._serialized, body: msg.body == null ? '' : String(msg.body), t: msg.t, msgType: msg.type } });
+    var media = wireMedia(msg);
+    // A media message's body is WhatsApp Web's preview (a thumbnail): the caption is what the recipient reads.
+    var body = media ? (msg.caption == null ? '' : String(msg.caption)) : msg.body == null ? '' : String(msg.body);
+    return send({ type: 'send', msg: { id: msg.id.id, to: msg.id.remote._serialized, body: body, t: msg.t, msgType: msg.type, media: media } });
   }
 
   function handle(m) {
@@ -494,6 +503,9 @@ export const PAGE_SCRIPT = String.raw`
       case 'logout':
         logoutFromPhone();
         break;
+      case 'codecs':
+        videoCodecs = m.video !== false;
+        break;
       case 'result': {
         var r = requests.get(m.reqId);
         if (!r) break;
@@ -538,6 +550,173 @@ export const PAGE_SCRIPT = String.raw`
   var advSecret = crypto.getRandomValues(new Uint8Array(32));
   function b64(bytes) { return btoa(String.fromCharCode.apply(null, Array.from(bytes))); }
 
+  // ---------------------------------------------------------------- media (whatsapp-web.js processMediaData, downloadMedia)
+  // What the library touches (Utils.js processMediaData / processStickerData, Message.js downloadMedia):
+  // WAWebMediaOpaqueData (the export itself is the class: the library uses instanceof on it), prepRawMedia,
+  // the media object store, the media types, the upload and the download. The bytes go to the phone
+  // server in an 'upload' request (never in the 'send' frame, which is re-sent after every reconnect);
+  // the message carries the metadata and the directPath the upload returned.
+  function bytesToB64(bytes) {
+    var out = '';
+    for (var i = 0; i < bytes.length; i += 0x8000) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(out);
+  }
+  function b64ToBytes(text) {
+    var bin = atob(text);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  function blobBytes(blob) { return blob.arrayBuffer().then(function (buf) { return new Uint8Array(buf); }); }
+  function sha256B64(blob) {
+    return blob.arrayBuffer().then(function (buf) { return crypto.subtle.digest('SHA-256', buf); })
+      .then(function (hash) { return bytesToB64(new Uint8Array(hash)); });
+  }
+  /** filehash → Blob: what this page prepared (the upload gets no bytes, only the media object) or downloaded. */
+  var localBlobs = new Map();
+
+  function OpaqueData(blob) { hide(this, '_blob', blob); }
+  OpaqueData.createFromData = function (data, mimetype) {
+    return Promise.resolve(new OpaqueData(data instanceof Blob ? data : new Blob([data], { type: mimetype || '' })));
+  };
+  OpaqueData.prototype.url = function () { return 'blob:wa-sim/' + this._blob.size; };
+  OpaqueData.prototype.autorelease = function () {};
+  OpaqueData.prototype.formData = function () { return this._blob; };
+  OpaqueData.prototype.forceToBlob = function () { return this._blob; };
+
+  // The prep result. Methods on the prototype and the blob hidden: the library spreads its own fields
+  // into the new Msg (an own 'set' would shadow Model.prototype.set; a blob would be serialised).
+  function MediaData(attrs) { this.set(attrs); }
+  MediaData.prototype.set = function (attrs) {
+    for (var k in attrs) if (Object.prototype.hasOwnProperty.call(attrs, k)) this[k] = attrs[k];
+    return this;
+  };
+  MediaData.prototype.toJSON = function () {
+    var out = {};
+    for (var k in this) if (Object.prototype.hasOwnProperty.call(this, k)) out[k] = this[k];
+    return out;
+  };
+  // WhatsApp Web's order: asDocument, then asSticker, else by the file's type; isPtt turns audio into ptt.
+  function outwardType(mimetype, params) {
+    if (params.asDocument === true) return 'document';
+    if (params.asSticker === true) return 'sticker';
+    if (/^image\//.test(mimetype)) return 'image';
+    if (/^video\//.test(mimetype)) return 'video';
+    if (/^audio\//.test(mimetype)) return params.isPtt === true ? 'ptt' : 'audio';
+    return 'document';
+  }
+  function prepRawMedia(opaque, params) {
+    params = params || {};
+    var blob = opaque._blob;
+    var prep = sha256B64(blob).then(function (filehash) {
+      if (blob.size <= 0) throw new Error('MediaFileEmpty');
+      var type = outwardType(blob.type, params);
+      localBlobs.set(filehash, blob);
+      var data = new MediaData({
+        type: type,
+        mimetype: blob.type,
+        filehash: filehash,
+        size: blob.size,
+        // Only documents keep a file name (WhatsApp Web: cleanFilename(file.name)).
+        filename: type === 'document' ? blob.name : undefined,
+        isGif: type === 'video' && params.asGif === true,
+      });
+      hide(data, 'mediaBlob', opaque);
+      return data;
+    });
+    return { waitForPrep: function () { return prep; } };
+  }
+  var mediaObjects = new Map();
+  function MediaObject(filehash) { this.filehash = filehash; this.contentInfo = {}; }
+  MediaObject.prototype.consolidate = function (json) {
+    var self = this;
+    ['type', 'size', 'mimetype', 'filehash', 'isGif'].forEach(function (k) { if (json[k] !== undefined) self[k] = json[k]; });
+  };
+  function getOrCreateMediaObject(filehash) {
+    var found = mediaObjects.get(filehash);
+    if (!found) { found = new MediaObject(filehash); mediaObjects.set(filehash, found); }
+    return found;
+  }
+  function uploadBlob(blob, filehash, mediaType) {
+    localBlobs.set(filehash, blob);
+    return blobBytes(blob).then(function (bytes) {
+      return request({ type: 'upload', mediaType: mediaType, mimetype: blob.type, filehash: filehash, data: bytesToB64(bytes) }, 120000);
+    });
+  }
+  function mediaEntry(r) {
+    var url = 'https://mmg.whatsapp.net' + r.directPath;
+    return { mmsUrl: url, deprecatedMms3Url: url, directPath: r.directPath, mediaKey: r.mediaKey, mediaKeyTimestamp: r.mediaKeyTimestamp,
+      encFilehash: r.encFilehash, uploadHash: r.encFilehash, sidecar: undefined, firstFrameSidecar: undefined, handle: null };
+  }
+  function uploadMedia(d) {
+    var filehash = d.mediaObject.filehash;
+    var blob = localBlobs.get(filehash);
+    if (!blob) return Promise.reject(new Error('wa-sim: no prepared media for ' + filehash));
+    return uploadBlob(blob, filehash, d.mediaType).then(function (r) { return { mediaEntry: mediaEntry(r) }; });
+  }
+  // Stickers (processStickerData): the upload info itself, not { mediaEntry }.
+  function encryptAndUpload(o) {
+    var blob = o.blob;
+    return sha256B64(blob).then(function (filehash) { return uploadBlob(blob, filehash, o.type); }).then(function (r) {
+      var e = mediaEntry(r);
+      return { url: e.mmsUrl, directPath: e.directPath, encFilehash: e.encFilehash, mediaKey: o.mediaKey, mediaKeyTimestamp: e.mediaKeyTimestamp, mimetype: blob.type };
+    });
+  }
+  // WhatsApp Web draws the image on a canvas: a 512x512 WebP.
+  function toWebpSticker(file) {
+    return createImageBitmap(file).then(function (bitmap) {
+      var canvas = new OffscreenCanvas(512, 512);
+      var scale = Math.min(512 / bitmap.width, 512 / bitmap.height);
+      var w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
+      canvas.getContext('2d').drawImage(bitmap, (512 - w) / 2, (512 - h) / 2, w, h);
+      return canvas.convertToBlob({ type: 'image/webp' });
+    });
+  }
+  function downloadAndMaybeDecrypt(o) {
+    var local = o.filehash && localBlobs.get(o.filehash);
+    if (local) return local.arrayBuffer();
+    return request({ type: 'download', directPath: o.directPath }, 120000).then(function (r) {
+      if (!r || typeof r.data !== 'string') { var e = new Error('wa-sim: media not found'); e.status = 404; throw e; }
+      return b64ToBytes(r.data).buffer;
+    });
+  }
+  /** A Msg with media: the hidden media state downloadMedia() reads (the bytes are fetched on demand). */
+  function attachMedia(msg) {
+    if (!msg.directPath) return msg;
+    hide(msg, 'mediaData', { mediaStage: 'RESOLVED', filehash: msg.filehash, mimetype: msg.mimetype, size: msg.size, type: msg.type });
+    if (msg.filehash) hide(msg, 'mediaObject', getOrCreateMediaObject(msg.filehash));
+    return msg;
+  }
+  /** The media fields of a 'send' frame (no bytes: they went up in the upload). */
+  function wireMedia(msg) {
+    if (!msg.directPath) return undefined;
+    return { type: msg.type, mimetype: msg.mimetype || '', filename: msg.filename, size: msg.size, filehash: msg.filehash, directPath: msg.directPath, caption: msg.caption, isGif: msg.isGif === true };
+  }
+  // A Chromium built without the proprietary codecs cannot decode H.264/AAC: the phone server can make
+  // this page answer as one (SimPhone.setVideoCodecs), for what a gateway does about videos then.
+  var videoCodecs = true;
+  if (typeof MediaSource !== 'undefined') {
+    var isTypeSupported = MediaSource.isTypeSupported.bind(MediaSource);
+    MediaSource.isTypeSupported = function (type) {
+      return !videoCodecs && /avc1|mp4a|h264|aac/i.test(String(type)) ? false : isTypeSupported(type);
+    };
+  }
+  var mediaModules = {
+    WAWebMediaOpaqueData: OpaqueData,
+    WAWebPrepRawMedia: { prepRawMedia: prepRawMedia },
+    WAWebMediaStorage: { getOrCreateMediaObject: getOrCreateMediaObject },
+    WAWebMmsMediaTypes: {
+      msgToMediaType: function (o) { return o.type === 'video' && o.isGif === true ? 'gif' : o.type; },
+      castToV4: function (t) { return t == null ? 'document' : t; },
+    },
+    WAWebMediaDataUtils: { shouldUseMediaCache: function () { return false; } },
+    WAWebMediaMmsV4Upload: { uploadMedia: uploadMedia, uploadUnencryptedMedia: uploadMedia },
+    WAWebUploadManager: { encryptAndUpload: encryptAndUpload },
+    WAWebStartMediaUploadQpl: { startMediaUploadQpl: function () { return {}; } },
+    WAWebImageUtils: { toWebpSticker: toWebpSticker },
+    WAWebDownloadManager: { downloadManager: { downloadAndMaybeDecrypt: downloadAndMaybeDecrypt } },
+  };
+
   // ---------------------------------------------------------------- actions used by whatsapp-web.js
   function findOrCreateLatestChat(wid) {
     wid = createWid(wid);
@@ -552,7 +731,7 @@ export const PAGE_SCRIPT = String.raw`
   }
 
   function addAndSendMsgToChat(chat, data) {
-    var msg = MsgCollection.add(new Msg(data));
+    var msg = MsgCollection.add(attachMedia(new Msg(data)));
     addToChat(chat, msg);
     var result = new Promise(function (resolve) { pendingSends.set(msg.id.id, { msg: msg, resolve: resolve }); });
     // Not yet welcomed on this socket: the message waits in pendingSends, sent in order on 'welcome'.
@@ -571,10 +750,12 @@ export const PAGE_SCRIPT = String.raw`
     WAWebCmd: { Cmd: Cmd },
     WAWebConnModel: { Conn: Conn },
     WAWebOfflineHandler: { OfflineMessageHandler: { getOfflineDeliveryProgress: function () { return 100; } } },
+    // Linking by code: the server issues an 8-character code for the number; the phone of that number
+    // enters it (POST /phone/link-code) and this page is paired as if its QR had been scanned.
     WAWebAltDeviceLinkingApi: {
       setPairingType: function () {},
-      initializeAltDeviceLinking: function () { return Promise.reject(new Error('wa-sim: pairing codes are not simulated')); },
-      startAltLinkingFlow: function () { return Promise.reject(new Error('wa-sim: pairing codes are not simulated')); },
+      initializeAltDeviceLinking: function () { return Promise.resolve(); },
+      startAltLinkingFlow: function (phoneNumber) { return request({ type: 'pairing-code', phone: String(phoneNumber) }, 10000); },
     },
     WABase64: { encodeB64: b64 },
     WAWebCompanionRegClientUtils: {},
@@ -630,6 +811,7 @@ export const PAGE_SCRIPT = String.raw`
     WAWebMiscBrowserUtils: { info: function () { return { name: 'Chrome', version: '0', os: 'wa-sim' }; } },
   };
 
+  Object.keys(mediaModules).forEach(function (name) { modules[name] = mediaModules[name]; });
   window.require = function (name) {
     if (Object.prototype.hasOwnProperty.call(modules, name)) return modules[name];
     if (missing.indexOf(name) < 0) missing.push(name);

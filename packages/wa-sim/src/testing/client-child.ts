@@ -3,9 +3,12 @@
  * or kill -9 "the gateway" for real. Protocol: one JSON object per line.
  *   stdout: { event: 'qr' | 'authenticated' | 'ready' | 'message' | 'message_ack' | 'change_state' |
  *             'disconnected' | 'browser' | 'browser_disconnected' | 'unhandled' | 'result', ... , at }
- *   stdin:  { id, cmd: 'send' | 'state' | 'fetch' | 'missing' | 'registered' | 'logout' | 'destroy', ... } → { event: 'result', id, ok, value|error }
+ *   stdin:  { id, cmd: 'send' | 'sendMedia' | 'download' | 'state' | 'fetch' | 'missing' | 'registered' | 'logout' | 'destroy', ... }
+ *           → { event: 'result', id, ok, value|error }
  * Config comes from argv[2] as JSON ({@link ChildConfig}).
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import wwebjs from 'whatsapp-web.js';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
@@ -22,6 +25,21 @@ export type ChildConfig = z.infer<typeof configSchema>;
 
 const commandSchema = z.discriminatedUnion('cmd', [
   z.object({ id: z.number(), cmd: z.literal('send'), to: z.string(), body: z.string() }),
+  /** A file as whatsapp-web.js users send one: `MessageMedia` (base64 of the file at `path`) and the send options. */
+  z.object({
+    id: z.number(),
+    cmd: z.literal('sendMedia'),
+    to: z.string(),
+    path: z.string(),
+    mimetype: z.string(),
+    filename: z.string().optional(),
+    caption: z.string().optional(),
+    asDocument: z.boolean().optional(),
+    asVoice: z.boolean().optional(),
+    asSticker: z.boolean().optional(),
+  }),
+  /** `message.downloadMedia()` of a message this client has seen (by its serialized id). */
+  z.object({ id: z.number(), cmd: z.literal('download'), messageId: z.string() }),
   z.object({ id: z.number(), cmd: z.literal('state') }),
   z.object({ id: z.number(), cmd: z.literal('fetch'), chatId: z.string(), limit: z.number() }),
   z.object({ id: z.number(), cmd: z.literal('missing') }),
@@ -41,7 +59,12 @@ process.on('unhandledRejection', (reason) => emit('unhandled', { reason: String(
 client.on('qr', (qr: string) => emit('qr', { qr }));
 client.on('authenticated', () => emit('authenticated'));
 client.on('ready', () => emit('ready', { wid: client.info.wid._serialized, pushname: client.info.pushname }));
-client.on('message', (m: wwebjs.Message) => emit('message', { id: m.id._serialized, from: m.from, body: m.body }));
+/** Messages seen, for `download`. */
+const seen = new Map<string, wwebjs.Message>();
+client.on('message', (m: wwebjs.Message) => {
+  seen.set(m.id._serialized, m);
+  emit('message', { id: m.id._serialized, from: m.from, body: m.body, type: m.type, hasMedia: m.hasMedia });
+});
 client.on('message_ack', (m: wwebjs.Message, ack: number) => emit('message_ack', { id: m.id._serialized, ack }));
 client.on('change_state', (state: string) => emit('change_state', { state }));
 client.on('disconnected', (reason: string) => emit('disconnected', { reason }));
@@ -51,6 +74,25 @@ async function run(cmd: z.infer<typeof commandSchema>): Promise<unknown> {
     case 'send': {
       const m = await client.sendMessage(cmd.to, cmd.body);
       return { id: m.id.id, serialized: m.id._serialized, ack: m.ack, timestamp: m.timestamp };
+    }
+    case 'sendMedia': {
+      const media = new wwebjs.MessageMedia(cmd.mimetype, readFileSync(cmd.path).toString('base64'), cmd.filename ?? null);
+      const m = await client.sendMessage(cmd.to, media, {
+        ...(cmd.caption === undefined ? {} : { caption: cmd.caption }),
+        sendMediaAsDocument: cmd.asDocument === true,
+        sendAudioAsVoice: cmd.asVoice === true,
+        sendMediaAsSticker: cmd.asSticker === true,
+      });
+      seen.set(m.id._serialized, m);
+      return { id: m.id.id, serialized: m.id._serialized, type: m.type, hasMedia: m.hasMedia, body: m.body };
+    }
+    case 'download': {
+      const message = seen.get(cmd.messageId);
+      if (message === undefined) throw new Error(`no message ${cmd.messageId} seen by this client`);
+      const media = await message.downloadMedia();
+      if (media === undefined) return null;
+      const bytes = Buffer.from(media.data, 'base64');
+      return { mimetype: media.mimetype, filename: media.filename ?? null, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
     }
     case 'state':
       return client.getState();
