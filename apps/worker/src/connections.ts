@@ -3,7 +3,7 @@
  * events and state. BullMQ defines its ~50 Lua scripts on the connection it is given, and ioredis copies
  * them into every `multi()` built on that connection (about 50 µs each, on every send and ack batch).
  */
-import { createRedis, createSessionQueues, type KeyScope, type Logger, type RedisClient, type SessionQueues } from '@waq/shared';
+import { createRedis, createSessionQueues, type KeyScope, type Logger, type RedisClient, type SessionQueues, type SessionQueuesOptions } from '@waq/shared';
 
 export interface OwnerConnections {
   /** waq's own reads and writes. */
@@ -13,9 +13,9 @@ export interface OwnerConnections {
   close(): Promise<void>;
 }
 
-export function createOwnerConnections(url: string, scope: KeyScope, name: string, logger?: Logger): OwnerConnections {
+export function createOwnerConnections(url: string, scope: KeyScope, name: string, logger?: Logger, queueOptions?: SessionQueuesOptions): OwnerConnections {
   const redis = createRedis({ url, role: 'consumer', name, logger });
-  const queues = createSessionQueues(createRedis({ url, role: 'consumer', name: `${name}-queues`, logger }), scope, logger);
+  const queues = createSessionQueues(createRedis({ url, role: 'consumer', name: `${name}-queues`, logger }), scope, logger, queueOptions);
   let closing: Promise<void> | undefined;
   return {
     redis,

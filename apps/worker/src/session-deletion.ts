@@ -7,7 +7,10 @@
  * WhatsApp and stopped its Chromium when the session was running (pool.ts).
  *
  * Idempotent: a deletion cut off half-way (the worker died) is run again by whoever claims the session
- * next, and the first report stands (`SET NX`).
+ * next, and the first report stands (`SET NX`). A deletion started from a stale read of the registry
+ * (another run has finished it, or the id has been created again since) does nothing: it looks at the
+ * registry before it opens a connection and again once it holds the lease, so it neither leaves a key
+ * behind nor touches the sends of a new session of the same id.
  */
 import { registryKeys, scanKeys, SESSION_DELETED, WAITING_JOB_STATES, type DeletionReport, type KeyScope, type Logger, type RedisClient, type SessionRegistry } from '@waq/shared';
 
@@ -27,14 +30,24 @@ export interface DeletionOptions extends KeyScope {
   readonly logger: Logger;
 }
 
-/** Runs the deletion; undefined when another worker holds the session (it will run it). */
+/**
+ * Runs the deletion; undefined when another worker holds the session (it will run it) or when the
+ * registry no longer marks the session deleted (already deleted, or created again).
+ */
 export async function deleteSession(options: DeletionOptions): Promise<DeletionReport | undefined> {
   const { redisUrl, prefix, sessionId, workerId, registry, logger } = options;
-  const connections = createOwnerConnections(redisUrl, { prefix, sessionId }, `${workerId}:${sessionId}:delete`, logger);
+  const markedDeleted = async (): Promise<boolean> => (await registry.get(sessionId))?.desired === 'deleted';
+  if (!(await markedDeleted())) return undefined;
+  // The queues do not write their meta hash: a deletion that stops at the second look leaves nothing.
+  const connections = createOwnerConnections(redisUrl, { prefix, sessionId }, `${workerId}:${sessionId}:delete`, logger, { writeMeta: false });
   const { redis, queues } = connections;
   const lease = new SessionLease({ redis, key: queues.keys.lease, workerId, sessionId, ttlMs: options.leaseTtlMs, logger });
   try {
     if (!(await lease.claimOnce())) return undefined;
+    if (!(await markedDeleted())) {
+      logger.info('session deletion: already done, or the session was created again; nothing to delete');
+      return undefined;
+    }
     await lease.assertHeld();
     await queues.outbox.pause();
     const jobs = await queues.outbox.getJobs([...WAITING_JOB_STATES], 0, -1, true);

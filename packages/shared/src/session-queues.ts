@@ -39,10 +39,18 @@ export async function settleInitialisation(objects: readonly { waitUntilReady():
   clearTimeout(timer);
 }
 
-export function createSessionQueues(connection: RedisClient, scope: KeyScope, logger?: Logger): SessionQueues {
+export interface SessionQueuesOptions {
+  /**
+   * Whether the queues write their meta hash (BullMQ's version and events cap) when they open; true by
+   * default. False for a session's deletion: a deletion that finds nothing to delete leaves no key behind.
+   */
+  readonly writeMeta?: boolean;
+}
+
+export function createSessionQueues(connection: RedisClient, scope: KeyScope, logger?: Logger, { writeMeta = true }: SessionQueuesOptions = {}): SessionQueues {
   const keys = sessionKeys(scope);
   const make = (kind: QueueKind): Queue => {
-    const queue = new Queue(QUEUE_NAMES[kind], { connection, prefix: keys.bullPrefix });
+    const queue = new Queue(QUEUE_NAMES[kind], { connection, prefix: keys.bullPrefix, skipMetasUpdate: !writeMeta });
     queue.on('error', (error: Error) => logger?.warn({ err: error, queue: kind }, 'queue error'));
     return queue;
   };
