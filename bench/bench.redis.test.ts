@@ -22,6 +22,8 @@ describe('benchmarks (smoke size)', () => {
     const report = await runBench(smoke('api'), quiet);
     expect(report).toContain('## 1. API ingest');
     expect(report).toMatch(/POST \/v1\/messages throughput \| [\d,.]+ req\/s/);
+    // The commands per send, counted with MONITOR (bench/lib/monitor.ts) on a throwaway redis-server.
+    expect(report).toMatch(/^\| \*\*all sent by the API\*\* \| \*\*\d+\.\d{3}\*\* \| \*\*\d+\.\d{3}\*\* \|$/m);
   });
 
   it('worker dispatch and the held backlog, in order', { timeout: 90_000 }, async () => {

@@ -12,6 +12,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 
 import { BENCH_API_KEY, spawnTsx, type NodeChild } from '../lib/child.js';
+import { monitorRedis, type MonitoredCommand, type RedisMonitor } from '../lib/monitor.js';
 import { cpuTimeMs } from '../lib/processes.js';
 import type { BenchOptions } from '../lib/options.js';
 import { benchPrefix, deletePrefix, startThrowawayRedis } from '../lib/redis.js';
@@ -159,26 +160,33 @@ async function commandsPerSend(requests: number, log: (line: string) => void): P
   }
   const prefix = benchPrefix('api-commands');
   const control = new Redis(redis.url);
-  let monitor: Redis | undefined;
+  let monitor: RedisMonitor | undefined;
   let server: NodeChild | undefined;
   try {
     server = await spawnTsx(SERVER, ['waq', redis.url, prefix]);
     await registerSessions(control, prefix);
     const url = String(server.hello['url']);
-    // ioredis opens a new connection for MONITOR (a duplicate of `control` in monitor mode).
-    monitor = await control.monitor();
-    const seen: { args: string[]; source: string }[] = [];
-    const markers = new Map<string, () => void>();
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      const mark = args[0]?.toLowerCase() === 'echo' ? markers.get(args[1] ?? '') : undefined;
-      if (mark !== undefined) mark();
-      else seen.push({ args, source });
-    });
+    const seen: MonitoredCommand[] = [];
+    const markers = new Map<string, { resolve(): void; reject(error: Error): void }>();
+    let monitorError: Error | undefined;
+    monitor = await monitorRedis(
+      redis.url,
+      (command) => {
+        const marker = command.args[0]?.toLowerCase() === 'echo' ? markers.get(command.args[1] ?? '') : undefined;
+        if (marker !== undefined) marker.resolve();
+        else seen.push(command);
+      },
+      (error) => {
+        monitorError = error;
+        for (const marker of markers.values()) marker.reject(error);
+      },
+    );
     // A marker command that MONITOR shows once everything sent before it has been seen: the phases' edges, with no wait on time.
     let markCount = 0;
     const mark = async (): Promise<number> => {
+      if (monitorError !== undefined) throw monitorError;
       const name = `bench-mark-${++markCount}`;
-      const shown = new Promise<void>((resolve) => markers.set(name, resolve));
+      const shown = new Promise<void>((resolve, reject) => markers.set(name, { resolve, reject }));
       await control.echo(name);
       await withTimeout(shown, 10_000, `MONITOR to show ${name}`);
       return seen.length;
@@ -228,7 +236,7 @@ async function commandsPerSend(requests: number, log: (line: string) => void): P
     };
   } finally {
     await server?.stop();
-    monitor?.disconnect();
+    monitor?.close();
     control.disconnect();
     await redis.close();
   }
