@@ -1,7 +1,8 @@
 /**
  * Linking a phone by a pairing code instead of a QR code, on the owner with the fake driver and real
- * Redis: a client made to link by code, a code asked of a client showing a QR code (which stays), and a
- * client that cannot give one (whatsapp-web.js before 1.34) replaced by one made for a code.
+ * Redis: a client made to link by code, a code asked of a client showing a QR code (which stays) or of one
+ * still starting, and a client that cannot give one (whatsapp-web.js before 1.34) replaced by one made for
+ * a code.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -46,6 +47,24 @@ describe('linking by a pairing code', () => {
     await h.waitForStatus('QR');
     await h.producer.connect('test', { method: 'code', phoneNumber: PHONE });
     await vi.waitFor(async () => expect(await h.state()).toMatchObject({ status: 'QR', qr: expect.any(Object), pairingCode: expect.any(Object) }), { timeout: 10_000, interval: 20 });
+    expect(h.world.initializeCalls).toBe(1);
+    h.world.enterCode(h.world.pairingCodes()[0]!.code);
+    await h.waitForStatus('READY');
+  });
+
+  it('asks a client that was still starting for the code as soon as it shows a QR code', async () => {
+    h.world.qrHeld = true;
+    // A connect job waits this long for a code before it completes: its completion says the owner handled it.
+    h.startOwner({ QR_WAIT_MS: 500 });
+    await h.producer.connect();
+    await h.waitForStatus('STARTING');
+    await vi.waitFor(async () => expect(await h.producer.queues.control.getCompletedCount()).toBe(1), { timeout: 10_000, interval: 20 });
+    await h.producer.connect('test', { method: 'code', phoneNumber: PHONE });
+    await vi.waitFor(async () => expect(await h.producer.queues.control.getCompletedCount()).toBe(2), { timeout: 10_000, interval: 20 });
+    expect(await h.state()).toMatchObject({ status: 'STARTING' });
+
+    h.world.qrHeld = false;
+    await vi.waitFor(async () => expect(await h.state()).toMatchObject({ status: 'QR', qr: expect.any(Object), pairingCode: { phoneNumber: '+4915100000009' } }), { timeout: 10_000, interval: 20 });
     expect(h.world.initializeCalls).toBe(1);
     h.world.enterCode(h.world.pairingCodes()[0]!.code);
     await h.waitForStatus('READY');

@@ -87,6 +87,8 @@ export class SessionController extends EventEmitter<SessionEvents> {
   private stopped = false;
   /** The number a pairing code is shown for, while linking by code. */
   private pairingPhone: string | undefined;
+  /** A pairing code asked for while the client was starting: asked of it once it shows a code. */
+  private pendingCode: LinkByCode | undefined;
   /** Serialises outbox pause/resume so they land in the order the states changed. */
   private gate: Promise<void> = Promise.resolve();
 
@@ -121,13 +123,19 @@ export class SessionController extends EventEmitter<SessionEvents> {
   /**
    * Starts a client unless one is initialising or initialised; returns whether it started one. With
    * `link`, to link by a pairing code for that number: a new client made for it, or, when one already
-   * shows a QR code, that one asked for a code too (the QR code stays as the fallback).
+   * shows a QR code, that one asked for a code too (the QR code stays as the fallback); a client still
+   * starting is asked as soon as it shows its first code.
    */
   async connect(link?: LinkByCode): Promise<boolean> {
     if (this.stopped) return false;
     if (this.driver !== undefined) {
       if (link !== undefined && this.status === 'QR') {
         await this.requestCode(this.driver, link);
+        return false;
+      }
+      if (link !== undefined && this.status === 'STARTING' && link.phoneNumber !== this.pairingPhone) {
+        this.pendingCode = link;
+        this.options.logger.info('connect: the client is starting; the pairing code is asked for as soon as it shows a QR code');
         return false;
       }
       this.options.logger.info({ status: this.status }, 'connect: a client is already running; nothing to do');
@@ -235,6 +243,8 @@ export class SessionController extends EventEmitter<SessionEvents> {
     if (this.stopped) return;
     const generation = ++this.generation;
     this.pairingPhone = link?.phoneNumber;
+    // A client made for a code needs no pending one; one made for a QR code (a reconnect) still does.
+    if (link !== undefined) this.pendingCode = undefined;
     const driver = this.options.createDriver(link);
     this.driver = driver;
     this.qrCount = 0;
@@ -301,12 +311,17 @@ export class SessionController extends EventEmitter<SessionEvents> {
       const expiresAt = new Date(Date.now() + PAIRING_CODE_INTERVAL_MS).toISOString();
       this.options.logger.info({ codeNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt, phoneNumber }, 'enter the pairing code on the phone (Linked devices → Link a device → Link with phone number instead)');
       await this.publish('QR', { pairingCode: { code: value, phoneNumber: `+${phoneNumber}`, expiresAt } });
-      return;
+    } else {
+      const expiresAt = new Date(Date.now() + (this.options.qrTtlMs ?? 20_000)).toISOString();
+      this.options.logger.info({ qrNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt }, 'scan the QR code with WhatsApp on your phone (Linked devices)');
+      await this.publish('QR', { qr: { value, expiresAt } });
+      this.options.onQrCode?.(value);
     }
-    const expiresAt = new Date(Date.now() + (this.options.qrTtlMs ?? 20_000)).toISOString();
-    this.options.logger.info({ qrNumber: this.qrCount, of: this.options.qrMaxRetries, expiresAt }, 'scan the QR code with WhatsApp on your phone (Linked devices)');
-    await this.publish('QR', { qr: { value, expiresAt } });
-    this.options.onQrCode?.(value);
+    const pending = this.pendingCode;
+    if (pending !== undefined && this.driver !== undefined) {
+      this.pendingCode = undefined;
+      if (pending.phoneNumber !== phoneNumber) await this.requestCode(this.driver, pending);
+    }
   }
 
   private async onAuthenticated(generation: number): Promise<void> {
@@ -349,6 +364,7 @@ export class SessionController extends EventEmitter<SessionEvents> {
 
   private async onReady(me: DriverMe, generation: number): Promise<void> {
     clearTimeout(this.authenticatedTimer);
+    this.pendingCode = undefined;
     this.reconnectAttempt = 0;
     this.authFailures = 0;
     await this.options.profile.markSaved().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not mark the session as saved'));

@@ -77,6 +77,8 @@ export class FakeWhatsApp {
   readonly existingChats = new Set<string>();
   /** Clients made for a QR code fail when asked for a pairing code, as whatsapp-web.js before 1.34 did. */
   failPairingCodeRequests = false;
+  /** While true, clients made for a QR code start but show none yet (WhatsApp Web still loading). */
+  qrHeld = false;
   /** Called at the start of sendText, before anything leaves (a hook to crash or throw there). */
   beforeSend: ((wid: string, text: string) => void) | undefined;
   /** Called inside sendText after WhatsApp "accepted" the message but before it returns. */
@@ -275,7 +277,7 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
       setImmediate(() => this.state === 'initialized' && this.showCodes(phoneNumber));
     } else {
       const rotate = (): void => {
-        if (this.state === 'initialized') this.emit('qr', `2@fake-${this.world.nextId()},ref`);
+        if (this.state === 'initialized' && !this.world.qrHeld) this.emit('qr', `2@fake-${this.world.nextId()},ref`);
       };
       setImmediate(rotate);
       this.qrTimer = setInterval(rotate, this.world.qrIntervalMs);
