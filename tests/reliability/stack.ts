@@ -137,6 +137,9 @@ export class Stack {
     this.processes.push(proc);
     await proc.waitForLine(/API listening/, 30_000);
     const url = `http://127.0.0.1:${port}`;
+    // Listening is not ready: until its Redis connection is up the API answers 503 redis_unavailable (a
+    // loaded machine took long enough for a test's first request to get one). Wait as a load balancer would.
+    await vi.waitFor(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), { timeout: 30_000, interval: 100 });
     return {
       proc,
       url,

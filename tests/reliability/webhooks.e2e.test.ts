@@ -235,7 +235,7 @@ describe('webhooks on the real stack', () => {
     const broken = receivers.broken;
     broken.status = 500;
     const createdAnswer = await api.fetch(route, { method: 'POST', headers: json, body: JSON.stringify({ url: `${base}/broken`, events: ['message.incoming'] }) });
-    expect(createdAnswer.status).toBe(201);
+    expect(createdAnswer.status, await createdAnswer.clone().text()).toBe(201);
     const created = (await createdAnswer.json()) as { id: string; secret: string };
     broken.secret = created.secret;
     interface View {
