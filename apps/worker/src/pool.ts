@@ -303,7 +303,7 @@ export class WorkerPool {
   /** Logs a READY session out, stops it, and deletes it (in the background; one at a time per session). */
   private startDeletion(sessionId: string): void {
     if (this.deletions.has(sessionId)) return;
-    const { logger } = this.options;
+    const { logger, redis, redisUrl, prefix, workerId, registry, config, onDeleted } = this.options;
     const sessionLogger = logger.child({ sessionId });
     const running = this.owners.get(sessionId);
     const deletion = (async () => {
@@ -319,11 +319,17 @@ export class WorkerPool {
               return false;
             },
           );
+          // Stopping gives the lease up, and another member may run the deletion before this one
+          // claims it again: the logout is written where that member's deletion reads it.
+          if (loggedOut) {
+            await redis
+              .set(sessionKeys({ prefix, sessionId }).deletionLoggedOut, new Date().toISOString(), 'EX', config.MESSAGE_RETENTION_S)
+              .catch((error: unknown) => sessionLogger.warn({ err: error }, 'could not record the logout for the deletion report; it may say loggedOut: false'));
+          }
         }
         this.forget(sessionId);
         await running.stop();
       }
-      const { redisUrl, prefix, workerId, registry, config, onDeleted } = this.options;
       const report = await deleteSession({ redisUrl, prefix, sessionId, workerId, registry, sessionDir: config.SESSION_DIR, leaseTtlMs: config.LEASE_TTL_MS, retentionSeconds: config.MESSAGE_RETENTION_S, loggedOut, logger: sessionLogger });
       if (report !== undefined) onDeleted?.(report);
     })()

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createProducer, SessionRegistry } from '@waq/shared';
+import { createProducer, SessionRegistry, sessionKeys } from '@waq/shared';
 import { createRedisFixture, keysUnder, type RedisFixture } from '@waq/test-utils';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 
@@ -60,6 +60,18 @@ describe('deleteSession', () => {
 
     // A second member read the registry before the first run removed the entry.
     expect(await deleteSession(options('s1', 'worker-b'))).toBeUndefined();
+    expect(await keysUnder(fixture.redis, `${fixture.prefix}:{s1}`)).toEqual([]);
+  });
+
+  it("reports the logout of the owner that stopped before another worker ran the deletion", async () => {
+    await registry.create('s1', { desired: 'stopped' });
+    await registry.markDeleted('s1');
+    // What the owner writes once it has logged out, before it stops and gives the lease up (pool.ts).
+    await fixture.redis.set(sessionKeys({ prefix: fixture.prefix, sessionId: 's1' }).deletionLoggedOut, new Date().toISOString());
+
+    const report = await deleteSession(options('s1', 'another-worker'));
+    expect(report?.loggedOut).toBe(true);
+    expect(await registry.deletionReport('s1')).toMatchObject({ loggedOut: true });
     expect(await keysUnder(fixture.redis, `${fixture.prefix}:{s1}`)).toEqual([]);
   });
 

@@ -49,6 +49,8 @@ export async function deleteSession(options: DeletionOptions): Promise<DeletionR
       return undefined;
     }
     await lease.assertHeld();
+    // The owner that logged out may have stopped before this worker claimed the session (pool.ts).
+    const loggedOut = options.loggedOut || (await redis.exists(queues.keys.deletionLoggedOut)) === 1;
     await queues.outbox.pause();
     const jobs = await queues.outbox.getJobs([...WAITING_JOB_STATES], 0, -1, true);
     const failedSends: DeletionReport['failedSends'] = jobs
@@ -57,7 +59,7 @@ export async function deleteSession(options: DeletionOptions): Promise<DeletionR
         const { to } = job.data as { to?: unknown };
         return { id: String(job.id), to: typeof to === 'string' ? to : '', code: SESSION_DELETED };
       });
-    const report: DeletionReport = { sessionId, deletedAt: new Date().toISOString(), failedSends, loggedOut: options.loggedOut };
+    const report: DeletionReport = { sessionId, deletedAt: new Date().toISOString(), failedSends, loggedOut };
     const reportKey = registryKeys(prefix).deleted(sessionId);
     await lease.assertHeld();
     await redis.set(reportKey, JSON.stringify(report), 'EX', options.retentionSeconds, 'NX');

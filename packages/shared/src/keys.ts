@@ -85,6 +85,11 @@ export interface SessionKeys {
   /** A stored media file's manifest (media-store.ts) and its chunks. */
   media(mediaId: string): string;
   mediaChunk(mediaId: string, index: number): string;
+  /**
+   * Set by the owner of a session being deleted once it has logged out of WhatsApp, before it gives the
+   * lease up: whichever worker then runs the deletion reports the logout (session-deletion.ts).
+   */
+  readonly deletionLoggedOut: string;
 }
 
 export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
@@ -117,6 +122,7 @@ export function sessionKeys({ prefix, sessionId }: KeyScope): SessionKeys {
     webhookDead: (webhookId) => `${base}:webhook:${webhookId}:dead`,
     media: (mediaId) => `${base}:media:${mediaId}`,
     mediaChunk: (mediaId, index) => `${base}:media:${mediaId}:${index}`,
+    deletionLoggedOut: `${base}:deletion:logged-out`,
   };
 }
 
