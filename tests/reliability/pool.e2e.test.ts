@@ -321,7 +321,9 @@ describe('the worker pool on the real stack', () => {
     });
     expect(stoppedReport.failedSends.map((s) => s.id).sort()).toEqual([...held].sort());
     expect(new Set(stoppedReport.failedSends.map((s) => s.code))).toEqual(new Set(['session_deleted']));
-    expect(readyReport.loggedOut).toBe(true);
+    // Who logged out and who deleted, should the report say otherwise.
+    const deletionLines = stack.processes.flatMap((p) => p.lines.filter((line) => line.includes(ready) && /logging out|logout failed|session deleted|session deletion/.test(line)).map((line) => `${p.name}: ${line.slice(0, 300)}`));
+    expect(readyReport.loggedOut, deletionLines.join('\n')).toBe(true);
     expect(leftKeys).toEqual([]);
     expect(profilesLeft).toEqual([]);
     expect(chromiumLeft).toEqual([]);
