@@ -68,6 +68,12 @@ export interface ConsumerOptions {
    * survives a crash). Without it, outbox jobs retry through BullMQ like control jobs.
    */
   readonly retriesInPlace?: RetryCounter;
+  /**
+   * Whether this worker lost the session (its lease taken or not renewed in time). A send it cannot
+   * finish then is left to the new owner (see `leave`), whatever stopped it: its client gone, its
+   * consumers closing, a backoff cut short.
+   */
+  readonly leaseLost?: () => boolean;
 }
 
 export interface RetryCounter {
@@ -104,7 +110,7 @@ const DAILY_CAP_RECHECK_MS = 60_000;
 /** How long the outbox waits before it looks again while another worker holds an earlier send. */
 const FOREIGN_SEND_RECHECK_MS = 250;
 
-export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted, retriesInPlace }: ConsumerOptions): Consumers {
+export function createConsumers({ connection, keys, handlers, logger, lockMs, onFailed, onCompleted, retriesInPlace, leaseLost }: ConsumerOptions): Consumers {
   const abort = new AbortController();
 
   const failForGood = async (job: Job, error: unknown, jobLogger: Logger): Promise<never> => {
@@ -149,7 +155,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
           return outboxOrder.rest(Math.max(1, Math.min(error.untilMs - Date.now(), DAILY_CAP_RECHECK_MS)));
         }
         const retry = retryClassOf(error);
-        if (queue === 'outbox' && error instanceof LeaseLostError) return leave(job, token, error, jobLogger);
+        if (queue === 'outbox' && (error instanceof LeaseLostError || (retry === 'held' && leaseLost?.() === true))) return leave(job, token, error, jobLogger);
         if (retry === 'held') return hold(job, token, error, jobLogger);
         if (retry === 'unrecoverable') return failForGood(job, error, jobLogger);
         if (queue !== 'outbox' || retriesInPlace === undefined) {
@@ -167,7 +173,7 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
         jobLogger.warn({ err: error, delayMs }, 'send attempt failed; trying again in place after the backoff (it keeps its place in the queue)');
         await abortableDelay(delayMs, abort.signal);
         // Shutting down during the backoff: back to the head, for the next owner to try again.
-        if (abort.signal.aborted) return hold(job, token, new Error('the worker is stopping'), jobLogger);
+        if (abort.signal.aborted) return leaseLost?.() === true ? leave(job, token, new Error('this worker lost the session during the backoff'), jobLogger) : hold(job, token, new Error('the worker is stopping'), jobLogger);
         jobLogger = logger.child({ jobId: job.id, jobName: job.name, queue, attempt: failed + 1 });
       }
     }
@@ -176,10 +182,12 @@ export function createConsumers({ connection, keys, handlers, logger, lockMs, on
   /**
    * This worker lost the session while it held a send: it leaves the send active (no move back to the
    * queue) until its consumers close and the lock expires, so the new owner, which may already hold a
-   * later send, puts that one back first and the earlier one then lands in front of it. Bounded: a
-   * lease loss that does not close the consumers holds it back the usual way after two lock periods.
+   * later send, puts that one back first and the earlier one then lands in front of it. Putting it back
+   * instead would tie with that later send: BullMQ puts both at the head of their priority with one
+   * score, and orders them by job id (reliability 14c, `0, 2, 1, 3–9`). Bounded: a lease loss that does
+   * not close the consumers holds it back the usual way after two lock periods.
    */
-  const leave = async (job: Job, token: string | undefined, error: LeaseLostError, jobLogger: Logger): Promise<never> => {
+  const leave = async (job: Job, token: string | undefined, error: unknown, jobLogger: Logger): Promise<never> => {
     jobLogger.info('this worker lost the session: leaving the send to its new owner (back at the head of the queue when its lock expires)');
     await abortableDelay(2 * lockMs, abort.signal);
     if (!abort.signal.aborted) return hold(job, token, error, jobLogger);

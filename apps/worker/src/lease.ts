@@ -91,6 +91,8 @@ export class SessionLease {
   private renewTimer: NodeJS.Timeout | undefined;
   private lastRenewedAt = 0;
   private held = false;
+  /** Why the lease was lost (taken by another worker, or not renewed in time); undefined once held again. */
+  private lostReason: string | undefined;
   private lostHandlers: ((reason: string) => void)[] = [];
   /** The holder's own connection: renewals go through it, and its presence in Redis says we live. */
   private presence: RedisClient | undefined;
@@ -100,6 +102,11 @@ export class SessionLease {
 
   get isHeld(): boolean {
     return this.held;
+  }
+
+  /** Whether the lease was lost while held (not given up by `release()`). */
+  get isLost(): boolean {
+    return this.lostReason !== undefined;
   }
 
   onLost(handler: (reason: string) => void): void {
@@ -220,6 +227,7 @@ export class SessionLease {
 
   private startHolding(sentAt: number): void {
     this.held = true;
+    this.lostReason = undefined;
     this.lastRenewedAt = sentAt;
     this.options.onRenewed?.(new Date(this.lastRenewedAt));
     this.stopTimer();
@@ -254,6 +262,7 @@ export class SessionLease {
   private lose(reason: string): void {
     if (!this.held) return;
     this.held = false;
+    this.lostReason = reason;
     this.stopTimer();
     this.closePresence();
     this.options.logger.error({ reason }, 'session lease lost: stopping everything this worker does for the session');

@@ -329,6 +329,7 @@ export class SessionOwner {
       handlers,
       logger,
       lockMs: config.JOB_LOCK_MS,
+      leaseLost: () => lease.isLost,
       onFailed: (job, failure) => this.reportFailure(job, failure, publisher),
       retriesInPlace: {
         count: async (job) => decodeMessageRetries(await redis.hget(keys.message(String(job.id)), MESSAGE_RETRIES_FIELD)),
