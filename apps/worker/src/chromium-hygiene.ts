@@ -79,12 +79,21 @@ async function readLock(profileDir: string): Promise<{ host: string; pid: number
   }
 }
 
+/** How long the orphans of a profile get to die after SIGKILL, in rounds of kill and wait. */
+const KILL_DEADLINE_MS = 10_000;
+
 export async function cleanProfile(profileDir: string, logger: Logger): Promise<HygieneReport> {
   const killed: number[] = [];
-  // Rounds, not one pass: a Chromium that is still starting forks children (zygote, GPU, network,
-  // renderer) between our look at /proc and the kill, and such a child holds the profile too.
-  const deadline = Date.now() + 5_000;
-  for (let orphans = await findProfileProcesses(profileDir); orphans.length > 0 && Date.now() < deadline; orphans = await findProfileProcesses(profileDir)) {
+  // Rounds, not one pass, until a look finds none: a Chromium that is still starting forks children
+  // (zygote, GPU, network, renderer) between our look at /proc and the kill, and such a child holds
+  // the profile too. A loaded machine can take seconds to finish off a killed process.
+  const deadline = Date.now() + KILL_DEADLINE_MS;
+  for (;;) {
+    const orphans = (await findProfileProcesses(profileDir)).filter(isAlive);
+    if (orphans.length === 0) break;
+    if (Date.now() >= deadline) {
+      throw new Error(`Chromium processes ${orphans.join(', ')} still use the session profile ${profileDir} ${KILL_DEADLINE_MS / 1_000} s after SIGKILL: stop them by hand`);
+    }
     const fresh = orphans.filter((pid) => !killed.includes(pid));
     if (fresh.length > 0) logger.warn({ pids: fresh, profileDir }, 'an orphan Chromium from an earlier run holds the session profile: killing it');
     for (const pid of orphans) {
@@ -96,11 +105,6 @@ export async function cleanProfile(profileDir: string, logger: Logger): Promise<
       }
     }
     await waitForExit(orphans, deadline);
-  }
-
-  const survivors = (await findProfileProcesses(profileDir)).filter(isAlive);
-  if (survivors.length > 0) {
-    throw new Error(`Chromium processes ${survivors.join(', ')} still use the session profile ${profileDir} after SIGKILL: stop them by hand`);
   }
 
   // No process uses the profile any more, so whatever the locks point at (a dead pid, a pid reused by
