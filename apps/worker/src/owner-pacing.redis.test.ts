@@ -3,7 +3,7 @@
  * chats, the warm-up after an absence, and "typing…". The 24-hour windows are not waited out: a test
  * puts sends of "almost a day ago" into the session's counts, so the window frees within seconds.
  */
-import { PACING_FIELDS, PACING_WINDOW_MS, SessionRegistry } from '@waq/shared';
+import { PACING_FIELDS, PACING_WINDOW_MS } from '@waq/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { OwnerHarness } from './testing/owner-harness.js';
@@ -143,7 +143,7 @@ describe('warm-up and typing', () => {
     expect(away[0]).toBeGreaterThanOrEqual(1_200 - 50);
   });
 
-  it('shows typing before a send that asks for it, or by the session\'s setting, longer for a longer text', async () => {
+  it('shows typing before a send that asks for it, or by SEND_TYPING, longer for a longer text', async () => {
     h.startOwner();
     await h.pairFresh();
     const short = await h.producer.send({ to: number(1), text: 'hi', typing: true });
@@ -154,8 +154,8 @@ describe('warm-up and typing', () => {
     expect(sent!.receivedAtMs! - h.world.typings[0]!.at).toBeGreaterThanOrEqual(1_100 - 20);
     expect((await h.producer.getMessage(short.id))?.status).toBe('sent');
 
-    await new SessionRegistry(h.fixture.redis, h.fixture.prefix).update('default', { settings: { typing: true } });
-    // The pool reads settings live; a single owner takes them from its config: restart it with the setting.
+    // A single owner takes its pacing from its config (the pool reads each session's settings live):
+    // restart it with SEND_TYPING.
     await h.running[0]!.stop();
     h.startOwner({ SEND_TYPING: true });
     await h.waitForStatus('READY');

@@ -83,7 +83,7 @@ export class SendBudget {
   }
 
   /**
-   * The verdict for send `jobId` to `to`, accepted at `acceptedMs`. The first of a recipient's parked
+   * The verdict for send `jobId` to `to`. The first of a recipient's parked
    * sends gets the first go once the budget frees; the later ones stay parked behind it.
    */
   async check(jobId: string, to: string): Promise<BudgetVerdict> {

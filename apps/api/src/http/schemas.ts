@@ -10,6 +10,7 @@ import {
   LINK_METHODS,
   MAX_MESSAGE_TTL_S,
   MEDIA_ID_PATTERN,
+  mediaRefSchema,
   numberCheckSchema,
   MESSAGE_STATUSES,
   SEND_PRIORITIES,
@@ -53,12 +54,10 @@ export const mediaSourceSchema = z
   ], { error: 'must be one of {"url": …}, {"base64": …} or {"mediaId": …}' })
   .meta({ description: 'The file to send: by URL, inline base64, or a stored file\'s id. To upload one, send the message as multipart/form-data with the file in a part named `file`.' });
 
-export const mediaRefViewSchema = z.object({
-  mediaId: z.string(),
-  mimetype: z.string().meta({ description: 'Read from the file\'s bytes.' }),
-  size: z.number().int(),
-  sha256: z.string().meta({ description: 'Hex SHA-256 of the bytes.' }),
-  filename: z.string().optional(),
+/** A stored file as the API shows it: the shared reference jobs carry, described. */
+export const mediaRefViewSchema = mediaRefSchema.extend({
+  mimetype: mediaRefSchema.shape.mimetype.meta({ description: 'Read from the file\'s bytes.' }),
+  sha256: mediaRefSchema.shape.sha256.meta({ description: 'Hex SHA-256 of the bytes.' }),
 });
 
 export const sendMessageBodySchema = z

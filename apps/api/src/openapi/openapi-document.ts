@@ -92,7 +92,7 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     multipartBody: 'SendMessageForm',
     responses: {
       '202': { description: 'Accepted (also for a repeat of the same key: `duplicate` is true).', content: json(ref('Accepted')), headers: { Location: { description: 'The message URL.', schema: { type: 'string' } } } },
-      '400': errorResponse('The body is not valid JSON, or a multipart upload was cut off (`upload_incomplete`).'),
+      '400': errorResponse('The body is not valid JSON, a multipart body cannot be read (`invalid_multipart`), or a multipart upload was cut off (`upload_incomplete`).'),
       '404': errorResponse(NOT_FOUND_SESSION),
       '409': errorResponse('The idempotency key was already used for a different message.'),
       '413': errorResponse('The body is too large, or the file is over MEDIA_MAX_BYTES (`media_too_large`).'),
@@ -113,7 +113,7 @@ const SESSION_OPERATIONS: readonly SessionOperation[] = [
     multipartBody: 'MediaUploadForm',
     responses: {
       '201': { description: 'Stored.', content: json(ref('StoredMedia')) },
-      '400': errorResponse('The body is not valid JSON, or the upload was cut off (`upload_incomplete`).'),
+      '400': errorResponse('The body is not valid JSON, a multipart body cannot be read (`invalid_multipart`), or the upload was cut off (`upload_incomplete`).'),
       '404': errorResponse(NOT_FOUND_SESSION),
       '413': errorResponse('The file is over MEDIA_MAX_BYTES (`media_too_large`).'),
       '415': errorResponse('The body is neither `application/json` nor `multipart/form-data`.'),

@@ -24,7 +24,7 @@ describeDriverContract(
         receive: (from, body) => world.receive(from, body),
         receiveFile: (from, { data, mimetype, caption }) => world.receiveMedia(from, { type: mimetype.startsWith('image/') ? 'image' : 'document', data, mimetype, caption }),
         sentTo: (wid) => world.messagesTo(wid).map(({ waMessageId, body, media }) => ({ waMessageId, body, sha256: media?.sha256 })),
-        chatStates: (wid) => world.typings.filter((t) => t.to === wid).flatMap(() => ['typing', 'stop']),
+        chatStates: (wid) => world.chatStates.filter((s) => s.to === wid).map((s) => s.state),
       },
       peerWid: PEER,
       unregisteredWid: UNREGISTERED,

@@ -71,6 +71,8 @@ export class FakeWhatsApp {
   stallAfterAuthenticated = 0;
   /** "typing…" shown, in order: to whom, for how long, and when (ms). */
   readonly typings: { readonly to: string; readonly ms: number; readonly at: number }[] = [];
+  /** The chat states the account showed, in order: `typing` when "typing…" starts, `stop` when it ends. */
+  readonly chatStates: { readonly to: string; readonly state: 'typing' | 'stop' }[] = [];
   /** Numbers whose WhatsApp id is not `<digits>@c.us` (as for some countries' numbers). */
   readonly numberIds = new Map<string, string>();
   /** Chats the account had before this test (an established number's chat list). */
@@ -390,7 +392,12 @@ export class FakeDriver extends EventEmitter<DriverEvents> implements WhatsAppDr
   async showTyping(wid: string, ms: number, signal?: AbortSignal): Promise<void> {
     this.assertReady();
     this.world.typings.push({ to: wid, ms, at: Date.now() });
-    await abortableDelay(ms, signal);
+    this.world.chatStates.push({ to: wid, state: 'typing' });
+    try {
+      await abortableDelay(ms, signal);
+    } finally {
+      this.world.chatStates.push({ to: wid, state: 'stop' });
+    }
   }
 
   async numberId(number: string): Promise<string | null> {
